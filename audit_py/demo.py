@@ -1,0 +1,157 @@
+"""`audit-py demo`: the log at work, from SQL and from Python, and its refusals."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import timezone
+
+import psycopg
+from psycopg.rows import class_row
+
+from .errors import AuditError, translate_errors
+from .migrate import migrate
+from .models import AuditEntry, AuditRecord
+from .server import ServerError, throwaway_server
+from .service import AuditService
+
+COMPANY = uuid.UUID("00000000-0000-4000-8000-00000000c001")
+FRANCHISE = uuid.UUID("00000000-0000-4000-8000-00000000f001")
+ALICE = uuid.UUID("00000000-0000-4000-8000-0000000a11ce")
+
+LOG_QUERY = """
+SELECT id, company_id, franchise_id, user_id, action, entity, entity_id, details, created_at
+FROM audit.audit_logs WHERE company_id = %s ORDER BY created_at
+"""
+
+
+def run(dsn_given: str | None) -> int:
+    dsn = dsn_given
+    with ExitStack() as stack:
+        if dsn is None:
+            try:
+                server = stack.enter_context(throwaway_server())
+            except ServerError as error:
+                print(f"audit-py demo: {error}", file=sys.stderr)
+                return 1
+            dsn = server.conninfo
+            print(f"Started a throwaway PostgreSQL {server.version} ({server.bindir}).")
+        applied = migrate(dsn)
+        print(f"Migrations applied: {', '.join(applied) or 'none needed, already up to date'}.")
+        # Entries cannot be deleted: on a database of the user's, the only way
+        # to leave it as it was is to never commit them.
+        keep = server_started = dsn_given is None
+        with psycopg.connect(dsn) as conn:
+            _tour(conn, keep)
+            conn.rollback()
+        if not server_started:
+            print("\nThe demo ran in one transaction, rolled back: it left no entry in your database.")
+        else:
+            print("\nDone; the throwaway server is removed.")
+    return 0
+
+
+def _tour(conn: psycopg.Connection[tuple[object, ...]], keep: bool) -> None:
+    """Each step commits when keep is true; else all of them stay in one transaction."""
+    audit = AuditService(conn)
+
+    def step(title: str) -> None:
+        if keep:
+            conn.commit()
+        print(f"\n{title}")
+
+    conn.execute("CREATE TEMP TABLE demo_invoices (id uuid PRIMARY KEY, amount numeric NOT NULL)")
+
+    step("1. From SQL: SELECT audit.record_audit(...), in named notation")
+    entry_id = conn.execute(
+        "SELECT audit.record_audit(company_id => %s, action => 'LOGIN', entity => 'user', entity_id => %s,"
+        " details => '{\"ip\": \"192.0.2.7\"}', user_id => %s)",
+        (COMPANY, ALICE, ALICE),
+    ).fetchone()
+    print(f"   -> entry {entry_id[0] if entry_id else None}")
+
+    step("2. From Python: the invoice and its entry in one transaction")
+    invoice = uuid.uuid4()
+    with conn.transaction():
+        conn.execute("INSERT INTO demo_invoices VALUES (%s, 120.50)", (invoice,))
+        audit.record(COMPANY, "CREATE_INVOICE", "invoice", invoice, {"amount": "120.50", "currency": "EUR"},
+                     user_id=ALICE, franchise_id=FRANCHISE)
+    print(f"   committed: invoice {invoice} and its CREATE_INVOICE entry")
+    doomed = uuid.uuid4()
+    with conn.transaction(force_rollback=True):
+        conn.execute("INSERT INTO demo_invoices VALUES (%s, 99)", (doomed,))
+        audit.record(COMPANY, "CREATE_INVOICE", "invoice", doomed, {"amount": "99"}, user_id=ALICE)
+    left = conn.execute("SELECT count(*) FROM audit.audit_logs WHERE entity_id = %s", (doomed,)).fetchone()
+    print(f"   rolled back: invoice {doomed} and its entry are both gone ({left[0] if left else '?'} entries)")
+
+    step("3. A batch in one round trip: AuditService.record_many()")
+    ids = audit.record_many(
+        AuditEntry(COMPANY, "APPROVE_INVOICE", "invoice", invoice, {"step": step}, ALICE, FRANCHISE)
+        for step in ("manager", "finance", "director")
+    )
+    print(f"   -> {len(ids)} entries")
+
+    step("4. Bad input is refused, and nothing is written")
+    _show_refusal(conn, lambda: audit.record(COMPANY, "   ", "invoice", invoice))
+    _show_refusal(conn, lambda: audit.record(COMPANY, "VOID_INVOICE", "invoice", invoice, ["not", "an", "object"]))  # type: ignore[arg-type]
+
+    who = conn.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    rank = "a superuser" if who and who[1] else "the owner of the log"
+    step(f"5. Changing the past is refused, even for {who[0] if who else '?'}, {rank}")
+    for statement in ("UPDATE audit.audit_logs SET details = '{}'",
+                      "DELETE FROM audit.audit_logs",
+                      "TRUNCATE audit.audit_logs"):
+        _show_refusal(conn, lambda statement=statement: conn.execute(statement), statement)
+
+    step("6. An application granted audit_writer may record, and do nothing else")
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL ROLE audit_writer")
+            _show_refusal(conn, lambda: conn.execute("INSERT INTO audit.audit_logs (company_id, action, entity,"
+                                                     " entity_id, details) VALUES (%s, 'X', 'x', %s, '{}')",
+                                                     (COMPANY, COMPANY)), "INSERT INTO audit.audit_logs ...")
+            _show_refusal(conn, lambda: conn.execute("SELECT * FROM audit.audit_logs"), "SELECT * FROM audit.audit_logs")
+            AuditService(conn).record(COMPANY, "EXPORT_REPORT", "report", uuid.uuid4(), user_id=ALICE)
+            print("   audit.record_audit(...) as audit_writer: recorded")
+    except psycopg.errors.InsufficientPrivilege:
+        print("   (skipped: this login may not SET ROLE audit_writer)")
+
+    step("7. The log")
+    with conn.cursor(row_factory=class_row(AuditRecord)) as cur:
+        _print_log(cur.execute(LOG_QUERY, (COMPANY,)).fetchall())
+
+
+def _show_refusal(conn: psycopg.Connection[tuple[object, ...]], attempt: Callable[[], object], label: str = "") -> None:
+    """Run an attempt in a savepoint and print how the database refused it."""
+    try:
+        with conn.transaction(), translate_errors():
+            attempt()
+    except (AuditError, psycopg.Error) as error:
+        code = getattr(error, "sqlstate", None)
+        prefix = f"{label}\n      " if label else ""
+        print(f"   {prefix}refused [{code}] {type(error).__name__}: {str(error).splitlines()[0]}")
+    else:
+        raise AssertionError(f"not refused: {label or attempt}")
+
+
+def _print_log(rows: list[AuditRecord]) -> None:
+    header = ("created_at (UTC)", "company", "franchise", "user", "action", "entity", "entity_id", "details")
+    table = [header] + [
+        (
+            row.created_at.astimezone(timezone.utc).strftime("%H:%M:%S.%f"),
+            str(row.company_id)[-4:],
+            str(row.franchise_id)[-4:] if row.franchise_id else "-",
+            str(row.user_id)[-4:] if row.user_id else "-",
+            row.action,
+            row.entity,
+            str(row.entity_id)[:8],
+            json.dumps(row.details, sort_keys=True),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        print("   " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())

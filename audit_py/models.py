@@ -1,0 +1,37 @@
+"""Entries to write and rows read back, as frozen dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One action to record: the parameters of audit.record_audit()."""
+
+    company_id: UUID
+    action: str
+    entity: str
+    entity_id: UUID
+    details: Mapping[str, Any] = field(default_factory=dict)
+    user_id: UUID | None = None
+    franchise_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One row of audit.audit_logs, as stored."""
+
+    id: UUID
+    company_id: UUID
+    franchise_id: UUID | None
+    user_id: UUID | None
+    action: str
+    entity: str
+    entity_id: UUID
+    details: dict[str, Any]
+    created_at: datetime

@@ -1,0 +1,46 @@
+-- The log itself: one row per critical action.
+
+CREATE TABLE audit.audit_logs (
+    id           uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    company_id   uuid        NOT NULL,
+    franchise_id uuid,
+    user_id      uuid,
+    action       text        NOT NULL,
+    entity       text        NOT NULL,
+    entity_id    uuid        NOT NULL,
+    details      jsonb       NOT NULL,
+    -- The original specification had a nullable `timestamp` (without time
+    -- zone). An audit trail needs an absolute instant that is always present:
+    -- a local time read under another TimeZone setting, or a missing one,
+    -- proves nothing. Hence timestamptz NOT NULL.
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT audit_logs_pkey PRIMARY KEY (id),
+    CONSTRAINT audit_logs_action_not_blank CHECK (action ~ '[^[:space:]]'),
+    CONSTRAINT audit_logs_entity_not_blank CHECK (entity ~ '[^[:space:]]'),
+    CONSTRAINT audit_logs_details_is_object CHECK (pg_catalog.jsonb_typeof(details) = 'object')
+);
+
+CREATE INDEX audit_idx ON audit.audit_logs (company_id, franchise_id, created_at);
+
+COMMENT ON TABLE audit.audit_logs IS
+    'Append-only record of critical actions. Write with audit.record_audit(); UPDATE, DELETE and TRUNCATE are refused for every role.';
+COMMENT ON COLUMN audit.audit_logs.id IS
+    'Entry id, chosen by the database on insert (a supplied value is replaced).';
+COMMENT ON COLUMN audit.audit_logs.company_id IS
+    'Tenant: the company the action belongs to.';
+COMMENT ON COLUMN audit.audit_logs.franchise_id IS
+    'Franchise of the company the action belongs to, if any.';
+COMMENT ON COLUMN audit.audit_logs.user_id IS
+    'User who performed the action; NULL for actions of the system itself.';
+COMMENT ON COLUMN audit.audit_logs.action IS
+    'What was done, e.g. CREATE_INVOICE. Never blank.';
+COMMENT ON COLUMN audit.audit_logs.entity IS
+    'Kind of thing it was done to, e.g. invoice. Never blank.';
+COMMENT ON COLUMN audit.audit_logs.entity_id IS
+    'Id of the thing it was done to.';
+COMMENT ON COLUMN audit.audit_logs.details IS
+    'Structured metadata (changed fields, amounts, reasons): always a JSON object.';
+COMMENT ON COLUMN audit.audit_logs.created_at IS
+    'When the entry was written: the start of the writing transaction, set by the database on insert (a supplied value is replaced).';
+COMMENT ON INDEX audit.audit_idx IS
+    'Serves a company''s entries, per franchise, by time.';

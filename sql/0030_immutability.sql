@@ -1,0 +1,73 @@
+-- Immutability: what is written stays as written.
+--
+-- Privileges keep applications out (see 0090_grants.sql); these triggers hold
+-- for the roles that privileges cannot stop: the table owner and superusers.
+-- Every trigger is ENABLE ALWAYS, so `SET session_replication_role = replica`
+-- (how logical-replication tools skip triggers) does not skip them.
+-- SQLSTATE AU001 (immutable violation) is the project's own.
+
+CREATE FUNCTION audit._refuse_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+BEGIN
+    RAISE EXCEPTION '% on %.% is not allowed: audit entries are immutable', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'AU001',
+              HINT = 'Audit entries can only be added, with audit.record_audit().';
+END;
+$$;
+
+COMMENT ON FUNCTION audit._refuse_change() IS
+    'Trigger function: refuses the operation that fired it with SQLSTATE AU001.';
+
+-- The entry's identity and time are the database's: an owner inserting by
+-- hand cannot back-date an entry or reuse an id. Assigning here, rather than
+-- refusing a supplied value, is the only way: a trigger cannot tell a
+-- supplied value from the column default.
+-- No SET search_path here, unlike every other function: it runs for each
+-- inserted row, a SET clause costs a configuration change per call, and the
+-- body names only pg_catalog functions, which no search_path can shadow.
+CREATE FUNCTION audit._stamp_entry()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    NEW.id := pg_catalog.gen_random_uuid();
+    NEW.created_at := pg_catalog.now();
+    RETURN NEW;
+END;
+$$;
+
+COMMENT ON FUNCTION audit._stamp_entry() IS
+    'Trigger function: sets id and created_at of a new entry, whatever the insert supplied.';
+
+CREATE TRIGGER audit_logs_stamp
+    BEFORE INSERT ON audit.audit_logs
+    FOR EACH ROW EXECUTE FUNCTION audit._stamp_entry();
+ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_stamp;
+
+CREATE TRIGGER audit_logs_refuse_update
+    BEFORE UPDATE ON audit.audit_logs
+    FOR EACH ROW EXECUTE FUNCTION audit._refuse_change();
+ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_refuse_update;
+
+CREATE TRIGGER audit_logs_refuse_delete
+    BEFORE DELETE ON audit.audit_logs
+    FOR EACH ROW EXECUTE FUNCTION audit._refuse_change();
+ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_refuse_delete;
+
+-- TRUNCATE fires no row triggers: it needs a statement trigger of its own.
+CREATE TRIGGER audit_logs_refuse_truncate
+    BEFORE TRUNCATE ON audit.audit_logs
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._refuse_change();
+ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_refuse_truncate;
+
+COMMENT ON TRIGGER audit_logs_stamp ON audit.audit_logs IS
+    'Sets id and created_at of every new entry (ENABLE ALWAYS).';
+COMMENT ON TRIGGER audit_logs_refuse_update ON audit.audit_logs IS
+    'Refuses UPDATE for every role, replication sessions included (ENABLE ALWAYS).';
+COMMENT ON TRIGGER audit_logs_refuse_delete ON audit.audit_logs IS
+    'Refuses DELETE for every role, replication sessions included (ENABLE ALWAYS).';
+COMMENT ON TRIGGER audit_logs_refuse_truncate ON audit.audit_logs IS
+    'Refuses TRUNCATE for every role, replication sessions included (ENABLE ALWAYS).';

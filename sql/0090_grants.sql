@@ -1,0 +1,19 @@
+-- Privileges, all in one place.
+--
+-- Start from nothing: PUBLIC gets no privilege in schema audit, not even the
+-- EXECUTE on functions that PostgreSQL grants it by default. Then each role
+-- gets exactly what it needs. The owner of the objects (the role that applied
+-- the migrations) keeps its privileges; the triggers bind it.
+
+REVOKE ALL ON SCHEMA audit FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
+
+-- audit_writer: record entries, through the functions only.
+GRANT EXECUTE ON FUNCTION audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid) TO audit_writer;
+GRANT EXECUTE ON FUNCTION audit.record_audit_many(uuid[], text[], text[], uuid[], jsonb[], uuid[], uuid[]) TO audit_writer;
+
+-- audit_reader: read entries, nothing else.
+GRANT SELECT ON audit.audit_logs TO audit_reader;
