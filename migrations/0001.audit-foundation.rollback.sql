@@ -1,6 +1,11 @@
 -- Undoes 0001.audit-foundation: leaves no trace of the project in this
 -- database. No CASCADE: should anything else have been put in schema audit,
 -- the rollback stops rather than destroy it.
+-- Dropping is what a rollback is for:
+-- squawk-ignore-file ban-drop-function, ban-drop-table, ban-drop-schema
+
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '60s';
 
 DROP FUNCTION audit.record_audit_many(uuid[], text[], text[], uuid[], jsonb[], uuid[], uuid[]);
 DROP FUNCTION audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid);

@@ -5,6 +5,11 @@
 -- Released migrations are never edited: a change is a new migration, and
 -- sql/ is updated to match (tests/test_schema_sync.py checks they agree).
 
+-- Wait at most this long for a lock held by a live application, then fail
+-- rather than queue every query of the application behind this migration.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '60s';
+
 -- ---- 0010_schema_and_roles.sql ----
 
 -- The audit schema and the two roles that use it.

@@ -1,0 +1,123 @@
+"""Once written, an entry is never changed or removed: each role tries, and is refused."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from audit_py.server import SUPERUSER
+
+from .conftest import OUTSIDER, OWNER, READER, WRITER, ConnectAs
+from .helpers import count_entries, record
+
+TAMPERING = {
+    "UPDATE": "UPDATE audit.audit_logs SET details = '{\"amount\": 0}'",
+    "UPDATE one column of one row": "UPDATE audit.audit_logs SET action = 'NOTHING' WHERE id = (SELECT min(id::text)::uuid FROM audit.audit_logs)",
+    "DELETE": "DELETE FROM audit.audit_logs",
+    "TRUNCATE": "TRUNCATE audit.audit_logs",
+    "TRUNCATE ... CASCADE": "TRUNCATE audit.audit_logs CASCADE",
+    "MERGE": """MERGE INTO audit.audit_logs t USING (SELECT 1) s ON true
+                WHEN MATCHED THEN UPDATE SET action = 'X'""",
+}
+
+
+@pytest.fixture
+def seeded(connect_as: ConnectAs) -> int:
+    writer = connect_as(WRITER)
+    for _ in range(3):
+        record(writer)
+    return 3
+
+
+def _attempt(conn: psycopg.Connection[tuple[object, ...]], statement: str) -> psycopg.Error:
+    with pytest.raises(psycopg.Error) as refused:
+        conn.execute(statement)
+    conn.rollback()
+    return refused.value
+
+
+@pytest.mark.parametrize("statement", TAMPERING.values(), ids=TAMPERING.keys())
+@pytest.mark.parametrize("role", [OWNER, SUPERUSER])
+def test_owner_and_superuser_are_refused_by_the_triggers(connect_as: ConnectAs, seeded: int,
+                                                         role: str, statement: str) -> None:
+    conn = connect_as(role)
+    error = _attempt(conn, statement)
+    assert error.sqlstate == "AU001"
+    assert "audit.audit_logs" in str(error) and "not allowed" in str(error)
+    assert count_entries(connect_as(SUPERUSER)) == seeded
+
+
+@pytest.mark.parametrize("statement", TAMPERING.values(), ids=TAMPERING.keys())
+@pytest.mark.parametrize("role", [WRITER, READER, OUTSIDER])
+def test_applications_are_refused_by_privileges(connect_as: ConnectAs, seeded: int, role: str, statement: str) -> None:
+    error = _attempt(connect_as(role), statement)
+    assert error.sqlstate == "42501"  # insufficient_privilege
+    assert count_entries(connect_as(SUPERUSER)) == seeded
+
+
+@pytest.mark.parametrize("operation", ["UPDATE", "DELETE", "TRUNCATE"])
+def test_refusal_names_the_operation_and_table(connect_as: ConnectAs, seeded: int, operation: str) -> None:
+    error = _attempt(connect_as(OWNER), TAMPERING[operation])
+    assert str(error).startswith(f"{operation} on audit.audit_logs is not allowed")
+
+
+@pytest.mark.parametrize("statement", TAMPERING.values(), ids=TAMPERING.keys())
+def test_replication_role_does_not_skip_the_triggers(connect_as: ConnectAs, seeded: int, statement: str) -> None:
+    superuser = connect_as(SUPERUSER)
+    superuser.execute("SET session_replication_role = replica")
+    error = _attempt(superuser, statement)
+    assert error.sqlstate == "AU001"
+    superuser.execute("SET session_replication_role = replica")
+    assert count_entries(superuser) == seeded
+
+
+def test_every_protective_trigger_is_enabled_always(connect_as: ConnectAs) -> None:
+    rows = connect_as(SUPERUSER).execute(
+        "SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'audit.audit_logs'::regclass AND NOT tgisinternal"
+        " ORDER BY tgname").fetchall()
+    assert rows == [("audit_logs_refuse_delete", "A"), ("audit_logs_refuse_truncate", "A"),
+                    ("audit_logs_refuse_update", "A"), ("audit_logs_stamp", "A")]
+
+
+# Only a superuser may set session_replication_role.
+@pytest.mark.parametrize(("role", "replica"), [(OWNER, False), (SUPERUSER, False), (SUPERUSER, True)])
+def test_a_direct_insert_cannot_pick_its_id_or_back_date_itself(connect_as: ConnectAs, role: str,
+                                                                 replica: bool) -> None:
+    conn = connect_as(role)
+    if replica:
+        conn.execute("SET session_replication_role = replica")
+    forged_id = uuid.uuid4()
+    row = conn.execute(
+        "INSERT INTO audit.audit_logs (id, company_id, action, entity, entity_id, details, created_at)"
+        " VALUES (%s, gen_random_uuid(), 'CREATE_INVOICE', 'invoice', gen_random_uuid(), '{}', '2001-01-01')"
+        " RETURNING id, created_at, created_at = now()", (forged_id,)).fetchone()
+    conn.commit()
+    assert row is not None
+    stored_id, created_at, is_transaction_time = row
+    assert stored_id != forged_id
+    assert created_at.year != 2001 and is_transaction_time
+
+
+def test_copy_into_the_log_is_stamped_too(connect_as: ConnectAs) -> None:
+    owner = connect_as(OWNER)
+    forged_id = uuid.uuid4()
+    with owner.cursor() as cur:
+        with cur.copy("COPY audit.audit_logs (id, company_id, action, entity, entity_id, details, created_at)"
+                      " FROM STDIN") as copy:
+            copy.write_row((forged_id, uuid.uuid4(), "X", "x", uuid.uuid4(), "{}", "2001-01-01T00:00:00Z"))
+    owner.commit()
+    row = owner.execute("SELECT id, extract(year FROM created_at) FROM audit.audit_logs").fetchone()
+    assert row is not None and row[0] != forged_id and row[1] != 2001
+
+
+@pytest.mark.parametrize("role", [OWNER, SUPERUSER])
+def test_check_constraints_hold_for_direct_inserts(connect_as: ConnectAs, role: str) -> None:
+    conn = connect_as(role)
+    for action, entity, details in [(" ", "invoice", "{}"), ("X", "\t", "{}"), ("X", "invoice", "[1]")]:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO audit.audit_logs (company_id, action, entity, entity_id, details)"
+                         " VALUES (gen_random_uuid(), %s, %s, gen_random_uuid(), %s)", (action, entity, details))
+        conn.rollback()
+    assert count_entries(conn) == 0

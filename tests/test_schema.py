@@ -1,0 +1,114 @@
+"""The table, its index, its privileges and its documentation, as the catalogs report them."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from audit_py.server import SUPERUSER
+
+from .conftest import OUTSIDER, READER, WRITER, ConnectAs
+
+
+def test_columns_are_those_of_the_specification(connect_as: ConnectAs) -> None:
+    rows = connect_as(SUPERUSER).execute("""
+        SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
+        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = 'audit.audit_logs'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum""").fetchall()
+    assert rows == [
+        ("id", "uuid", True, "gen_random_uuid()"),
+        ("company_id", "uuid", True, None),
+        ("franchise_id", "uuid", False, None),
+        ("user_id", "uuid", False, None),
+        ("action", "text", True, None),
+        ("entity", "text", True, None),
+        ("entity_id", "uuid", True, None),
+        ("details", "jsonb", True, None),
+        ("created_at", "timestamp with time zone", True, "now()"),
+    ]
+
+
+def test_primary_key_and_audit_idx(connect_as: ConnectAs) -> None:
+    conn = connect_as(SUPERUSER)
+    indexes = dict(conn.execute(
+        "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index"
+        " WHERE indrelid = 'audit.audit_logs'::regclass").fetchall())
+    assert indexes["audit.audit_idx"] == \
+        "CREATE INDEX audit_idx ON audit.audit_logs USING btree (company_id, franchise_id, created_at)"
+    assert indexes["audit.audit_logs_pkey"].endswith("USING btree (id)")
+
+
+def test_everything_is_documented(connect_as: ConnectAs) -> None:
+    undocumented = connect_as(SUPERUSER).execute("""
+        SELECT 'schema audit' FROM pg_namespace n
+            WHERE nspname = 'audit' AND obj_description(n.oid, 'pg_namespace') IS NULL
+        UNION ALL SELECT 'relation ' || relname FROM pg_class c
+            WHERE relnamespace = 'audit'::regnamespace AND relkind IN ('r', 'v', 'i', 'p')
+              AND obj_description(c.oid, 'pg_class') IS NULL AND relname NOT LIKE '%_pkey'
+        UNION ALL SELECT 'column ' || c.relname || '.' || attname FROM pg_attribute a
+            JOIN pg_class c ON c.oid = a.attrelid
+            WHERE c.relnamespace = 'audit'::regnamespace AND c.relkind IN ('r', 'v', 'p') AND attnum > 0
+              AND NOT attisdropped AND col_description(c.oid, attnum) IS NULL
+        UNION ALL SELECT 'function ' || oid::regprocedure FROM pg_proc
+            WHERE pronamespace = 'audit'::regnamespace AND obj_description(oid, 'pg_proc') IS NULL
+        UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger t
+            WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'audit'::regnamespace)
+              AND NOT tgisinternal AND obj_description(t.oid, 'pg_trigger') IS NULL
+        UNION ALL SELECT 'role ' || rolname FROM pg_roles r
+            WHERE rolname IN ('audit_writer', 'audit_reader') AND shobj_description(r.oid, 'pg_authid') IS NULL
+    """).fetchall()
+    assert undocumented == []
+
+
+def test_every_function_pins_its_search_path_but_the_inlined_and_per_row_ones(connect_as: ConnectAs) -> None:
+    unpinned = connect_as(SUPERUSER).execute(
+        "SELECT proname FROM pg_proc WHERE pronamespace = 'audit'::regnamespace"
+        " AND (proconfig IS NULL OR NOT 'search_path=\"\"' = ANY(proconfig)) ORDER BY 1").fetchall()
+    assert unpinned == [("_entry_problem",), ("_stamp_entry",)]
+
+
+def test_public_gets_nothing_in_schema_audit(connect_as: ConnectAs) -> None:
+    conn = connect_as(SUPERUSER)
+    granted_to_public = conn.execute("""
+        SELECT 'schema' FROM pg_namespace WHERE nspname = 'audit' AND has_schema_privilege('public', oid, 'USAGE')
+        UNION ALL SELECT 'function ' || oid::regprocedure FROM pg_proc
+            WHERE pronamespace = 'audit'::regnamespace AND has_function_privilege('public', oid, 'EXECUTE')
+        UNION ALL SELECT 'relation ' || relname FROM pg_class WHERE relnamespace = 'audit'::regnamespace
+            AND (SELECT bool_or(a.grantee = 0) FROM aclexplode(relacl) a)
+    """).fetchall()
+    assert granted_to_public == []
+
+
+ROLE_PRIVILEGES = """
+    SELECT p.privilege FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES',
+                                         'TRIGGER']) AS p(privilege)
+    WHERE has_table_privilege(%(role)s, 'audit.audit_logs', p.privilege)
+    UNION ALL SELECT 'EXECUTE ' || proname FROM pg_proc
+        WHERE pronamespace = 'audit'::regnamespace AND has_function_privilege(%(role)s, oid, 'EXECUTE')
+    ORDER BY 1
+"""
+
+
+@pytest.mark.parametrize(("role", "expected"), [
+    ("audit_writer", ["EXECUTE record_audit", "EXECUTE record_audit_many"]),
+    ("audit_reader", ["SELECT"]),
+    (OUTSIDER, []),
+])
+def test_each_role_has_exactly_its_privileges(connect_as: ConnectAs, role: str, expected: list[str]) -> None:
+    rows = connect_as(SUPERUSER).execute(ROLE_PRIVILEGES, {"role": role}).fetchall()
+    assert [row[0] for row in rows] == expected
+
+
+def test_roles_cannot_log_in(connect_as: ConnectAs) -> None:
+    rows = connect_as(SUPERUSER).execute(
+        "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'audit\\_%' AND rolname <> 'audit_owner'"
+        " ORDER BY 1").fetchall()
+    assert rows == [("audit_reader", False), ("audit_writer", False)]
+
+
+def test_reader_reads_and_writer_does_not(connect_as: ConnectAs) -> None:
+    assert connect_as(READER).execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (0,)
+    for role in (WRITER, OUTSIDER):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            connect_as(role).execute("SELECT count(*) FROM audit.audit_logs")
