@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from typing import Any
+from urllib.parse import urlencode
 
 from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
@@ -28,30 +31,36 @@ def sql_dir() -> Path:
 def yoyo_url(conninfo: str) -> str:
     """A libpq conninfo (key=value or URI) as yoyo's postgresql+psycopg:// URL.
 
-    Every parameter but the database name travels as a query argument, which
-    yoyo hands to psycopg.connect() as is: no host, socket path or password
-    needs URL escaping rules of its own.
+    Every parameter travels as a query argument, which yoyo unquotes and hands
+    to psycopg.connect() as is (it would not unquote a database name in the
+    path): a host, socket path, password or name may hold any character.
     """
     params = {key: str(value) for key, value in conninfo_to_dict(conninfo).items() if value is not None}
-    dbname = params.pop("dbname", "")
-    return f"postgresql+psycopg:///{quote(dbname, safe='')}?{urlencode(params)}"
+    return f"postgresql+psycopg://?{urlencode(params)}"
+
+
+@contextmanager
+def _backend(conninfo: str) -> Iterator[Any]:
+    """yoyo's backend, locked against a concurrent run, its connection closed after."""
+    backend = get_backend(yoyo_url(conninfo))
+    try:
+        with backend.lock():
+            yield backend
+    finally:
+        backend.connection.close()
 
 
 def migrate(conninfo: str) -> list[str]:
     """Apply the migrations not yet applied; return their ids, in order."""
-    backend = get_backend(yoyo_url(conninfo))
-    migrations = read_migrations(str(migrations_dir()))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
+    with _backend(conninfo) as backend:
+        pending = backend.to_apply(read_migrations(str(migrations_dir())))
         backend.apply_migrations(pending)
     return [migration.id for migration in pending]
 
 
 def rollback(conninfo: str) -> list[str]:
     """Roll back every applied migration, newest first; return their ids."""
-    backend = get_backend(yoyo_url(conninfo))
-    migrations = read_migrations(str(migrations_dir()))
-    with backend.lock():
-        applied = backend.to_rollback(migrations)
+    with _backend(conninfo) as backend:
+        applied = backend.to_rollback(read_migrations(str(migrations_dir())))
         backend.rollback_migrations(applied)
     return [migration.id for migration in applied]

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from .errors import InvalidEntry
 from .models import AuditEntry
 
 # Binary parameters (%b): uuids and arrays travel as bytes, not text to parse.
@@ -37,15 +38,20 @@ def _json_default(value: Any) -> Any:
         return str(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()
-    raise TypeError(f"details: {type(value).__name__} is not JSON serializable")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default)
+def _already_json(text: str) -> str:
+    return text
 
 
 def details_param(details: Mapping[str, Any] | None) -> Jsonb:
-    return Jsonb({} if details is None else details, dumps=_dumps)
+    """details as jsonb; what JSON cannot hold is refused here, as the database never sees it."""
+    try:
+        text = json.dumps({} if details is None else details, default=_json_default, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidEntry(f"details: {error}", parameter="details") from error
+    return Jsonb(text, dumps=_already_json)
 
 
 def record_params(entry: AuditEntry) -> tuple[Any, ...]:

@@ -1,0 +1,141 @@
+"""The migrations: as a DBA applies them, as a non-superuser, down and up again, and linted."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+from yoyo.connections import parse_uri
+
+from audit_py import migrate, rollback
+from audit_py.migrate import migrations_dir, yoyo_url
+from audit_py.server import SUPERUSER, ThrowawayServer, throwaway_server
+
+from .catalog import USER_OBJECT_QUERIES, snapshot
+from .conftest import OWNER
+
+MIGRATION_NAME = re.compile(r"^(?P<id>\d{4}\.[a-z0-9-]+)(?P<rollback>\.rollback)?\.sql$")
+
+
+def test_migration_files_are_named_and_paired() -> None:
+    files = sorted(p.name for p in migrations_dir().iterdir() if p.suffix == ".sql")
+    assert files, "no migrations found"
+    names = [MIGRATION_NAME.match(name) for name in files]
+    assert all(names), [f for f, m in zip(files, names) if not m]
+    forward = {m.group("id") for m in names if m and not m.group("rollback")}
+    backward = {m.group("id") for m in names if m and m.group("rollback")}
+    assert forward == backward, "every migration needs its .rollback.sql, and nothing else"
+    for migration_id in forward:
+        header = (migrations_dir() / f"{migration_id}.sql").read_text().split("\n\n")[0]
+        for depends in re.findall(r"^-- depends:(.*)$", header, re.M):
+            assert set(depends.split()) <= forward, f"{migration_id} depends on an unknown migration"
+
+
+def test_squawk_finds_nothing_to_fix() -> None:
+    squawk = shutil.which("squawk", path=str(Path(sys.executable).parent)) or shutil.which("squawk")
+    assert squawk, "squawk-cli is a test dependency"
+    result = subprocess.run([squawk, "--assume-in-transaction", *map(str, sorted(migrations_dir().glob("*.sql")))],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _connect(server: ThrowawayServer, dbname: str, user: str = SUPERUSER) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(server.conninfo_for(dbname, user=user), autocommit=True)
+
+
+def _works(server: ThrowawayServer, dbname: str) -> None:
+    """The log takes an entry and refuses to change it."""
+    with _connect(server, dbname) as conn:
+        conn.execute("SELECT audit.record_audit(gen_random_uuid(), 'A', 'e', gen_random_uuid())")
+        with pytest.raises(psycopg.Error) as refused:
+            conn.execute("DELETE FROM audit.audit_logs")
+        assert refused.value.sqlstate == "AU001"
+
+
+def test_a_non_superuser_owner_applies_them_and_again_in_a_second_database(
+        pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> None:
+    for dbname in (empty_database(), empty_database()):
+        assert migrate(pg_server.conninfo_for(dbname, user=OWNER)) == ["0001.audit-foundation"]
+        assert migrate(pg_server.conninfo_for(dbname, user=OWNER)) == []
+        _works(pg_server, dbname)
+
+
+def test_another_owner_in_the_same_cluster_reuses_the_roles(
+        pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> None:
+    with _connect(pg_server, "postgres") as conn:
+        conn.execute("CREATE ROLE other_owner LOGIN NOSUPERUSER CREATEROLE")
+    try:
+        dbname = empty_database(owner="other_owner")
+        migrate(pg_server.conninfo_for(dbname, user="other_owner"))
+        _works(pg_server, dbname)
+        rollback(pg_server.conninfo_for(dbname, user="other_owner"))
+    finally:
+        with _connect(pg_server, "postgres") as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+            conn.execute("DROP ROLE other_owner")
+
+
+def test_yoyo_command_line_applies_and_rolls_back(pg_server: ThrowawayServer,
+                                                  empty_database: Callable[..., str]) -> None:
+    dbname = empty_database()
+    url = f"postgresql+psycopg://{OWNER}@127.0.0.1:{pg_server.port}/{dbname}"
+    yoyo = str(Path(sys.executable).parent / "yoyo")
+    applied = subprocess.run([yoyo, "apply", "--batch", "--database", url, str(migrations_dir())],
+                             capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    _works(pg_server, dbname)
+    rolled_back = subprocess.run([yoyo, "rollback", "--all", "--batch", "--database", url, str(migrations_dir())],
+                                 capture_output=True, text=True)
+    assert rolled_back.returncode == 0, rolled_back.stderr
+    with _connect(pg_server, dbname) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'").fetchone() == (0,)
+
+
+def test_down_and_up_again_in_a_shared_cluster_keeps_the_roles_others_use(
+        pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> None:
+    leaving, staying = empty_database(), empty_database()
+    for dbname in (leaving, staying):
+        migrate(pg_server.conninfo_for(dbname, user=OWNER))
+    conninfo = pg_server.conninfo_for(leaving, user=OWNER)
+    assert rollback(conninfo) == ["0001.audit-foundation"]
+    with _connect(pg_server, leaving) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'").fetchone() == (0,)
+        roles = conn.execute("SELECT rolname FROM pg_roles WHERE rolname IN ('audit_writer', 'audit_reader')"
+                             " ORDER BY 1").fetchall()
+    assert roles == [("audit_reader",), ("audit_writer",)], "another database still uses them"
+    _works(pg_server, staying)
+    assert migrate(conninfo) == ["0001.audit-foundation"]
+    _works(pg_server, leaving)
+
+
+def test_rolling_back_leaves_no_trace_in_a_cluster_of_its_own() -> None:
+    with throwaway_server(fsync=False) as server:
+        with _connect(server, "postgres") as conn:
+            conn.execute(f"CREATE ROLE {OWNER} LOGIN NOSUPERUSER CREATEROLE")
+            conn.execute(f"CREATE DATABASE shop OWNER {OWNER}")
+        with _connect(server, "shop") as conn:
+            before = snapshot(conn, USER_OBJECT_QUERIES)
+        conninfo = server.conninfo_for("shop", user=OWNER)
+        migrate(conninfo)
+        _works(server, "shop")
+        with _connect(server, "shop") as conn:
+            assert snapshot(conn, USER_OBJECT_QUERIES) != before
+        rollback(conninfo)
+        with _connect(server, "shop") as conn:
+            assert snapshot(conn, USER_OBJECT_QUERIES) == before
+        migrate(conninfo)
+        _works(server, "shop")
+
+
+def test_yoyo_url_carries_every_connection_parameter() -> None:
+    url = yoyo_url("host=/var/run/postgresql port=6543 user=o'neil password=p@ss/w?rd dbname=my&db sslmode=disable")
+    parsed = parse_uri(url)
+    assert parsed.scheme == "postgresql+psycopg"
+    assert parsed.args == {"host": "/var/run/postgresql", "port": "6543", "user": "o'neil",
+                           "password": "p@ss/w?rd", "dbname": "my&db", "sslmode": "disable"}
