@@ -1,7 +1,7 @@
 """audit_py: an immutable audit log in PostgreSQL, with a thin psycopg 3 wrapper."""
 
 from .errors import AuditError, ImmutableViolation, InvalidEntry
-from .migrate import migrate, rollback
+from .schema import migrate, rollback
 from .models import AuditEntry, AuditRecord
 from .service import AsyncAuditService, AuditService
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from . import demo
-from .migrate import migrate
+from .schema import migrate
 
 
 def _dsn_option(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -8,12 +8,13 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import timezone
+from functools import partial
 
 import psycopg
 from psycopg.rows import class_row
 
 from .errors import AuditError, translate_errors
-from .migrate import migrate
+from .schema import migrate
 from .models import AuditEntry, AuditRecord
 from .server import ServerError, throwaway_server
 from .service import AuditService
@@ -104,7 +105,7 @@ def _tour(conn: psycopg.Connection[tuple[object, ...]], keep: bool) -> None:
     for statement in ("UPDATE audit.audit_logs SET details = '{}'",
                       "DELETE FROM audit.audit_logs",
                       "TRUNCATE audit.audit_logs"):
-        _show_refusal(conn, lambda statement=statement: conn.execute(statement), statement)
+        _show_refusal(conn, partial(conn.execute, statement), statement)
 
     step("6. An application granted audit_writer may record, and do nothing else")
     try:
@@ -116,6 +117,7 @@ def _tour(conn: psycopg.Connection[tuple[object, ...]], keep: bool) -> None:
             _show_refusal(conn, lambda: conn.execute("SELECT * FROM audit.audit_logs"), "SELECT * FROM audit.audit_logs")
             AuditService(conn).record(COMPANY, "EXPORT_REPORT", "report", uuid.uuid4(), user_id=ALICE)
             print("   audit.record_audit(...) as audit_writer: recorded")
+            conn.execute("RESET ROLE")  # SET LOCAL lasts to the end of the whole transaction, not this savepoint
     except psycopg.errors.InsufficientPrivilege:
         print("   (skipped: this login may not SET ROLE audit_writer)")
 

