@@ -25,8 +25,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo_cmd = commands.add_parser(
         "demo", help="show the log at work, on a throwaway server unless --dsn is given")
-    _dsn_option(demo_cmd, "run against this database instead of a throwaway server; "
-                          "it is migrated, and the demo's own entries are rolled back")
+    # Not $DATABASE_URL: a demo must not migrate a database its user did not name.
+    demo_cmd.add_argument("--dsn", help="run against this database instead of a throwaway server; "
+                                        "it is migrated, and the demo's own entries are rolled back")
     return parser
 
 

@@ -29,8 +29,8 @@ FROM audit.audit_logs WHERE company_id = %s ORDER BY created_at
 """
 
 
-def run(dsn_given: str | None) -> int:
-    dsn = dsn_given
+def run(dsn: str | None) -> int:
+    throwaway = dsn is None
     with ExitStack() as stack:
         if dsn is None:
             try:
@@ -42,25 +42,24 @@ def run(dsn_given: str | None) -> int:
             print(f"Started a throwaway PostgreSQL {server.version} ({server.bindir}).")
         applied = migrate(dsn)
         print(f"Migrations applied: {', '.join(applied) or 'none needed, already up to date'}.")
-        # Entries cannot be deleted: on a database of the user's, the only way
-        # to leave it as it was is to never commit them.
-        keep = server_started = dsn_given is None
         with psycopg.connect(dsn) as conn:
-            _tour(conn, keep)
+            # Entries cannot be deleted: in a database of the user's, the only
+            # way to leave no trace is to never commit them.
+            _tour(conn, commit_each_step=throwaway)
             conn.rollback()
-        if not server_started:
-            print("\nThe demo ran in one transaction, rolled back: it left no entry in your database.")
-        else:
-            print("\nDone; the throwaway server is removed.")
+    if throwaway:
+        print("\nDone; the throwaway server is removed.")
+    else:
+        print("\nThe demo ran in one transaction, rolled back: it left no entry in your database.")
     return 0
 
 
-def _tour(conn: psycopg.Connection[tuple[object, ...]], keep: bool) -> None:
-    """Each step commits when keep is true; else all of them stay in one transaction."""
+def _tour(conn: psycopg.Connection[tuple[object, ...]], commit_each_step: bool) -> None:
+    """Without commit_each_step, every step stays in one transaction, for the caller to roll back."""
     audit = AuditService(conn)
 
     def step(title: str) -> None:
-        if keep:
+        if commit_each_step:
             conn.commit()
         print(f"\n{title}")
 

@@ -89,3 +89,11 @@ def test_demo_as_a_non_superuser_owner(pg_server: ThrowawayServer, empty_databas
     assert result.returncode == 0, result.stderr
     _check_demo_output(result.stdout)
     assert f"even for {OWNER}, the owner of the log" in result.stdout
+
+
+def test_demo_ignores_database_url(empty_database: Callable[..., str], pg_server: ThrowawayServer) -> None:
+    dbname = empty_database()
+    result = audit_py("demo", env={"DATABASE_URL": pg_server.conninfo_for(dbname)})
+    assert result.returncode == 0, result.stderr
+    assert "Started a throwaway PostgreSQL" in result.stdout
+    assert not _has_audit_schema(pg_server, dbname)

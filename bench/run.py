@@ -1,0 +1,206 @@
+"""Write throughput of the audit log against the same work without its protections.
+
+Each comparison runs in one process on one throwaway server with fsync on (as
+production runs), its two sides interleaved round by round, so that the ratios
+compare like with like on a noisy machine. Run it with `scripts/bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from audit_py import AuditEntry, AuditService, migrate
+from audit_py.server import ThrowawayServer, throwaway_server
+
+CLIENTS = 8
+SERVER_SETTINGS = {"shared_buffers": "256MB", "max_wal_size": "4GB", "checkpoint_timeout": "30min"}
+COMPANIES = [uuid.UUID(int=n) for n in range(1, 51)]
+
+# The same row for both sides: 50 companies, random entity, user and franchise.
+ROW_SQL = ("('00000000-0000-0000-0000-' || lpad(:company::text, 12, '0'))::uuid, 'CREATE_INVOICE', 'invoice',"
+           " gen_random_uuid(), jsonb_build_object('amount', :amount::integer, 'currency', 'EUR'),"
+           " gen_random_uuid(), gen_random_uuid()")
+PGBENCH_SCRIPTS = {
+    "audit.record_audit()": f"""\\set company random(1, 50)
+\\set amount random(1, 100000)
+SELECT audit.record_audit({ROW_SQL});
+""",
+    "plain INSERT": f"""\\set company random(1, 50)
+\\set amount random(1, 100000)
+INSERT INTO bench_plain (company_id, action, entity, entity_id, details, user_id, franchise_id)
+VALUES ({ROW_SQL}) RETURNING id;
+""",
+}
+
+PLAIN_INSERT = ("INSERT INTO bench_plain (company_id, action, entity, entity_id, details, user_id, franchise_id)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id")
+RAW_RECORD_AUDIT = "SELECT audit.record_audit(%s, %s, %s, %s, %s, %s, %s)"
+PLAIN_COPY = "COPY bench_plain (company_id, action, entity, entity_id, details, user_id, franchise_id) FROM STDIN"
+
+
+def _entry(n: int) -> AuditEntry:
+    return AuditEntry(COMPANIES[n % 50], "CREATE_INVOICE", "invoice", uuid.uuid4(),
+                      {"amount": n, "currency": "EUR"}, uuid.uuid4(), uuid.uuid4())
+
+
+def prepare(server: ThrowawayServer) -> None:
+    migrate(server.conninfo)
+    with psycopg.connect(server.conninfo, autocommit=True) as conn:
+        # Identical to the log (columns, defaults, constraints, indexes) but for the triggers.
+        conn.execute("CREATE TABLE bench_plain (LIKE audit.audit_logs INCLUDING ALL)")
+
+
+def interleave(rounds: int, sides: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Run each side once per round, alternating which goes first; return each side's rates."""
+    rates: dict[str, list[float]] = {name: [] for name in sides}
+    names = list(sides)
+    for number in range(rounds):
+        for name in names if number % 2 == 0 else reversed(names):
+            rates[name].append(sides[name]())
+    return rates
+
+
+def pgbench_side(server: ThrowawayServer, script: str, seconds: int) -> Callable[[], float]:
+    path = Path(tempfile.mkdtemp()) / "script.sql"
+    path.write_text(script)
+
+    def run() -> float:
+        result = subprocess.run(
+            [str(server.bindir / "pgbench"), "-n", "-M", "prepared", "-c", str(CLIENTS), "-j", "2",
+             "-T", str(seconds), "-f", str(path), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres",
+             "postgres"], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"pgbench failed:\n{result.stdout}{result.stderr}")
+        match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", result.stdout)
+        assert match, result.stdout
+        return float(match.group(1))
+
+    return run
+
+
+def threads_side(server: ThrowawayServer, seconds: float,
+                 write: Callable[[psycopg.Connection[tuple[object, ...]], int], object]) -> Callable[[], float]:
+    """CLIENTS threads, each on its own connection, each write its own committed transaction."""
+    def run() -> float:
+        connections = [psycopg.connect(server.conninfo) for _ in range(CLIENTS)]
+        counts = [0] * CLIENTS
+        start = threading.Barrier(CLIENTS + 1)
+        deadline = 0.0
+
+        def client(number: int) -> None:
+            conn = connections[number]
+            start.wait()
+            while time.perf_counter() < deadline:
+                write(conn, counts[number])
+                conn.commit()
+                counts[number] += 1
+
+        workers = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+        for worker in workers:
+            worker.start()
+        deadline = time.perf_counter() + seconds
+        began = time.perf_counter()
+        start.wait()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - began
+        for conn in connections:
+            conn.close()
+        return sum(counts) / elapsed
+
+    return run
+
+
+def raw_record_audit_write(conn: psycopg.Connection[tuple[object, ...]], n: int) -> object:
+    entry = _entry(n)
+    return conn.execute(RAW_RECORD_AUDIT, (entry.company_id, entry.action, entry.entity, entry.entity_id,
+                                           Jsonb(entry.details), entry.user_id, entry.franchise_id)).fetchone()
+
+
+def service_write(conn: psycopg.Connection[tuple[object, ...]], n: int) -> object:
+    return AuditService(conn).record_entry(_entry(n))
+
+
+def raw_write(conn: psycopg.Connection[tuple[object, ...]], n: int) -> object:
+    entry = _entry(n)
+    return conn.execute(PLAIN_INSERT, (entry.company_id, entry.action, entry.entity, entry.entity_id,
+                                       Jsonb(entry.details), entry.user_id, entry.franchise_id)).fetchone()
+
+
+def batch_sides(server: ThrowawayServer, size: int) -> dict[str, Callable[[], float]]:
+    conn = psycopg.connect(server.conninfo)
+    entries = [_entry(n) for n in range(size)]
+
+    def record_many() -> float:
+        began = time.perf_counter()
+        AuditService(conn).record_many(entries)
+        conn.commit()
+        return size / (time.perf_counter() - began)
+
+    def copy() -> float:
+        began = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(PLAIN_COPY) as data:
+            for e in entries:
+                data.write_row((e.company_id, e.action, e.entity, e.entity_id, Jsonb(e.details), e.user_id,
+                                e.franchise_id))
+        conn.commit()
+        return size / (time.perf_counter() - began)
+
+    return {"AuditService.record_many()": record_many, "COPY into plain table": copy}
+
+
+def report(title: str, rates: dict[str, list[float]], target: float, unit: str) -> None:
+    """The first side is ours; its ratio to each other side is the median of the rounds' ratios."""
+    print(f"\n{title}")
+    for name, values in rates.items():
+        print(f"  {name:36} {statistics.median(values):>10,.0f} {unit} (median of {len(values)})")
+    (ours, ours_rates), *baselines = rates.items()
+    for number, (base, base_rates) in enumerate(baselines):
+        ratios = [a / b for a, b in zip(ours_rates, base_rates)]
+        ratio = statistics.median(ratios)
+        verdict = f"; target >= {target}: {'meets' if ratio >= target else 'MISSES'}" if number == 0 else ""
+        print(f"  {ours} / {base}: {ratio:.2f} (rounds {min(ratios):.2f} to {max(ratios):.2f}){verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=5, help="length of each timed run (default 5)")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds per comparison (default 10)")
+    parser.add_argument("--batch", type=int, default=10_000, help="entries per record_many batch (default 10000)")
+    args = parser.parse_args()
+
+    # Durable as production is (fsync on); checkpoints spaced as a production server's are, so that
+    # one does not land in some rounds and not others.
+    with throwaway_server(fsync=True, settings=SERVER_SETTINGS) as server:
+        prepare(server)
+        print(f"PostgreSQL {server.version}, fsync on, {CLIENTS} clients, {args.rounds} interleaved rounds"
+              f" of {args.seconds}s")
+        report("pgbench: one entry per transaction",
+               interleave(args.rounds, {name: pgbench_side(server, script, args.seconds)
+                                        for name, script in PGBENCH_SCRIPTS.items()}), 0.85, "tps")
+        report("Python: one entry per transaction, a thread and a connection per client",
+               interleave(args.rounds, {
+                   "AuditService.record()": threads_side(server, args.seconds, service_write),
+                   "raw psycopg INSERT": threads_side(server, args.seconds, raw_write),
+                   # Isolates the wrapper's own cost from that of the SQL function.
+                   "raw psycopg SELECT record_audit()": threads_side(server, args.seconds, raw_record_audit_write),
+               }),
+               0.9, "tps")
+        report(f"Python: a batch of {args.batch:,} entries in one transaction",
+               interleave(max(args.rounds, 7), batch_sides(server, args.batch)), 0.5, "entries/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Every SQL and Python example of the README runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from audit_py.server import ThrowawayServer
+
+from .conftest import WRITER, ConnectAs
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, re.S)
+
+
+def test_the_readme_has_examples() -> None:
+    assert len(_blocks("sql")) >= 3 and len(_blocks("python")) >= 1
+
+
+def test_sql_examples_run(connect_as: ConnectAs) -> None:
+    superuser = connect_as(autocommit=True)
+    superuser.execute("CREATE ROLE erp_app; CREATE ROLE erp_auditor")
+    try:
+        for block in _blocks("sql"):
+            superuser.execute(block)  # type: ignore[call-overload]
+        assert superuser.execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (3,)
+    finally:
+        superuser.execute("DROP ROLE erp_app; DROP ROLE erp_auditor")
+
+
+def test_python_examples_run(postgresql: psycopg.Connection[tuple[object, ...]], pg_server: ThrowawayServer,
+                             connect_as: ConnectAs) -> None:
+    env = {**os.environ, "DATABASE_URL": pg_server.conninfo_for(postgresql.info.dbname, user=WRITER)}
+    for block in _blocks("python"):
+        result = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "AU002 action record_audit: action must not be blank"
+    assert connect_as().execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (3,)
+
+
+@pytest.mark.parametrize("script", ["scripts/test", "scripts/demo", "scripts/bench"])
+def test_readme_names_the_scripts_that_exist(script: str) -> None:
+    assert script in README and (Path(__file__).resolve().parent.parent / script).stat().st_mode & 0o111
