@@ -17,7 +17,7 @@ CHECK_VIOLATION = "23514"
 
 
 class AuditError(Exception):
-    """A refusal of the audit log; `sqlstate` is the database's code."""
+    """A refusal of the audit log; `sqlstate` is the database's code (None if refused before reaching it)."""
 
     def __init__(self, message: str, sqlstate: str | None = None, parameter: str | None = None) -> None:
         super().__init__(message)
@@ -36,17 +36,35 @@ class InvalidEntry(AuditError):
 _BY_SQLSTATE: dict[str, type[AuditError]] = {
     IMMUTABLE_VIOLATION: ImmutableViolation,
     INVALID_ENTRY: InvalidEntry,
-    CHECK_VIOLATION: InvalidEntry,
 }
+
+# A direct INSERT by the log's owner meets the table's CHECK constraints instead of
+# audit.record_audit()'s checks; each constraint guards one column.
+_CHECKED_COLUMNS = {
+    "audit_logs_action_not_blank": "action",
+    "audit_logs_entity_not_blank": "entity",
+    "audit_logs_details_is_object": "details",
+}
+
+
+def _as_audit_error(error: psycopg.Error) -> AuditError | None:
+    message = error.diag.message_primary or str(error)
+    mapped = _BY_SQLSTATE.get(error.sqlstate or "")
+    if mapped is not None:
+        return mapped(message, error.sqlstate, error.diag.column_name)
+    column = _CHECKED_COLUMNS.get(error.diag.constraint_name or "")
+    if error.sqlstate == CHECK_VIOLATION and error.diag.schema_name == "audit" and column:
+        return InvalidEntry(message, error.sqlstate, column)
+    return None
 
 
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Re-raise the database's audit refusals as AuditError subclasses."""
+    """Re-raise the database's audit refusals as AuditError subclasses; let other errors through."""
     try:
         yield
     except psycopg.Error as error:
-        mapped = _BY_SQLSTATE.get(error.sqlstate or "")
-        if mapped is None:
+        audit_error = _as_audit_error(error)
+        if audit_error is None:
             raise
-        raise mapped(error.diag.message_primary or str(error), error.sqlstate, error.diag.column_name) from error
+        raise audit_error from error

@@ -204,3 +204,21 @@ def test_entries_and_rows_are_frozen() -> None:
         entry.action = "B"  # type: ignore[misc]
     assert dataclasses.fields(AuditRecord)[0].name == "id"
     assert AuditRecord.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("column", "value"), [("action", "' '"), ("entity", "''"), ("details", "'[1]'")])
+def test_a_direct_insert_breaking_a_check_maps_to_invalid_entry(connect_as: ConnectAs, column: str,
+                                                                value: str) -> None:
+    values = {"action": "'A'", "entity": "'e'", "details": "'{}'", column: value}
+    with pytest.raises(InvalidEntry) as refused, translate_errors():
+        connect_as(OWNER).execute(
+            "INSERT INTO audit.audit_logs (company_id, action, entity, entity_id, details) VALUES"  # noqa: S608
+            f" (gen_random_uuid(), {values['action']}, {values['entity']}, gen_random_uuid(), {values['details']})")
+    assert (refused.value.sqlstate, refused.value.parameter) == ("23514", column)
+
+
+def test_a_check_violation_elsewhere_is_not_an_audit_error(connect_as: ConnectAs) -> None:
+    conn = connect_as(SUPERUSER)
+    conn.execute("CREATE TEMP TABLE positive (n int CHECK (n > 0))")
+    with pytest.raises(psycopg.errors.CheckViolation), translate_errors():
+        conn.execute("INSERT INTO positive VALUES (-1)")
