@@ -125,15 +125,24 @@ def throwaway_server(
 
 
 def _reachable_bindir(bindir: Path, account: pwd.struct_passwd, workdir: Path) -> Path:
-    """The server account may not reach binaries under /root (an embedded wheel): copy them."""
-    probe = _run(account, [str(bindir / "postgres"), "--version"], check=False)
-    if probe.returncode == 0:
-        return bindir
-    install = workdir / "pginstall"
-    shutil.copytree(bindir.parent, install, symlinks=True)
-    for path in [install, *install.rglob("*")]:
+    """The server account may not reach binaries under /root (an embedded wheel in a venv): copy them.
+
+    The copy keeps the layout around the install, so that relative library paths still resolve: the
+    install's own lib/, and a wheel's `<package>.libs` beside its package (auditwheel's layout).
+    """
+    try:
+        if _run(account, [str(bindir / "postgres"), "--version"], check=False).returncode == 0:
+            return bindir
+    except PermissionError:
+        pass
+    install, package = bindir.parent, bindir.parent.parent
+    mirror = workdir / "pg"
+    shutil.copytree(install, mirror / package.name / install.name, symlinks=True)
+    for libs in package.parent.glob(f"{package.name}.libs"):
+        shutil.copytree(libs, mirror / libs.name, symlinks=True)
+    for path in [mirror, *mirror.rglob("*")]:
         os.lchown(path, account.pw_uid, account.pw_gid)
-    return install / "bin"
+    return mirror / package.name / install.name / bindir.name
 
 
 def _start(

