@@ -14,6 +14,8 @@ CREATE TABLE audit.audit_logs (
     -- a local time read under another TimeZone setting, or a missing one,
     -- proves nothing. Hence timestamptz NOT NULL.
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Added by 0002.tamper-evidence, hence last and nullable: see its comment.
+    txid         bigint,
     CONSTRAINT audit_logs_pkey PRIMARY KEY (id),
     CONSTRAINT audit_logs_action_not_blank CHECK (action ~ '[^[:space:]]'),
     CONSTRAINT audit_logs_entity_not_blank CHECK (entity ~ '[^[:space:]]'),
@@ -21,6 +23,11 @@ CREATE TABLE audit.audit_logs (
 );
 
 CREATE INDEX audit_idx ON audit.audit_logs (company_id, franchise_id, created_at);
+
+-- Created by 0003.txid-index (CONCURRENTLY, outside a transaction). Entries
+-- arrive in nearly txid order, so a BRIN index finds the unsealed ones for
+-- audit.seal() at almost no cost to writers.
+CREATE INDEX audit_logs_txid_brin ON audit.audit_logs USING brin (txid);
 
 COMMENT ON TABLE audit.audit_logs IS
     'Append-only record of critical actions. Write with audit.record_audit(); UPDATE, DELETE and TRUNCATE are refused for every role.';
@@ -42,5 +49,9 @@ COMMENT ON COLUMN audit.audit_logs.details IS
     'Structured metadata (changed fields, amounts, reasons): always a JSON object.';
 COMMENT ON COLUMN audit.audit_logs.created_at IS
     'When the entry was written: the start of the writing transaction, set by the database on insert (a supplied value is replaced).';
+COMMENT ON COLUMN audit.audit_logs.txid IS
+    'Id of the writing transaction (pg_current_xact_id()), set by the database on insert: sealing uses it to know when no more entries can appear in a range. NULL for entries written before sealing was installed; they count as transaction 0.';
 COMMENT ON INDEX audit.audit_idx IS
     'Serves a company''s entries, per franchise, by time.';
+COMMENT ON INDEX audit.audit_logs_txid_brin IS
+    'Finds the entries of recent transactions, for audit.seal().';

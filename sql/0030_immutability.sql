@@ -21,8 +21,9 @@ $$;
 COMMENT ON FUNCTION audit._refuse_change() IS
     'Trigger function: refuses the operation that fired it with SQLSTATE AU001.';
 
--- The entry's identity and time are the database's: an owner inserting by
--- hand cannot back-date an entry or reuse an id. Assigning here, rather than
+-- The entry's identity, time and transaction are the database's: an owner
+-- inserting by hand cannot back-date an entry, reuse an id, or slip an entry
+-- into a range that is already sealed. Assigning here, rather than
 -- refusing a supplied value, is the only way: a trigger cannot tell a
 -- supplied value from the column default.
 -- No SET search_path here, unlike every other function: it runs for each
@@ -35,12 +36,13 @@ AS $$
 BEGIN
     NEW.id := pg_catalog.gen_random_uuid();
     NEW.created_at := pg_catalog.now();
+    NEW.txid := pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8;
     RETURN NEW;
 END;
 $$;
 
 COMMENT ON FUNCTION audit._stamp_entry() IS
-    'Trigger function: sets id and created_at of a new entry, whatever the insert supplied.';
+    'Trigger function: sets id, created_at and txid of a new entry, whatever the insert supplied.';
 
 CREATE TRIGGER audit_logs_stamp
     BEFORE INSERT ON audit.audit_logs
@@ -64,7 +66,7 @@ CREATE TRIGGER audit_logs_refuse_truncate
 ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_refuse_truncate;
 
 COMMENT ON TRIGGER audit_logs_stamp ON audit.audit_logs IS
-    'Sets id and created_at of every new entry (ENABLE ALWAYS).';
+    'Sets id, created_at and txid of every new entry (ENABLE ALWAYS).';
 COMMENT ON TRIGGER audit_logs_refuse_update ON audit.audit_logs IS
     'Refuses UPDATE for every role, replication sessions included (ENABLE ALWAYS).';
 COMMENT ON TRIGGER audit_logs_refuse_delete ON audit.audit_logs IS

@@ -15,5 +15,8 @@ GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
 GRANT EXECUTE ON FUNCTION audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid) TO audit_writer;
 GRANT EXECUTE ON FUNCTION audit.record_audit_many(uuid[], text[], text[], uuid[], jsonb[], uuid[], uuid[]) TO audit_writer;
 
--- audit_reader: read entries, nothing else.
-GRANT SELECT ON audit.audit_logs TO audit_reader;
+-- audit_reader: read entries and blocks, verify, take digests; nothing else.
+GRANT SELECT ON audit.audit_logs, audit.blocks TO audit_reader;
+GRANT EXECUTE ON FUNCTION audit.verify(uuid), audit.digest() TO audit_reader;
+
+-- audit.seal() stays with the owner, who schedules it (pg_cron, cron, audit-py seal --watch).

@@ -27,3 +27,11 @@ def count_entries(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("SELECT count(*) FROM audit.audit_logs").fetchone()
     assert row is not None
     return int(row[0])
+
+
+def migration_ids() -> list[str]:
+    """The ids of the bundled migrations, in the order they apply."""
+    from audit_py.schema import migrations_dir
+
+    return sorted(p.name.removesuffix(".sql") for p in migrations_dir().glob("*.sql")
+                  if not p.name.endswith(".rollback.sql"))

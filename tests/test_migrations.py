@@ -19,6 +19,7 @@ from audit_py.server import SUPERUSER, ThrowawayServer, throwaway_server
 
 from .catalog import USER_OBJECT_QUERIES, snapshot
 from .conftest import OWNER
+from .helpers import migration_ids
 
 MIGRATION_NAME = re.compile(r"^(?P<id>\d{4}\.[a-z0-9-]+)(?P<rollback>\.rollback)?\.sql$")
 
@@ -61,7 +62,7 @@ def _works(server: ThrowawayServer, dbname: str) -> None:
 def test_a_non_superuser_owner_applies_them_and_again_in_a_second_database(
         pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> None:
     for dbname in (empty_database(), empty_database()):
-        assert migrate(pg_server.conninfo_for(dbname, user=OWNER)) == ["0001.audit-foundation"]
+        assert migrate(pg_server.conninfo_for(dbname, user=OWNER)) == migration_ids()
         assert migrate(pg_server.conninfo_for(dbname, user=OWNER)) == []
         _works(pg_server, dbname)
 
@@ -103,14 +104,14 @@ def test_down_and_up_again_in_a_shared_cluster_keeps_the_roles_others_use(
     for dbname in (leaving, staying):
         migrate(pg_server.conninfo_for(dbname, user=OWNER))
     conninfo = pg_server.conninfo_for(leaving, user=OWNER)
-    assert rollback(conninfo) == ["0001.audit-foundation"]
+    assert rollback(conninfo) == migration_ids()[::-1]
     with _connect(pg_server, leaving) as conn:
         assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'").fetchone() == (0,)
         roles = conn.execute("SELECT rolname FROM pg_roles WHERE rolname IN ('audit_writer', 'audit_reader')"
                              " ORDER BY 1").fetchall()
     assert roles == [("audit_reader",), ("audit_writer",)], "another database still uses them"
     _works(pg_server, staying)
-    assert migrate(conninfo) == ["0001.audit-foundation"]
+    assert migrate(conninfo) == migration_ids()
     _works(pg_server, leaving)
 
 

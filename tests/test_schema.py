@@ -26,6 +26,7 @@ def test_columns_are_those_of_the_specification(connect_as: ConnectAs) -> None:
         ("entity_id", "uuid", True, None),
         ("details", "jsonb", True, None),
         ("created_at", "timestamp with time zone", True, "now()"),
+        ("txid", "bigint", False, None),  # added by 0002.tamper-evidence, set by the stamp trigger
     ]
 
 
@@ -65,7 +66,7 @@ def test_every_function_pins_its_search_path_but_the_inlined_and_per_row_ones(co
     unpinned = connect_as(SUPERUSER).execute(
         "SELECT proname FROM pg_proc WHERE pronamespace = 'audit'::regnamespace"
         " AND (proconfig IS NULL OR NOT 'search_path=\"\"' = ANY(proconfig)) ORDER BY 1").fetchall()
-    assert unpinned == [("_entry_problem",), ("_stamp_entry",)]
+    assert unpinned == [("_entry_problem",), ("_micros",), ("_opt_uuid_bytes",), ("_stamp_entry",), ("_str_bytes",)]
 
 
 def test_public_gets_nothing_in_schema_audit(connect_as: ConnectAs) -> None:
@@ -81,9 +82,11 @@ def test_public_gets_nothing_in_schema_audit(connect_as: ConnectAs) -> None:
 
 
 ROLE_PRIVILEGES = """
-    SELECT p.privilege FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES',
-                                         'TRIGGER']) AS p(privilege)
-    WHERE has_table_privilege(%(role)s, 'audit.audit_logs', p.privilege)
+    SELECT p.privilege || ' ' || c.relname
+    FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS p(privilege)
+    CROSS JOIN pg_class c
+    WHERE c.relnamespace = 'audit'::regnamespace AND c.relkind = 'r'
+      AND has_table_privilege(%(role)s, c.oid, p.privilege)
     UNION ALL SELECT 'EXECUTE ' || proname FROM pg_proc
         WHERE pronamespace = 'audit'::regnamespace AND has_function_privilege(%(role)s, oid, 'EXECUTE')
     ORDER BY 1
@@ -92,7 +95,7 @@ ROLE_PRIVILEGES = """
 
 @pytest.mark.parametrize(("role", "expected"), [
     ("audit_writer", ["EXECUTE record_audit", "EXECUTE record_audit_many"]),
-    ("audit_reader", ["SELECT"]),
+    ("audit_reader", ["EXECUTE digest", "EXECUTE verify", "SELECT audit_logs", "SELECT blocks"]),
     (OUTSIDER, []),
 ])
 def test_each_role_has_exactly_its_privileges(connect_as: ConnectAs, role: str, expected: list[str]) -> None:

@@ -1,0 +1,60 @@
+"""The canonical form, version 1 (docs/canonical-form.md), computed in Python.
+
+This is the verifier's own implementation: it hashes the rows as fetched and
+never calls the database's hash functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from uuid import UUID
+
+FORMAT = 1
+ZERO_HASH = bytes(32)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _str(value: str) -> bytes:
+    data = value.encode("utf-8")
+    return struct.pack(">I", len(data)) + data
+
+
+def _opt_uuid(value: UUID | None) -> bytes:
+    return b"\x00" if value is None else b"\x01" + value.bytes
+
+
+def micros(instant: datetime) -> int:
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def entry_bytes(id: UUID, company_id: UUID, franchise_id: UUID | None, user_id: UUID | None, action: str,
+                entity: str, entity_id: UUID, details_text: str, created_at: datetime, txid: int | None) -> bytes:
+    """details_text is the jsonb value's text form, as PostgreSQL prints it (`details::text`)."""
+    return b"".join((
+        bytes((FORMAT,)), id.bytes, company_id.bytes, _opt_uuid(franchise_id), _opt_uuid(user_id),
+        _str(action), _str(entity), entity_id.bytes, _str(details_text),
+        struct.pack(">qq", micros(created_at), txid or 0),
+    ))
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    """RFC 6962 Merkle tree root, built level by level (an odd last node goes up unchanged)."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    level = [hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves]
+    while len(level) > 1:
+        paired = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        level = paired + level[len(level) - 1:] if len(level) % 2 else paired
+    return level[0]
+
+
+def block_hash(company_id: UUID, block_no: int, xid_from: int, xid_to: int, entry_count: int,
+               merkle_root: bytes, prev_hash: bytes, sealed_at: datetime) -> bytes:
+    return hashlib.sha256(b"".join((
+        bytes((FORMAT,)), company_id.bytes, struct.pack(">qqqI", block_no, xid_from, xid_to, entry_count),
+        merkle_root, prev_hash, struct.pack(">q", micros(sealed_at)),
+    ))).digest()

@@ -1,0 +1,142 @@
+-- The canonical form, version 1 (docs/canonical-form.md): the bytes that
+-- entries and blocks are hashed from. Built from the values alone, with
+-- binary send functions and explicit UTF-8, so that no session setting
+-- (DateStyle, TimeZone, extra_float_digits, client encoding) changes them.
+--
+-- The three small helpers have no SET clause so that PostgreSQL inlines them
+-- into their callers (a SET clause forbids it); they qualify every name and
+-- operator, and their callers pin search_path = ''.
+
+CREATE FUNCTION audit._str_bytes(value text)
+RETURNS bytea
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+AS $$
+SELECT pg_catalog.int4send(pg_catalog.octet_length(pg_catalog.convert_to(value, 'UTF8')))
+       OPERATOR(pg_catalog.||) pg_catalog.convert_to(value, 'UTF8')
+$$;
+
+COMMENT ON FUNCTION audit._str_bytes(text) IS
+    'Canonical form: a string as its UTF-8 byte length (4 bytes, big-endian) and its UTF-8 bytes.';
+
+CREATE FUNCTION audit._opt_uuid_bytes(value uuid)
+RETURNS bytea
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+AS $$
+SELECT CASE WHEN value IS NULL THEN '\x00'::pg_catalog.bytea
+            ELSE '\x01'::pg_catalog.bytea OPERATOR(pg_catalog.||) pg_catalog.uuid_send(value) END
+$$;
+
+COMMENT ON FUNCTION audit._opt_uuid_bytes(uuid) IS
+    'Canonical form: a nullable uuid as one byte 0 (NULL) or 1 followed by its 16 bytes.';
+
+CREATE FUNCTION audit._micros(value timestamptz)
+RETURNS bigint
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+AS $$
+SELECT (pg_catalog.extract('epoch', value) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8
+$$;
+
+COMMENT ON FUNCTION audit._micros(timestamptz) IS
+    'Canonical form: an instant as microseconds since 1970-01-01 00:00:00 UTC, whatever the TimeZone.';
+
+CREATE FUNCTION audit.entry_hash(entry audit.audit_logs)
+RETURNS bytea
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+SET search_path = ''
+AS $$
+SELECT pg_catalog.sha256(
+    '\x01'::pg_catalog.bytea
+    OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.id)
+    OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.company_id)
+    OPERATOR(pg_catalog.||) audit._opt_uuid_bytes(entry.franchise_id)
+    OPERATOR(pg_catalog.||) audit._opt_uuid_bytes(entry.user_id)
+    OPERATOR(pg_catalog.||) audit._str_bytes(entry.action)
+    OPERATOR(pg_catalog.||) audit._str_bytes(entry.entity)
+    OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.entity_id)
+    OPERATOR(pg_catalog.||) audit._str_bytes(entry.details::pg_catalog.text)
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(audit._micros(entry.created_at))
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(COALESCE(entry.txid, 0))
+)
+$$;
+
+COMMENT ON FUNCTION audit.entry_hash(audit.audit_logs) IS
+    'SHA-256 of an entry in canonical form version 1 (docs/canonical-form.md).';
+
+-- RFC 6962's Merkle tree, built level by level (an odd last node goes up
+-- unchanged, which yields the same tree as RFC 6962's recursive split).
+CREATE FUNCTION audit._merkle_root(leaves bytea[])
+RETURNS bytea
+LANGUAGE plpgsql
+IMMUTABLE
+PARALLEL SAFE
+SET search_path = ''
+AS $$
+DECLARE
+    level bytea[];
+    next  bytea[];
+    i     integer;
+BEGIN
+    IF pg_catalog.cardinality(leaves) = 0 THEN
+        RETURN pg_catalog.sha256(''::pg_catalog.bytea);
+    END IF;
+    SELECT pg_catalog.array_agg(pg_catalog.sha256('\x00'::pg_catalog.bytea OPERATOR(pg_catalog.||) leaf) ORDER BY n)
+    INTO level
+    FROM pg_catalog.unnest(leaves) WITH ORDINALITY AS l(leaf, n);
+    WHILE pg_catalog.cardinality(level) > 1 LOOP
+        next := '{}';
+        FOR i IN 1 .. pg_catalog.cardinality(level) BY 2 LOOP
+            IF i OPERATOR(pg_catalog.=) pg_catalog.cardinality(level) THEN
+                next := next OPERATOR(pg_catalog.||) level[i];
+            ELSE
+                next := next OPERATOR(pg_catalog.||) pg_catalog.sha256(
+                    '\x01'::pg_catalog.bytea OPERATOR(pg_catalog.||) level[i] OPERATOR(pg_catalog.||) level[i + 1]);
+            END IF;
+        END LOOP;
+        level := next;
+    END LOOP;
+    RETURN level[1];
+END;
+$$;
+
+COMMENT ON FUNCTION audit._merkle_root(bytea[]) IS
+    'Root of the RFC 6962 Merkle tree over the given leaf hashes, in their order.';
+
+CREATE FUNCTION audit._block_hash(
+    company_id  uuid,
+    block_no    bigint,
+    xid_from    bigint,
+    xid_to      bigint,
+    entry_count integer,
+    merkle_root bytea,
+    prev_hash   bytea,
+    sealed_at   timestamptz
+)
+RETURNS bytea
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+SET search_path = ''
+AS $$
+SELECT pg_catalog.sha256(
+    '\x01'::pg_catalog.bytea
+    OPERATOR(pg_catalog.||) pg_catalog.uuid_send(company_id)
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(block_no)
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(xid_from)
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(xid_to)
+    OPERATOR(pg_catalog.||) pg_catalog.int4send(entry_count)
+    OPERATOR(pg_catalog.||) merkle_root
+    OPERATOR(pg_catalog.||) prev_hash
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(audit._micros(sealed_at))
+)
+$$;
+
+COMMENT ON FUNCTION audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz) IS
+    'SHA-256 of a block header in canonical form version 1 (docs/canonical-form.md).';

@@ -1,0 +1,247 @@
+-- audit.verify(company_id): checks one company's chain against its entries,
+-- and that the protections are in place, reading no other company's entries.
+--
+-- It recomputes, block by block: the numbering, the contiguity of the
+-- transaction ranges, the link to the previous block, each entry's hash, the
+-- Merkle root and the block hash. It stops at the first broken block and
+-- names the first entry that no longer matches. `audit-py verify` makes the
+-- same checks in Python, computing every hash itself; that one does not have
+-- to trust this function.
+
+CREATE FUNCTION audit._protection_problems()
+RETURNS SETOF text
+LANGUAGE sql
+STABLE
+SET search_path = ''
+AS $$
+WITH expected_triggers (table_name, trigger_name, definition) AS (VALUES
+    ('audit_logs', 'audit_logs_stamp',
+     'CREATE TRIGGER audit_logs_stamp BEFORE INSERT ON audit.audit_logs FOR EACH ROW EXECUTE FUNCTION audit._stamp_entry()'),
+    ('audit_logs', 'audit_logs_refuse_update',
+     'CREATE TRIGGER audit_logs_refuse_update BEFORE UPDATE ON audit.audit_logs FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
+    ('audit_logs', 'audit_logs_refuse_delete',
+     'CREATE TRIGGER audit_logs_refuse_delete BEFORE DELETE ON audit.audit_logs FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
+    ('audit_logs', 'audit_logs_refuse_truncate',
+     'CREATE TRIGGER audit_logs_refuse_truncate BEFORE TRUNCATE ON audit.audit_logs FOR EACH STATEMENT EXECUTE FUNCTION audit._refuse_change()'),
+    ('blocks', 'blocks_refuse_update',
+     'CREATE TRIGGER blocks_refuse_update BEFORE UPDATE ON audit.blocks FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
+    ('blocks', 'blocks_refuse_delete',
+     'CREATE TRIGGER blocks_refuse_delete BEFORE DELETE ON audit.blocks FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
+    ('blocks', 'blocks_refuse_truncate',
+     'CREATE TRIGGER blocks_refuse_truncate BEFORE TRUNCATE ON audit.blocks FOR EACH STATEMENT EXECUTE FUNCTION audit._refuse_change()')
+),
+-- SHA-256 of each protective function's body (prosrc), with its security
+-- and settings, as the migrations install them. tests/test_tamper_evidence.py
+-- recomputes them from a fresh install.
+expected_functions (signature, fingerprint) AS (VALUES
+    ('audit._refuse_change()', '7fa9740a29142d640bf401ccee6d23eb8d5261d0ddabbc90bad52145d83208db'),
+    ('audit._stamp_entry()', '788f2441325f66409493164b8a86615549f9a6e5cb01f4c65918948371a56438'),
+    ('audit._entry_problem(uuid,text,text,uuid,jsonb)', '2b192244cf0754dbb144ccc5ef2550125f81f636440f2aa50302017c26c6e8a7'),
+    ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', 'ed08641e29ef7974f6a190af4bda8d4b9ebb074cf732c274c00b72913db76b45'),
+    ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '5b94994eed568644d5e6ae084577da9ce493665affc9672f82d02d00509d6936'),
+    ('audit._str_bytes(text)', '3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518'),
+    ('audit._opt_uuid_bytes(uuid)', '80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de'),
+    ('audit._micros(timestamp with time zone)', '205468512f459fa240e62c261b1c7cbb305cd1226e72daee2e35b58ddb5b0715'),
+    ('audit.entry_hash(audit.audit_logs)', '16495ff676f9c4c2d26db9dbdde4a9ff886dde654461c23bf3719b9d11f7ad33'),
+    ('audit._merkle_root(bytea[])', 'b7683379b4a09385d208ef62a8f588ac585ec331531b4231815ad2e6ea59bb35'),
+    ('audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)', 'c60b120fd3dcd41c1b40ca611dfd0ab024fcf6669f821d4291c13532dd90a535'),
+    ('audit.seal()', '39cd55c3d1fbeb3b50abe58e2984f1ec5c03cfc88ecd2a0f98f369eac4a9dee1')
+),
+actual_triggers AS (
+    SELECT c.relname AS table_name, t.tgname AS trigger_name, t.tgenabled,
+           pg_catalog.pg_get_triggerdef(t.oid) AS definition
+    FROM pg_catalog.pg_trigger t
+    JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+    WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace AND NOT t.tgisinternal
+),
+actual_functions AS (
+    SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS signature,
+           pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+               p.prosrc OPERATOR(pg_catalog.||) pg_catalog.chr(10)
+               OPERATOR(pg_catalog.||) p.prosecdef::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.chr(10)
+               OPERATOR(pg_catalog.||) COALESCE(pg_catalog.array_to_string(p.proconfig, ','), ''),
+               'UTF8')), 'hex') AS fingerprint
+    FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = 'audit'::pg_catalog.regnamespace
+)
+SELECT pg_catalog.format('trigger %s on audit.%s is missing: it was dropped', e.trigger_name, e.table_name)
+FROM expected_triggers e
+LEFT JOIN actual_triggers a USING (table_name, trigger_name)
+WHERE a.trigger_name IS NULL
+UNION ALL
+SELECT pg_catalog.format('trigger %s on audit.%s is %s, not enabled always', e.trigger_name, e.table_name,
+                         CASE a.tgenabled WHEN 'D' THEN 'disabled' WHEN 'O' THEN 'enabled only for origin sessions'
+                                          WHEN 'R' THEN 'enabled only for replica sessions' END)
+FROM expected_triggers e
+JOIN actual_triggers a USING (table_name, trigger_name)
+WHERE a.tgenabled OPERATOR(pg_catalog.<>) 'A'
+UNION ALL
+SELECT pg_catalog.format('trigger %s on audit.%s was redefined: %s', e.trigger_name, e.table_name, a.definition)
+FROM expected_triggers e
+JOIN actual_triggers a USING (table_name, trigger_name)
+WHERE a.definition OPERATOR(pg_catalog.<>) e.definition
+UNION ALL
+SELECT pg_catalog.format('rule %s on audit.%s was added: it can rewrite or swallow writes', w.rulename, c.relname)
+FROM pg_catalog.pg_rewrite w
+JOIN pg_catalog.pg_class c ON c.oid = w.ev_class
+WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace AND c.relkind = 'r'
+UNION ALL
+SELECT pg_catalog.format('function %s is missing: it was dropped', e.signature)
+FROM expected_functions e
+LEFT JOIN actual_functions a USING (signature)
+WHERE a.signature IS NULL
+UNION ALL
+SELECT pg_catalog.format('function %s was replaced: its definition is not the one installed', e.signature)
+FROM expected_functions e
+JOIN actual_functions a USING (signature)
+WHERE a.fingerprint OPERATOR(pg_catalog.<>) e.fingerprint
+$$;
+
+COMMENT ON FUNCTION audit._protection_problems() IS
+    'What is wrong with the protections of the log (triggers missing, disabled or redefined, rules added, functions dropped or replaced); no row when all is in place.';
+
+CREATE FUNCTION audit.verify(company_id uuid)
+RETURNS TABLE (ok boolean, report text, block_no bigint, entry_id uuid)
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    problem     text;
+    chain       audit.blocks[];
+    blk         audit.blocks;
+    broken_at   integer;
+    broken_why  text;
+    prev        bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
+    froms       bigint[] := '{}';
+    sealed_to   bigint := 0;
+    entries     bigint := 0;
+    unsealed    bigint;
+    orphan      uuid;
+    bucket      record;
+    stored_ix   integer;
+    actual_ix   integer;
+    actual_n    integer;
+BEGIN
+    SELECT pg_catalog.string_agg(p, '; ') INTO problem FROM audit._protection_problems() AS p;
+    IF problem IS NOT NULL THEN
+        RETURN QUERY SELECT false, 'The protections of the log were tampered with: ' OPERATOR(pg_catalog.||) problem,
+                            NULL::pg_catalog.int8, NULL::pg_catalog.uuid;
+        RETURN;
+    END IF;
+
+    -- Pass 1, the chain alone: numbering, ranges, links, Merkle roots, block hashes.
+    SELECT COALESCE(pg_catalog.array_agg(b ORDER BY b.block_no), '{}') INTO chain
+    FROM audit.blocks b WHERE b.company_id = verify.company_id;
+    FOR i IN 1 .. pg_catalog.cardinality(chain) LOOP
+        blk := chain[i];
+        IF blk.block_no OPERATOR(pg_catalog.<>) i THEN
+            broken_why := pg_catalog.format('block %s is missing: the chain goes from block %s to block %s', i, i - 1, blk.block_no);
+        ELSIF blk.prev_hash OPERATOR(pg_catalog.<>) prev OR blk.xid_from OPERATOR(pg_catalog.<>) sealed_to THEN
+            broken_why := pg_catalog.format('block %s does not follow block %s: the chain was cut, reordered or rewritten here', i, i - 1);
+        ELSIF audit._merkle_root(blk.entry_hashes) OPERATOR(pg_catalog.<>) blk.merkle_root
+              OR audit._block_hash(blk.company_id, blk.block_no, blk.xid_from, blk.xid_to,
+                                   pg_catalog.cardinality(blk.entry_ids), blk.merkle_root, blk.prev_hash,
+                                   blk.sealed_at) OPERATOR(pg_catalog.<>) blk.block_hash THEN
+            broken_why := pg_catalog.format('block %s was rewritten: its contents no longer match its hash', i);
+        END IF;
+        IF broken_why IS NOT NULL THEN
+            broken_at := i;
+            EXIT;
+        END IF;
+        froms := froms OPERATOR(pg_catalog.||) blk.xid_from;
+        prev := blk.block_hash;
+        sealed_to := blk.xid_to;
+    END LOOP;
+
+    -- Pass 2, the entries of the sound part of the chain, in one scan, each
+    -- bucketed by the block whose range holds its txid.
+    actual_n := 0;
+    FOR bucket IN
+        SELECT pg_catalog.width_bucket(COALESCE(a.txid, 0), froms) AS n,
+               pg_catalog.array_agg(a.id ORDER BY a.id) AS ids,
+               pg_catalog.array_agg(audit.entry_hash(a) ORDER BY a.id) AS hashes
+        FROM audit.audit_logs a
+        WHERE a.company_id = verify.company_id AND COALESCE(a.txid, 0) < sealed_to
+        GROUP BY 1
+        ORDER BY 1
+    LOOP
+        -- A block with no bucket lost all its entries.
+        FOR i IN actual_n + 1 .. bucket.n - 1 LOOP
+            RETURN QUERY SELECT false, pg_catalog.format(
+                'Block %s of company %s: entry %s was sealed in this block and is missing; it was deleted.',
+                i, verify.company_id, chain[i].entry_ids[1]), i::pg_catalog.int8, chain[i].entry_ids[1];
+            RETURN;
+        END LOOP;
+        actual_n := bucket.n;
+        blk := chain[bucket.n];
+        IF bucket.ids IS DISTINCT FROM blk.entry_ids OR bucket.hashes IS DISTINCT FROM blk.entry_hashes THEN
+            -- Walk both id-ordered lists to name the first entry that differs.
+            stored_ix := 1;
+            actual_ix := 1;
+            LOOP
+                IF stored_ix > pg_catalog.cardinality(blk.entry_ids)
+                   OR (actual_ix <= pg_catalog.cardinality(bucket.ids)
+                       AND bucket.ids[actual_ix] OPERATOR(pg_catalog.<) blk.entry_ids[stored_ix]) THEN
+                    RETURN QUERY SELECT false, pg_catalog.format(
+                        'Block %s of company %s: entry %s was not sealed in this block; it was inserted afterwards.',
+                        blk.block_no, verify.company_id, bucket.ids[actual_ix]), blk.block_no, bucket.ids[actual_ix];
+                    RETURN;
+                ELSIF actual_ix > pg_catalog.cardinality(bucket.ids)
+                      OR bucket.ids[actual_ix] OPERATOR(pg_catalog.>) blk.entry_ids[stored_ix] THEN
+                    RETURN QUERY SELECT false, pg_catalog.format(
+                        'Block %s of company %s: entry %s was sealed in this block and is missing; it was deleted.',
+                        blk.block_no, verify.company_id, blk.entry_ids[stored_ix]), blk.block_no, blk.entry_ids[stored_ix];
+                    RETURN;
+                ELSIF bucket.hashes[actual_ix] OPERATOR(pg_catalog.<>) blk.entry_hashes[stored_ix] THEN
+                    RETURN QUERY SELECT false, pg_catalog.format(
+                        'Block %s of company %s: entry %s was changed after it was sealed.',
+                        blk.block_no, verify.company_id, blk.entry_ids[stored_ix]), blk.block_no, blk.entry_ids[stored_ix];
+                    RETURN;
+                END IF;
+                stored_ix := stored_ix + 1;
+                actual_ix := actual_ix + 1;
+            END LOOP;
+        END IF;
+        entries := entries + pg_catalog.cardinality(blk.entry_ids);
+    END LOOP;
+    FOR i IN actual_n + 1 .. pg_catalog.cardinality(froms) LOOP
+        RETURN QUERY SELECT false, pg_catalog.format(
+            'Block %s of company %s: entry %s was sealed in this block and is missing; it was deleted.',
+            i, verify.company_id, chain[i].entry_ids[1]), i::pg_catalog.int8, chain[i].entry_ids[1];
+        RETURN;
+    END LOOP;
+
+    IF broken_at IS NOT NULL THEN
+        RETURN QUERY SELECT false, pg_catalog.format('Company %s: %s.', verify.company_id, broken_why),
+                            broken_at::pg_catalog.int8, NULL::pg_catalog.uuid;
+        RETURN;
+    END IF;
+
+    -- audit.seal() seals every company up to the same horizon: an entry below
+    -- the newest horizon that no block holds lost its block, or came later.
+    SELECT a.id INTO orphan FROM audit.audit_logs a
+    WHERE a.company_id = verify.company_id AND COALESCE(a.txid, 0) >= sealed_to
+      AND COALESCE(a.txid, 0) < (SELECT pg_catalog.max(b.xid_to) FROM audit.blocks b)
+    ORDER BY a.id
+    LIMIT 1;
+    IF orphan IS NOT NULL THEN
+        RETURN QUERY SELECT false, pg_catalog.format(
+            'Company %s: entry %s lies in a sealed range but no block holds it: the company''s last block was removed, or the entry inserted afterwards.',
+            verify.company_id, orphan), NULL::pg_catalog.int8, orphan;
+        RETURN;
+    END IF;
+
+    SELECT pg_catalog.count(*) INTO unsealed FROM audit.audit_logs a
+    WHERE a.company_id = verify.company_id AND COALESCE(a.txid, 0) >= sealed_to;
+    RETURN QUERY SELECT true, pg_catalog.format(
+        'Company %s: %s blocks and %s sealed entries verified; %s entries not sealed yet; protections in place.',
+        verify.company_id, pg_catalog.cardinality(froms), entries, unsealed), NULL::pg_catalog.int8, NULL::pg_catalog.uuid;
+END;
+$$;
+
+COMMENT ON FUNCTION audit.verify(uuid) IS
+$$Verifies one company's chain against its entries, and the protections of the log. Returns one row:
+ok, a report in words, and for a failure the first broken block and entry. Reads no other company's
+entries.$$;

@@ -1,0 +1,96 @@
+"""The DDL-refusing event triggers: installed where a superuser applies the migrations, skipped elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from audit_py import migrate, rollback
+from audit_py.schema import sql_dir
+from audit_py.server import SUPERUSER, ThrowawayServer
+
+from .conftest import OWNER
+
+DDL = {
+    "DISABLE TRIGGER": "ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_refuse_update",
+    "ENABLE TRIGGER (origin only)": "ALTER TABLE audit.blocks ENABLE TRIGGER blocks_refuse_delete",
+    "DROP TRIGGER": "DROP TRIGGER audit_logs_refuse_delete ON audit.audit_logs",
+    "replace a function": "CREATE OR REPLACE FUNCTION audit._refuse_change() RETURNS trigger LANGUAGE plpgsql"
+                          " AS $$BEGIN RETURN NEW; END;$$",
+    "ALTER FUNCTION": "ALTER FUNCTION audit.seal() RESET search_path",
+    "DROP TABLE": "DROP TABLE audit.blocks",
+    "DROP SCHEMA": "DROP SCHEMA audit CASCADE",
+    "new trigger": "CREATE TRIGGER sneaky BEFORE INSERT ON audit.audit_logs FOR EACH ROW"
+                   " EXECUTE FUNCTION audit._stamp_entry()",
+    "new rule": "CREATE RULE sneaky AS ON INSERT TO audit.blocks DO INSTEAD NOTHING",
+    "new policy": "CREATE POLICY sneaky ON audit.audit_logs USING (false)",
+    "row level security": "ALTER TABLE audit.audit_logs ENABLE ROW LEVEL SECURITY",
+}
+
+
+@pytest.fixture
+def hardened(pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> str:
+    """A database whose migrations a superuser applied."""
+    dbname = empty_database(owner=SUPERUSER)
+    migrate(pg_server.conninfo_for(dbname))
+    return dbname
+
+
+def test_a_superuser_install_has_the_event_triggers_enabled_always(pg_server: ThrowawayServer, hardened: str) -> None:
+    with psycopg.connect(pg_server.conninfo_for(hardened)) as conn:
+        rows = conn.execute("SELECT evtname, evtevent, evtenabled FROM pg_event_trigger ORDER BY 1").fetchall()
+    assert rows == [("audit_refuse_ddl", "ddl_command_end", "A"), ("audit_refuse_drop", "sql_drop", "A")]
+
+
+@pytest.mark.parametrize("replica", [False, True], ids=["origin", "replica"])
+@pytest.mark.parametrize("statement", DDL.values(), ids=DDL.keys())
+def test_ddl_on_the_audit_schema_is_refused_even_to_a_superuser(pg_server: ThrowawayServer, hardened: str,
+                                                                statement: str, replica: bool) -> None:
+    with psycopg.connect(pg_server.conninfo_for(hardened)) as conn:
+        if replica:
+            conn.execute("SET session_replication_role = replica")
+        with pytest.raises(psycopg.Error) as refused:
+            conn.execute(statement)  # type: ignore[call-overload]
+    assert refused.value.sqlstate == "AU003"
+    assert "schema audit is protected" in str(refused.value)
+    assert "audit.allow_ddl" in (refused.value.diag.message_hint or "")
+
+
+@pytest.mark.parametrize("statement", DDL.values(), ids=DDL.keys())
+def test_a_dba_lifts_the_refusal_for_one_transaction(pg_server: ThrowawayServer, hardened: str,
+                                                     statement: str) -> None:
+    with psycopg.connect(pg_server.conninfo_for(hardened)) as conn:
+        conn.execute("SET LOCAL audit.allow_ddl = on")
+        conn.execute(statement)  # type: ignore[call-overload]
+        conn.rollback()
+        with pytest.raises(psycopg.Error) as refused:  # the next transaction is protected again
+            conn.execute(statement)  # type: ignore[call-overload]
+        assert refused.value.sqlstate == "AU003"
+
+
+def test_ddl_elsewhere_is_not_affected(pg_server: ThrowawayServer, hardened: str) -> None:
+    with psycopg.connect(pg_server.conninfo_for(hardened), autocommit=True) as conn:
+        conn.execute("CREATE TABLE invoices (id int); ALTER TABLE invoices ADD COLUMN n int; DROP TABLE invoices")
+
+
+def test_a_superuser_rolls_everything_back(pg_server: ThrowawayServer, hardened: str) -> None:
+    assert rollback(pg_server.conninfo_for(hardened))[0] == "0004.hardening"
+    with psycopg.connect(pg_server.conninfo_for(hardened)) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_event_trigger").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'").fetchone() == (0,)
+
+
+def test_a_non_superuser_install_skips_them_with_a_notice(pg_server: ThrowawayServer,
+                                                          empty_database: Callable[..., str]) -> None:
+    dbname = empty_database()
+    notices: list[str] = []
+    with psycopg.connect(pg_server.conninfo_for(dbname, user=OWNER), autocommit=True) as conn:
+        conn.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary or ""))
+        for path in sorted(sql_dir().glob("*.sql")):
+            conn.execute(path.read_text())  # type: ignore[call-overload]
+        assert conn.execute("SELECT count(*) FROM pg_event_trigger").fetchone() == (0,)
+        conn.execute("ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_refuse_update")  # nothing stops it
+        assert conn.execute("SELECT ok FROM audit.verify(gen_random_uuid())").fetchone() == (False,)
+    assert any("need a superuser" in notice and "skipped" in notice for notice in notices)
