@@ -1,6 +1,6 @@
 """audit_py: an immutable audit log in PostgreSQL, with a thin psycopg 3 wrapper."""
 
-from .errors import AuditError, ImmutableViolation, InvalidEntry
+from .errors import AuditError, ImmutableViolation, InvalidEntry, ProtectedSchema
 from .schema import migrate, rollback
 from .models import AuditEntry, AuditRecord
 from .service import AsyncAuditService, AuditService
@@ -13,6 +13,7 @@ __all__ = [
     "AuditService",
     "ImmutableViolation",
     "InvalidEntry",
+    "ProtectedSchema",
     "migrate",
     "rollback",
 ]

@@ -13,6 +13,7 @@ from functools import partial
 import psycopg
 from psycopg.rows import class_row
 
+from . import ledger
 from .errors import AuditError, translate_errors
 from .schema import migrate
 from .models import AuditEntry, AuditRecord
@@ -120,9 +121,32 @@ def _tour(conn: psycopg.Connection[tuple[object, ...]], commit_each_step: bool) 
     except psycopg.errors.InsufficientPrivilege:
         print("   (skipped: this login may not SET ROLE audit_writer)")
 
-    step("7. The log")
+    if commit_each_step:  # sealing needs committed entries, and tampering a throwaway server
+        _tamper_evidence(conn, step)
+
+    step("The log")
     with conn.cursor(row_factory=class_row(AuditRecord)) as cur:
         _print_log(cur.execute(LOG_QUERY, (COMPANY,)).fetchall())
+
+
+def _tamper_evidence(conn: psycopg.Connection[tuple[object, ...]], step: Callable[[str], None]) -> None:
+    step("7. Sealing: each company's entries join its hash chain")
+    for company_id, block_no, entry_count in ledger.seal(conn):
+        print(f"   sealed block {block_no} of company {str(company_id)[-4:]}: {entry_count} entries")
+    print(f"   verify: {ledger.verify(conn, COMPANY).report}")
+
+    step("8. A superuser tries to rewrite history")
+    disable = "ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_refuse_update"
+    _show_refusal(conn, partial(conn.execute, disable), disable)
+    print("   ... lifts that guard as a DBA would for a migration, disables the trigger, rewrites an entry,"
+          " and re-enables it:")
+    with conn.transaction():
+        conn.execute("SET LOCAL audit.allow_ddl = on")
+        conn.execute(disable)
+        conn.execute("UPDATE audit.audit_logs SET details = details || '{\"amount\": \"1.50\"}'"
+                     " WHERE action = 'CREATE_INVOICE'")
+        conn.execute("ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_refuse_update")
+    print(f"   verify: {ledger.verify(conn, COMPANY).report}")
 
 
 def _show_refusal(conn: psycopg.Connection[tuple[object, ...]], attempt: Callable[[], object], label: str = "") -> None:

@@ -1,6 +1,6 @@
 """The database's refusals, as exceptions of our own.
 
-psycopg turns SQLSTATEs it does not know (our AU001, AU002) into a generic
+psycopg turns SQLSTATEs it does not know (our AU001, AU002, AU003) into a generic
 error, so we map them by code. The psycopg error stays as __cause__.
 """
 
@@ -13,6 +13,7 @@ import psycopg
 
 IMMUTABLE_VIOLATION = "AU001"
 INVALID_ENTRY = "AU002"
+PROTECTED_SCHEMA = "AU003"
 CHECK_VIOLATION = "23514"
 
 
@@ -33,9 +34,14 @@ class InvalidEntry(AuditError):
     """An entry the log refuses; `parameter` names the offending one (SQLSTATE AU002)."""
 
 
+class ProtectedSchema(AuditError):
+    """DDL on schema audit, refused by the event triggers of 0004.hardening (SQLSTATE AU003)."""
+
+
 _BY_SQLSTATE: dict[str, type[AuditError]] = {
     IMMUTABLE_VIOLATION: ImmutableViolation,
     INVALID_ENTRY: InvalidEntry,
+    PROTECTED_SCHEMA: ProtectedSchema,
 }
 
 # A direct INSERT by the log's owner meets the table's CHECK constraints instead of

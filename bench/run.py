@@ -24,6 +24,8 @@ from psycopg.types.json import Jsonb
 from audit_py import AuditEntry, AuditService, migrate
 from audit_py.server import ThrowawayServer, throwaway_server
 
+import sealing  # bench/sealing.py, beside this file
+
 CLIENTS = 8
 SERVER_SETTINGS = {"shared_buffers": "256MB", "max_wal_size": "4GB", "checkpoint_timeout": "30min"}
 COMPANIES = [uuid.UUID(int=n) for n in range(1, 51)]
@@ -62,12 +64,12 @@ def prepare(server: ThrowawayServer) -> None:
         conn.execute("CREATE TABLE bench_plain (LIKE audit.audit_logs INCLUDING ALL)")
 
 
-def interleave(rounds: int, sides: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
-    """Run each side once per round, alternating which goes first; return each side's rates."""
+def interleave(rounds: int, sides: dict[str, Callable[[], float]], alternate: bool = True) -> dict[str, list[float]]:
+    """Run each side once per round, alternating which goes first unless told not to; return their rates."""
     rates: dict[str, list[float]] = {name: [] for name in sides}
     names = list(sides)
     for number in range(rounds):
-        for name in names if number % 2 == 0 else reversed(names):
+        for name in names if number % 2 == 0 or not alternate else reversed(names):
             rates[name].append(sides[name]())
     return rates
 
@@ -179,6 +181,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="length of each timed run (default 5)")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds per comparison (default 10)")
     parser.add_argument("--batch", type=int, default=10_000, help="entries per record_many batch (default 10000)")
+    parser.add_argument("--only", choices=["writes", "sealing"], help="run one part only")
     args = parser.parse_args()
 
     # Durable as production is (fsync on); checkpoints spaced as a production server's are, so that
@@ -187,19 +190,40 @@ def main() -> None:
         prepare(server)
         print(f"PostgreSQL {server.version}, fsync on, {CLIENTS} clients, {args.rounds} interleaved rounds"
               f" of {args.seconds}s")
-        report("pgbench: one entry per transaction",
-               interleave(args.rounds, {name: pgbench_side(server, script, args.seconds)
-                                        for name, script in PGBENCH_SCRIPTS.items()}), 0.85, "tps")
-        report("Python: one entry per transaction, a thread and a connection per client",
-               interleave(args.rounds, {
-                   "AuditService.record()": threads_side(server, args.seconds, service_write),
-                   "raw psycopg INSERT": threads_side(server, args.seconds, raw_write),
-                   # Isolates the wrapper's own cost from that of the SQL function.
-                   "raw psycopg SELECT record_audit()": threads_side(server, args.seconds, raw_record_audit_write),
-               }),
-               0.9, "tps")
-        report(f"Python: a batch of {args.batch:,} entries in one transaction",
-               interleave(max(args.rounds, 7), batch_sides(server, args.batch)), 0.5, "entries/s")
+        if args.only in (None, "writes"):
+            writes(server, args)
+        if args.only in (None, "sealing"):
+            seals(server, args)
+
+
+def writes(server: ThrowawayServer, args: argparse.Namespace) -> None:
+    report("pgbench: one entry per transaction",
+           interleave(args.rounds, {name: pgbench_side(server, script, args.seconds)
+                                    for name, script in PGBENCH_SCRIPTS.items()}), 0.85, "tps")
+    report("Python: one entry per transaction, a thread and a connection per client",
+           interleave(args.rounds, {
+               "AuditService.record()": threads_side(server, args.seconds, service_write),
+               "raw psycopg INSERT": threads_side(server, args.seconds, raw_write),
+               # Isolates the wrapper's own cost from that of the SQL function.
+               "raw psycopg SELECT record_audit()": threads_side(server, args.seconds, raw_record_audit_write),
+           }),
+           0.9, "tps")
+    report(f"Python: a batch of {args.batch:,} entries in one transaction",
+           interleave(max(args.rounds, 7), batch_sides(server, args.batch)), 0.5, "entries/s")
+
+
+def seals(server: ThrowawayServer, args: argparse.Namespace) -> None:
+    one_company = PGBENCH_SCRIPTS["audit.record_audit()"].replace("random(1, 50)", "1")
+    writers = pgbench_side(server, one_company, args.seconds)
+    report("pgbench: 8 writers on ONE company, audit.seal() every second meanwhile",
+           interleave(args.rounds, {"record_audit() while sealing": sealing.writers_while_sealing(writers, server, 1.0),
+                                    "record_audit() alone": writers}), 0.9, "tps")
+    report("Sealing 20,000 new entries of 50 companies",
+           interleave(args.rounds, sealing.seal_sides(server, 20_000), alternate=False), 0.5, "entries/s")
+    with psycopg.connect(server.conninfo, autocommit=True) as conn:
+        conn.execute("SELECT count(*) FROM audit.seal()")
+    report("Verifying the company with the most entries",
+           interleave(max(3, args.rounds // 3), sealing.verify_sides(server)), 0.5, "entries/s")
 
 
 if __name__ == "__main__":

@@ -42,10 +42,10 @@ expected_functions (signature, fingerprint) AS (VALUES
     ('audit._str_bytes(text)', '3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518'),
     ('audit._opt_uuid_bytes(uuid)', '80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de'),
     ('audit._micros(timestamp with time zone)', '205468512f459fa240e62c261b1c7cbb305cd1226e72daee2e35b58ddb5b0715'),
-    ('audit.entry_hash(audit.audit_logs)', '16495ff676f9c4c2d26db9dbdde4a9ff886dde654461c23bf3719b9d11f7ad33'),
-    ('audit._merkle_root(bytea[])', 'b7683379b4a09385d208ef62a8f588ac585ec331531b4231815ad2e6ea59bb35'),
+    ('audit.entry_hash(audit.audit_logs)', 'efe228ea8f9878de619f0977cb4d6ed854526aea572caf63b048c3c0cdcd6e79'),
+    ('audit._merkle_root(bytea[])', '0f338bf7343ce60f3aaeff245b193d2425645d9febc1463a5da121858e435dc7'),
     ('audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)', 'c60b120fd3dcd41c1b40ca611dfd0ab024fcf6669f821d4291c13532dd90a535'),
-    ('audit.seal()', '39cd55c3d1fbeb3b50abe58e2984f1ec5c03cfc88ecd2a0f98f369eac4a9dee1')
+    ('audit.seal()', '6e5df7321fc6c0c3ff2c2edf186c68c2a59d7588daa009f1b9507bbca99f910d')
 ),
 actual_triggers AS (
     SELECT c.relname AS table_name, t.tgname AS trigger_name, t.tgenabled,

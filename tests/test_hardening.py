@@ -94,3 +94,13 @@ def test_a_non_superuser_install_skips_them_with_a_notice(pg_server: ThrowawaySe
         conn.execute("ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_refuse_update")  # nothing stops it
         assert conn.execute("SELECT ok FROM audit.verify(gen_random_uuid())").fetchone() == (False,)
     assert any("need a superuser" in notice and "skipped" in notice for notice in notices)
+
+
+def test_the_refusal_maps_to_protected_schema(pg_server: ThrowawayServer, hardened: str) -> None:
+    from audit_py import ProtectedSchema
+    from audit_py.errors import translate_errors
+
+    with psycopg.connect(pg_server.conninfo_for(hardened)) as conn, \
+            pytest.raises(ProtectedSchema) as refused, translate_errors():
+        conn.execute(DDL["DROP TABLE"])
+    assert refused.value.sqlstate == "AU003"

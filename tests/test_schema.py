@@ -66,7 +66,8 @@ def test_every_function_pins_its_search_path_but_the_inlined_and_per_row_ones(co
     unpinned = connect_as(SUPERUSER).execute(
         "SELECT proname FROM pg_proc WHERE pronamespace = 'audit'::regnamespace"
         " AND (proconfig IS NULL OR NOT 'search_path=\"\"' = ANY(proconfig)) ORDER BY 1").fetchall()
-    assert unpinned == [("_entry_problem",), ("_micros",), ("_opt_uuid_bytes",), ("_stamp_entry",), ("_str_bytes",)]
+    assert unpinned == [("_entry_problem",), ("_micros",), ("_opt_uuid_bytes",), ("_stamp_entry",), ("_str_bytes",),
+                        ("entry_hash",)]
 
 
 def test_public_gets_nothing_in_schema_audit(connect_as: ConnectAs) -> None:
