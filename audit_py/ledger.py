@@ -35,7 +35,7 @@ TRIGGERS = {
 # (tests/test_tamper_evidence.py recomputes them from a fresh install).
 FUNCTIONS = {
     "audit._refuse_change()": "7fa9740a29142d640bf401ccee6d23eb8d5261d0ddabbc90bad52145d83208db",
-    "audit._stamp_entry()": "788f2441325f66409493164b8a86615549f9a6e5cb01f4c65918948371a56438",
+    "audit._stamp_entry()": "6af9bf4746e719b2c58ac0d6ed24008f5e5c15aec9a1900725d866e44e118563",
     "audit._entry_problem(uuid,text,text,uuid,jsonb)":
         "2b192244cf0754dbb144ccc5ef2550125f81f636440f2aa50302017c26c6e8a7",
     "audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)":

@@ -36,7 +36,8 @@ AS $$
 BEGIN
     NEW.id := pg_catalog.gen_random_uuid();
     NEW.created_at := pg_catalog.now();
-    NEW.txid := pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8;
+    -- txid_current() is pg_current_xact_id() as a bigint, with no text round trip.
+    NEW.txid := pg_catalog.txid_current();
     RETURN NEW;
 END;
 $$;

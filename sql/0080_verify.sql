@@ -35,7 +35,7 @@ WITH expected_triggers (table_name, trigger_name, definition) AS (VALUES
 -- recomputes them from a fresh install.
 expected_functions (signature, fingerprint) AS (VALUES
     ('audit._refuse_change()', '7fa9740a29142d640bf401ccee6d23eb8d5261d0ddabbc90bad52145d83208db'),
-    ('audit._stamp_entry()', '788f2441325f66409493164b8a86615549f9a6e5cb01f4c65918948371a56438'),
+    ('audit._stamp_entry()', '6af9bf4746e719b2c58ac0d6ed24008f5e5c15aec9a1900725d866e44e118563'),
     ('audit._entry_problem(uuid,text,text,uuid,jsonb)', '2b192244cf0754dbb144ccc5ef2550125f81f636440f2aa50302017c26c6e8a7'),
     ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', 'ed08641e29ef7974f6a190af4bda8d4b9ebb074cf732c274c00b72913db76b45'),
     ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '5b94994eed568644d5e6ae084577da9ce493665affc9672f82d02d00509d6936'),
