@@ -42,6 +42,8 @@ def seal_sides(server: ThrowawayServer, entries: int) -> dict[str, Callable[[], 
 
     def scan() -> float:
         conn.execute(BATCH_SQL, (entries,))
+        # The first read of new rows sets their hint bits: let neither timed side pay for that.
+        conn.execute(UNSEALED_HASH_SCAN.replace("audit.entry_hash(e)", "*")).fetchone()
         began = time.perf_counter()
         conn.execute(UNSEALED_HASH_SCAN).fetchone()
         last_scan[0] = entries / (time.perf_counter() - began)

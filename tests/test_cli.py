@@ -71,6 +71,9 @@ def test_demo_on_its_own_throwaway_server() -> None:
     assert "Started a throwaway PostgreSQL" in result.stdout
     _check_demo_output(result.stdout)
     assert "refused [42501]" in result.stdout and "as audit_writer: recorded" in result.stdout
+    assert "1 blocks and 6 sealed entries verified" in result.stdout
+    assert "refused [AU003] ProtectedSchema" in result.stdout
+    assert "was changed after it was sealed" in result.stdout
 
 
 def test_demo_against_a_given_database_leaves_no_entry(pg_server: ThrowawayServer,
