@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from audit_py import AuditService, migrate, rollback
+from audit_py import AuditService, ledger, migrate, rollback
 from audit_py.server import embedded_bindir, throwaway_server
 
 
@@ -40,6 +40,17 @@ def test_install_use_refuse_and_roll_back(major: int) -> None:
                     superuser.execute(statement)
                 assert refused.value.sqlstate == "AU001"
             assert superuser.execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (1,)
+            superuser.execute("RESET session_replication_role")
+            # Sealing and both verifiers, then a tampering both catch.
+            company = superuser.execute("SELECT company_id FROM audit.audit_logs").fetchone()[0]  # type: ignore[index]
+            assert [block[1:] for block in ledger.seal(superuser)] == [(1, 1)]
+            assert superuser.execute("SELECT ok FROM audit.verify(%s)", (company,)).fetchone() == (True,)
+            assert ledger.verify(superuser, company).ok
+            superuser.execute("ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_refuse_update;"
+                              " UPDATE audit.audit_logs SET details = '{\"x\": 1}';"
+                              " ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_refuse_update")
+            assert superuser.execute("SELECT ok FROM audit.verify(%s)", (company,)).fetchone() == (False,)
+            assert "was changed after it was sealed" in ledger.verify(superuser, company).report
         rollback(owner_dsn)
         with psycopg.connect(server.conninfo_for("erp")) as conn:
             assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'").fetchone() == (0,)
