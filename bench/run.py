@@ -1,8 +1,11 @@
-"""Write throughput of the audit log against the same work without its protections.
+"""Speed of the audit log against the same work without its protections.
 
-Each comparison runs in one process on one throwaway server with fsync on (as
-production runs), its two sides interleaved round by round, so that the ratios
-compare like with like on a noisy machine. Run it with `scripts/bench`.
+Writes (record_audit, AuditService, record_many) against plain inserts and
+COPY; writers while sealing against writers alone; sealing and verifying
+against the bare hashing they cannot avoid (bench/sealing.py). Each comparison
+runs on one throwaway server with fsync on (as production runs), its sides
+interleaved round by round, so that the ratios compare like with like on a
+noisy machine. Run it with `scripts/bench`.
 """
 
 from __future__ import annotations
