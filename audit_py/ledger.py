@@ -78,7 +78,7 @@ ORDER BY coalesce(txid, 0)
 _UNSEALED_SQL = "SELECT count(*) FROM audit.audit_logs WHERE company_id = %s AND coalesce(txid, 0) >= %s"
 _ORPHAN_SQL = """
 SELECT id FROM audit.audit_logs
-WHERE company_id = %s AND coalesce(txid, 0) >= %s AND coalesce(txid, 0) < (SELECT max(xid_to) FROM audit.blocks)
+WHERE company_id = %s AND coalesce(txid, 0) >= %s AND coalesce(txid, 0) < %s
 ORDER BY id LIMIT 1
 """
 _ENABLED = {"D": "disabled", "O": "enabled only for origin sessions", "R": "enabled only for replica sessions"}
@@ -156,6 +156,10 @@ def _verify(conn: psycopg.Connection[Any], company_id: UUID) -> Verdict:
     problems = protection_problems(conn)
     if problems:
         return Verdict(company_id, False, "The protections of the log were tampered with: " + "; ".join(problems))
+    # Read before the chain: a seal committing in between only adds blocks above this horizon,
+    # so that no entry it seals can pass for an orphan below.
+    row = conn.execute("SELECT coalesce(max(xid_to), 0) FROM audit.blocks").fetchone()
+    horizon = row[0] if row else 0
     # Binary results throughout: their decoding depends on no session setting (DateStyle, ...).
     with conn.cursor(binary=True) as cur:
         chain = [_Block(*row) for row in cur.execute(_BLOCKS_SQL, (company_id,)).fetchall()]
@@ -168,7 +172,7 @@ def _verify(conn: psycopg.Connection[Any], company_id: UUID) -> Verdict:
         return broken
     # audit.seal() seals every company up to the same horizon: an entry below the newest
     # horizon that no block holds lost its block, or came later.
-    orphan = conn.execute(_ORPHAN_SQL, (company_id, sealed_to)).fetchone()
+    orphan = conn.execute(_ORPHAN_SQL, (company_id, sealed_to, horizon)).fetchone()
     if orphan is not None:
         return Verdict(company_id, False, f"Company {company_id}: entry {orphan[0]} lies in a sealed range but no"
                                           " block holds it: the company's last block was removed, or the entry"
