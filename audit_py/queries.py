@@ -61,8 +61,7 @@ def record_params(entry: AuditEntry) -> tuple[Any, ...]:
 
 def record_many_params(entries: Iterable[AuditEntry]) -> tuple[list[Any], ...]:
     """The batch as one array per parameter of audit.record_audit()."""
-    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
-    for entry in entries:
-        for column, value in zip(columns, record_params(entry)):
-            column.append(value)
-    return columns
+    batch = list(entries)
+    return ([e.company_id for e in batch], [e.action for e in batch], [e.entity for e in batch],
+            [e.entity_id for e in batch], [details_param(e.details) for e in batch],
+            [e.user_id for e in batch], [e.franchise_id for e in batch])
