@@ -1,8 +1,8 @@
 """audit_py: an immutable audit log in PostgreSQL, with a thin psycopg 3 wrapper."""
 
 from .errors import AuditError, ImmutableViolation, InvalidEntry, ProtectedSchema
-from .schema import migrate, rollback
 from .models import AuditEntry, AuditRecord
+from .schema import migrate, rollback
 from .service import AsyncAuditService, AuditService
 
 __all__ = [

@@ -15,8 +15,8 @@ from psycopg.rows import class_row
 
 from . import ledger
 from .errors import AuditError, translate_errors
-from .schema import migrate
 from .models import AuditEntry, AuditRecord
+from .schema import migrate
 from .server import ServerError, throwaway_server
 from .service import AuditService
 
@@ -114,7 +114,8 @@ def _tour(conn: psycopg.Connection[tuple[object, ...]], commit_each_step: bool) 
             _show_refusal(conn, lambda: conn.execute("INSERT INTO audit.audit_logs (company_id, action, entity,"
                                                      " entity_id, details) VALUES (%s, 'X', 'x', %s, '{}')",
                                                      (COMPANY, COMPANY)), "INSERT INTO audit.audit_logs ...")
-            _show_refusal(conn, lambda: conn.execute("SELECT * FROM audit.audit_logs"), "SELECT * FROM audit.audit_logs")
+            select = "SELECT * FROM audit.audit_logs"
+            _show_refusal(conn, partial(conn.execute, select), select)
             AuditService(conn).record(COMPANY, "EXPORT_REPORT", "report", uuid.uuid4(), user_id=ALICE)
             print("   audit.record_audit(...) as audit_writer: recorded")
             conn.execute("RESET ROLE")  # SET LOCAL lasts to the end of the whole transaction, not this savepoint
@@ -179,4 +180,4 @@ def _print_log(rows: list[AuditRecord]) -> None:
     ]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
-        print("   " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        print("   " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())

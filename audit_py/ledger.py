@@ -18,7 +18,8 @@ import psycopg
 from . import canonical
 
 TRIGGERS = {
-    (table, name): f"CREATE TRIGGER {name} {event} ON audit.{table} FOR EACH {level} EXECUTE FUNCTION audit.{function}()"
+    (table, name):
+        f"CREATE TRIGGER {name} {event} ON audit.{table} FOR EACH {level} EXECUTE FUNCTION audit.{function}()"
     for table, name, event, level, function in [
         ("audit_logs", "audit_logs_stamp", "BEFORE INSERT", "ROW", "_stamp_entry"),
         ("audit_logs", "audit_logs_refuse_update", "BEFORE UPDATE", "ROW", "_refuse_change"),
@@ -193,7 +194,8 @@ def _check_links(company_id: UUID, chain: list[_Block]) -> tuple[list[_Block], V
             why = f"block {number} is missing: the chain goes from block {number - 1} to block {block.block_no}"
         elif block.prev_hash != prev_hash or block.xid_from != xid_to:
             why = f"block {number} does not follow block {number - 1}: the chain was cut, reordered or rewritten here"
-        elif (canonical.merkle_root(block.entry_hashes) != block.merkle_root
+        elif (len(block.entry_ids) != len(block.entry_hashes)
+              or canonical.merkle_root(block.entry_hashes) != block.merkle_root
               or canonical.block_hash(company_id, block.block_no, block.xid_from, block.xid_to, len(block.entry_ids),
                                       block.merkle_root, block.prev_hash, block.sealed_at) != block.block_hash):
             why = f"block {number} was rewritten: its contents no longer match its hash"
@@ -223,7 +225,7 @@ def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[
 
 
 def _compare(company_id: UUID, block: _Block, found: dict[UUID, bytes]) -> Verdict | None:
-    sealed = dict(zip(block.entry_ids, block.entry_hashes))
+    sealed = dict(zip(block.entry_ids, block.entry_hashes, strict=True))
     where = f"Block {block.block_no} of company {company_id}"
     for entry_id in sorted(set(sealed) | set(found), key=lambda u: u.bytes):
         if entry_id not in found:

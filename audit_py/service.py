@@ -36,7 +36,8 @@ class AuditService:
         franchise_id: UUID | None = None,
     ) -> UUID:
         """Record one entry (see audit.record_audit); return its id."""
-        entry = AuditEntry(company_id, action, entity, entity_id, {} if details is None else details, user_id, franchise_id)
+        entry = AuditEntry(company_id, action, entity, entity_id, {} if details is None else details,
+                           user_id, franchise_id)
         return self.record_entry(entry)
 
     def record_entry(self, entry: AuditEntry) -> UUID:
@@ -78,7 +79,8 @@ class AsyncAuditService:
         franchise_id: UUID | None = None,
     ) -> UUID:
         """Record one entry (see audit.record_audit); return its id."""
-        entry = AuditEntry(company_id, action, entity, entity_id, {} if details is None else details, user_id, franchise_id)
+        entry = AuditEntry(company_id, action, entity, entity_id, {} if details is None else details,
+                           user_id, franchise_id)
         return await self.record_entry(entry)
 
     async def record_entry(self, entry: AuditEntry) -> UUID:

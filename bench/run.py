@@ -24,10 +24,9 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
+import sealing  # bench/sealing.py, beside this file
 from audit_py import AuditEntry, AuditService, migrate
 from audit_py.server import ThrowawayServer, throwaway_server
-
-import sealing  # bench/sealing.py, beside this file
 
 CLIENTS = 8
 SERVER_SETTINGS = {"shared_buffers": "256MB", "max_wal_size": "4GB", "checkpoint_timeout": "30min"}
@@ -173,7 +172,7 @@ def report(title: str, rates: dict[str, list[float]], target: float, unit: str) 
         print(f"  {name:36} {statistics.median(values):>10,.0f} {unit} (median of {len(values)})")
     (ours, ours_rates), *baselines = rates.items()
     for number, (base, base_rates) in enumerate(baselines):
-        ratios = [a / b for a, b in zip(ours_rates, base_rates)]
+        ratios = [a / b for a, b in zip(ours_rates, base_rates, strict=True)]
         ratio = statistics.median(ratios)
         verdict = f"; target >= {target}: {'meets' if ratio >= target else 'MISSES'}" if number == 0 else ""
         print(f"  {ours} / {base}: {ratio:.2f} (rounds {min(ratios):.2f} to {max(ratios):.2f}){verdict}")

@@ -14,7 +14,8 @@ from .helpers import count_entries, record
 
 TAMPERING = {
     "UPDATE": "UPDATE audit.audit_logs SET details = '{\"amount\": 0}'",
-    "UPDATE one column of one row": "UPDATE audit.audit_logs SET action = 'NOTHING' WHERE id = (SELECT min(id::text)::uuid FROM audit.audit_logs)",
+    "UPDATE one column of one row": "UPDATE audit.audit_logs SET action = 'NOTHING'"
+                                    " WHERE id = (SELECT min(id::text)::uuid FROM audit.audit_logs)",
     "DELETE": "DELETE FROM audit.audit_logs",
     "TRUNCATE": "TRUNCATE audit.audit_logs",
     "TRUNCATE ... CASCADE": "TRUNCATE audit.audit_logs CASCADE",

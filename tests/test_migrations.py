@@ -28,7 +28,7 @@ def test_migration_files_are_named_and_paired() -> None:
     files = sorted(p.name for p in migrations_dir().iterdir() if p.suffix == ".sql")
     assert files, "no migrations found"
     names = [MIGRATION_NAME.match(name) for name in files]
-    assert all(names), [f for f, m in zip(files, names) if not m]
+    assert all(names), [f for f, m in zip(files, names, strict=True) if not m]
     forward = {m.group("id") for m in names if m and not m.group("rollback")}
     backward = {m.group("id") for m in names if m and m.group("rollback")}
     assert forward == backward, "every migration needs its .rollback.sql, and nothing else"

@@ -52,6 +52,12 @@ def test_installed_wheel_migrates_without_a_checkout(wheel: Path, tmp_path: Path
     assert applied == str(migration_ids())
 
 
+def test_ruff_finds_nothing() -> None:
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "audit_py", "bench", "tests"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout
+
+
 def test_mypy_strict_passes() -> None:
     result = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout

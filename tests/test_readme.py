@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from audit_py.server import ThrowawayServer
 
 from .conftest import WRITER, ConnectAs

@@ -139,8 +139,8 @@ def test_details_may_hold_the_values_an_erp_has(connect_as: ConnectAs) -> None:
 
 @pytest.mark.parametrize(("details", "reason"), [({"blob": object()}, "object is not JSON serializable"),
                                                  ({"ratio": float("nan")}, "Out of range float values")])
-def test_details_that_json_cannot_hold_are_refused_before_the_database(connect_as: ConnectAs, details: dict[str, object],
-                                                                       reason: str) -> None:
+def test_details_that_json_cannot_hold_are_refused_before_the_database(
+        connect_as: ConnectAs, details: dict[str, object], reason: str) -> None:
     writer = connect_as(WRITER)
     for call in (lambda: AuditService(writer).record(COMPANY, "A", "e", uuid.uuid4(), details),
                  lambda: AuditService(writer).record_many([AuditEntry(COMPANY, "A", "e", uuid.uuid4(), details)])):
