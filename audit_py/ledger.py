@@ -159,8 +159,7 @@ def _verify(conn: psycopg.Connection[Any], company_id: UUID) -> Verdict:
         return Verdict(company_id, False, "The protections of the log were tampered with: " + "; ".join(problems))
     # Read before the chain: a seal committing in between only adds blocks above this horizon,
     # so that no entry it seals can pass for an orphan below.
-    row = conn.execute("SELECT coalesce(max(xid_to), 0) FROM audit.blocks").fetchone()
-    horizon = row[0] if row else 0
+    horizon = _scalar(conn, "SELECT coalesce(max(xid_to), 0) FROM audit.blocks")
     # Binary results throughout: their decoding depends on no session setting (DateStyle, ...).
     with conn.cursor(binary=True) as cur:
         chain = [_Block(*row) for row in cur.execute(_BLOCKS_SQL, (company_id,)).fetchall()]
@@ -178,11 +177,16 @@ def _verify(conn: psycopg.Connection[Any], company_id: UUID) -> Verdict:
         return Verdict(company_id, False, f"Company {company_id}: entry {orphan[0]} lies in a sealed range but no"
                                           " block holds it: the company's last block was removed, or the entry"
                                           " inserted afterwards.", None, orphan[0])
-    row = conn.execute(_UNSEALED_SQL, (company_id, sealed_to)).fetchone()
-    unsealed = row[0] if row else 0
+    unsealed = _scalar(conn, _UNSEALED_SQL, (company_id, sealed_to))
     entries = sum(len(block.entry_ids) for block in sound)
     return Verdict(company_id, True, f"Company {company_id}: {len(sound)} blocks and {entries} sealed entries"
                                      f" verified; {unsealed} entries not sealed yet; protections in place.")
+
+
+def _scalar(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] = ()) -> Any:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, "an aggregate always returns a row"
+    return row[0]
 
 
 def _check_links(company_id: UUID, chain: list[_Block]) -> tuple[list[_Block], Verdict | None]:

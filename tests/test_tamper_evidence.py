@@ -36,10 +36,6 @@ def python_verify(conn: psycopg.Connection[tuple[object, ...]],
 VERIFIERS = pytest.mark.parametrize("verify", [sql_verify, python_verify], ids=["sql", "python"])
 
 
-def seal(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[uuid.UUID, int, int]]:
-    return ledger.seal(conn)
-
-
 def as_superuser_without_triggers(connect_as: ConnectAs, *statements: str) -> None:
     """What a superuser can do: switch the protections off, tamper, and switch them back on."""
     conn = connect_as(SUPERUSER, autocommit=True)
@@ -63,7 +59,7 @@ def sealed_log(connect_as: ConnectAs) -> list[uuid.UUID]:
             ids.append(record(writer, COMPANY, details=f'{{"n": {n}, "note": "é ✓", "amount": 12.50}}',
                               user_id=uuid.uuid4() if n else None, franchise_id=uuid.uuid4() if n == 2 else None))
         record(writer, OTHER)
-        seal(owner)
+        ledger.seal(owner)
     return ids
 
 
@@ -80,11 +76,11 @@ def test_seal_makes_one_block_per_company_and_nothing_twice(connect_as: ConnectA
     writer, owner = connect_as(WRITER), connect_as(OWNER)
     for company in (COMPANY, OTHER, COMPANY):
         record(writer, company)
-    made = sorted(seal(owner), key=lambda block: block[2])
+    made = sorted(ledger.seal(owner), key=lambda block: block[2])
     assert made == sorted([(COMPANY, 1, 2), (OTHER, 1, 1)], key=lambda block: block[2])
-    assert seal(owner) == []
+    assert ledger.seal(owner) == []
     record(writer, COMPANY)
-    assert seal(owner) == [(COMPANY, 2, 1)]
+    assert ledger.seal(owner) == [(COMPANY, 2, 1)]
 
 
 def test_python_and_sql_hash_the_same_bytes_whatever_the_session(connect_as: ConnectAs,
@@ -123,11 +119,11 @@ def test_an_open_transaction_across_seals_lands_in_a_later_block(connect_as: Con
     record(writer, COMPANY)
     late_id = AuditService(late).record(COMPANY, "LATE", "invoice", uuid.uuid4())  # left open
     after_id = record(writer, COMPANY)  # began after `late`, committed before the seal
-    first = seal(owner)
+    first = ledger.seal(owner)
     assert first == [(COMPANY, 1, 1)], "only the entry of the transaction that ended before `late` began"
-    assert seal(owner) == []
+    assert ledger.seal(owner) == []
     late.commit()
-    assert seal(owner) == [(COMPANY, 2, 2)]
+    assert ledger.seal(owner) == [(COMPANY, 2, 2)]
     blocks = connect_as(READER).execute(
         "SELECT block_no, entry_ids FROM audit.blocks WHERE company_id = %s ORDER BY block_no", (COMPANY,)).fetchall()
     assert set(blocks[1][1]) == {late_id, after_id}
@@ -143,7 +139,7 @@ def test_a_rolled_back_write_leaves_nothing_that_looks_like_tampering(connect_as
     AuditService(doomed).record(COMPANY, "DOOMED", "invoice", uuid.uuid4())
     record(writer, COMPANY)
     doomed.rollback()
-    seal(owner)
+    ledger.seal(owner)
     ok, report, _, _ = verify(connect_as(READER), COMPANY)
     assert ok and "2 sealed entries" in report, report
 
@@ -157,7 +153,7 @@ def test_concurrent_seals_neither_fork_nor_duplicate(connect_as: ConnectAs) -> N
     def keep_sealing(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         try:
             while not stop.is_set():
-                seal(conn)
+                ledger.seal(conn)
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
 
@@ -177,7 +173,7 @@ def test_concurrent_seals_neither_fork_nor_duplicate(connect_as: ConnectAs) -> N
     for thread in threads:
         thread.join()
     assert errors == []
-    seal(sealers[0])
+    ledger.seal(sealers[0])
     reader = connect_as(READER)
     for company in (COMPANY, OTHER):
         assert sql_verify(reader, company)[0] and python_verify(reader, company)[0]
