@@ -1,4 +1,4 @@
-"""The canonical form, version 1 (docs/canonical-form.md), computed in Python.
+"""The canonical form (docs/canonical-form.md), computed in Python.
 
 This is the verifier's own implementation: it hashes the rows as fetched and
 never calls the database's hash functions.
@@ -13,6 +13,9 @@ from datetime import datetime, timedelta, timezone
 from uuid import UUID
 
 FORMAT = 1
+# An entry with context is hashed in version 2 of the entry form; one without keeps version 1.
+ENTRY_WITH_CONTEXT = 2
+NO_CONTEXT = "{}"
 ZERO_HASH = bytes(32)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
@@ -32,12 +35,14 @@ def micros(instant: datetime) -> int:
 
 
 def entry_bytes(id: UUID, company_id: UUID, franchise_id: UUID | None, user_id: UUID | None, action: str,
-                entity: str, entity_id: UUID, details_text: str, created_at: datetime, txid: int | None) -> bytes:
-    """details_text is the jsonb value's text form, as PostgreSQL prints it (`details::text`)."""
+                entity: str, entity_id: UUID, details_text: str, created_at: datetime, txid: int | None,
+                context_text: str = NO_CONTEXT) -> bytes:
+    """details_text and context_text are the jsonb values' text form, as PostgreSQL prints them (`details::text`)."""
+    with_context = context_text != NO_CONTEXT
     return b"".join((
-        bytes((FORMAT,)), id.bytes, company_id.bytes, _opt_uuid(franchise_id), _opt_uuid(user_id),
-        _str(action), _str(entity), entity_id.bytes, _str(details_text),
-        struct.pack(">qq", micros(created_at), txid or 0),
+        bytes((ENTRY_WITH_CONTEXT if with_context else FORMAT,)), id.bytes, company_id.bytes,
+        _opt_uuid(franchise_id), _opt_uuid(user_id), _str(action), _str(entity), entity_id.bytes, _str(details_text),
+        struct.pack(">qq", micros(created_at), txid or 0), _str(context_text) if with_context else b"",
     ))
 
 

@@ -1,6 +1,6 @@
 """The database's refusals, as exceptions of our own.
 
-psycopg turns SQLSTATEs it does not know (our AU001, AU002, AU003) into a generic
+psycopg turns SQLSTATEs it does not know (our AU001 to AU006) into a generic
 error, so we map them by code. The psycopg error stays as __cause__.
 """
 
@@ -14,6 +14,9 @@ import psycopg
 IMMUTABLE_VIOLATION = "AU001"
 INVALID_ENTRY = "AU002"
 PROTECTED_SCHEMA = "AU003"
+INVALID_TRACKING = "AU004"
+UNTRACKABLE_CHANGE = "AU005"
+INVALID_CONTEXT = "AU006"
 CHECK_VIOLATION = "23514"
 
 
@@ -38,10 +41,25 @@ class ProtectedSchema(AuditError):
     """DDL on schema audit, refused by the event triggers of 0004.hardening (SQLSTATE AU003)."""
 
 
+class InvalidTracking(AuditError):
+    """A table that cannot be tracked as asked, or no longer can (SQLSTATE AU004)."""
+
+
+class UntrackableChange(AuditError):
+    """A change to a tracked table that cannot be recorded row by row: TRUNCATE (SQLSTATE AU005)."""
+
+
+class InvalidContext(AuditError):
+    """A malformed context setting, or no user under strict mode; `parameter` names it (SQLSTATE AU006)."""
+
+
 _BY_SQLSTATE: dict[str, type[AuditError]] = {
     IMMUTABLE_VIOLATION: ImmutableViolation,
     INVALID_ENTRY: InvalidEntry,
     PROTECTED_SCHEMA: ProtectedSchema,
+    INVALID_TRACKING: InvalidTracking,
+    UNTRACKABLE_CHANGE: UntrackableChange,
+    INVALID_CONTEXT: InvalidContext,
 }
 
 # A direct INSERT by the log's owner meets the table's CHECK constraints instead of
@@ -50,6 +68,7 @@ _CHECKED_COLUMNS = {
     "audit_logs_action_not_blank": "action",
     "audit_logs_entity_not_blank": "entity",
     "audit_logs_details_is_object": "details",
+    "audit_logs_context_is_object": "context",
 }
 
 

@@ -37,16 +37,22 @@ TRIGGERS = {
 FUNCTIONS = {
     "audit._refuse_change()": "7fa9740a29142d640bf401ccee6d23eb8d5261d0ddabbc90bad52145d83208db",
     "audit._stamp_entry()": "6af9bf4746e719b2c58ac0d6ed24008f5e5c15aec9a1900725d866e44e118563",
+    "audit._context_uuid(text)": "681ef74ff338c3a728d9a27c63d3508cc212f7c0edf2c88a6fa47799eccff26c",
+    "audit._context_extra()": "069c69b6b5d4c16f49480b9d5a8e98370c165facf366f60a8233c0a5e4244301",
+    "audit._require_user(text)": "ac71e815ee056bb7d6b766ef35928633aa8987598f92b6ea06d91ccd27156c54",
     "audit._entry_problem(uuid,text,text,uuid,jsonb)":
-        "2b192244cf0754dbb144ccc5ef2550125f81f636440f2aa50302017c26c6e8a7",
+        "7fd1a507835b9058340df3be9388841b0a0f4a5e1abc1482ad74f0dac9042dab",
     "audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)":
-        "ed08641e29ef7974f6a190af4bda8d4b9ebb074cf732c274c00b72913db76b45",
+        "bd53a996df0c5339480659300728d6616afd8b9590f2b535e1fa2a164a93e71d",
     "audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])":
-        "5b94994eed568644d5e6ae084577da9ce493665affc9672f82d02d00509d6936",
+        "724e08c919693c6a5d8dd730c14af7d4ba861f787a6e8f4220dbbb32a9aa290b",
+    "audit._missing_company(text,text)": "3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1",
+    "audit._track_changes()": "0be3611593844005c9b9b2a40f03f1f59d87d00503ade8548c99e7eef02412d7",
+    "audit._refuse_truncate()": "9c1bba9d36861f80b7d21c419185a07b80f8862b3714f054dc25a3091b4c1f3c",
     "audit._str_bytes(text)": "3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518",
     "audit._opt_uuid_bytes(uuid)": "80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de",
     "audit._micros(timestamp with time zone)": "205468512f459fa240e62c261b1c7cbb305cd1226e72daee2e35b58ddb5b0715",
-    "audit.entry_hash(audit.audit_logs)": "efe228ea8f9878de619f0977cb4d6ed854526aea572caf63b048c3c0cdcd6e79",
+    "audit.entry_hash(audit.audit_logs)": "0dd7c1be918428bad5f1965cbe63ec085a279e837dec273103418022e119ccb2",
     "audit._merkle_root(bytea[])": "0f338bf7343ce60f3aaeff245b193d2425645d9febc1463a5da121858e435dc7",
     "audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)":
         "c60b120fd3dcd41c1b40ca611dfd0ab024fcf6669f821d4291c13532dd90a535",
@@ -72,7 +78,7 @@ FROM audit.blocks WHERE company_id = %s ORDER BY block_no
 """
 # Ordered by transaction, so that the entries of each block arrive together, and streamed.
 _ENTRIES_SQL = """
-SELECT id, company_id, franchise_id, user_id, action, entity, entity_id, details::text, created_at, txid
+SELECT id, company_id, franchise_id, user_id, action, entity, entity_id, details::text, created_at, txid, context::text
 FROM audit.audit_logs WHERE company_id = %s AND coalesce(txid, 0) < %s
 ORDER BY coalesce(txid, 0)
 """

@@ -11,9 +11,12 @@ from uuid import UUID
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """One action to record: the parameters of audit.record_audit()."""
+    """One action to record: the parameters of audit.record_audit().
 
-    company_id: UUID
+    company_id, user_id and franchise_id left None come from the transaction's context.
+    """
+
+    company_id: UUID | None
     action: str
     entity: str
     entity_id: UUID
@@ -35,3 +38,4 @@ class AuditRecord:
     entity_id: UUID
     details: dict[str, Any]
     created_at: datetime
+    context: dict[str, Any] = field(default_factory=dict)

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from .errors import InvalidEntry
+from .errors import InvalidContext, InvalidEntry
 from .models import AuditEntry
 
 # Binary parameters (%b): uuids and arrays travel as bytes, not text to parse.
@@ -26,10 +26,21 @@ RECORD_MANY = (
 )
 
 GET = """
-SELECT id, company_id, franchise_id, user_id, action, entity, entity_id, details, created_at
+SELECT id, company_id, franchise_id, user_id, action, entity, entity_id, details, created_at, context
 FROM audit.audit_logs
 WHERE id = %s
 """
+
+
+# The transaction-local settings of sql/0036_context.sql, in this order throughout.
+READ_CONTEXT = (
+    "SELECT current_setting('audit.user_id', true), current_setting('audit.company_id', true),"
+    " current_setting('audit.franchise_id', true), current_setting('audit.context', true)"
+)
+SET_CONTEXT = (
+    "SELECT set_config('audit.user_id', %s, true), set_config('audit.company_id', %s, true),"
+    " set_config('audit.franchise_id', %s, true), set_config('audit.context', %s, true)"
+)
 
 
 def _json_default(value: Any) -> Any:
@@ -65,3 +76,16 @@ def record_many_params(entries: Iterable[AuditEntry]) -> tuple[list[Any], ...]:
     return ([e.company_id for e in batch], [e.action for e in batch], [e.entity for e in batch],
             [e.entity_id for e in batch], [details_param(e.details) for e in batch],
             [e.user_id for e in batch], [e.franchise_id for e in batch])
+
+
+def context_settings(previous: tuple[str | None, ...], user_id: UUID | None, company_id: UUID | None,
+                     franchise_id: UUID | None, extra: Mapping[str, Any]) -> tuple[str, ...]:
+    """The settings for a nested context: what is given replaces, what is not stays; extra keys merge."""
+    old_user, old_company, old_franchise, old_extra = (value or "" for value in previous)
+    try:
+        merged = {**(json.loads(old_extra) if old_extra else {}), **extra}
+        extra_text = json.dumps(merged, default=_json_default, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidContext(f"context: {error}", parameter="context") from error
+    return (str(user_id) if user_id else old_user, str(company_id) if company_id else old_company,
+            str(franchise_id) if franchise_id else old_franchise, extra_text if merged else "")

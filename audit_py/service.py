@@ -1,16 +1,19 @@
 """AuditService and AsyncAuditService: thin twins over the SQL in queries.py.
 
-Both borrow the caller's connection and never commit: an entry commits or
-rolls back with the caller's transaction (in autocommit mode, at once).
+Both borrow the caller's connection. Recording never commits: an entry commits
+or rolls back with the caller's transaction (in autocommit mode, at once).
+context() is a transaction block of its own, as psycopg's transaction() is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection, Connection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row
 
 from . import queries
@@ -26,7 +29,7 @@ class AuditService:
 
     def record(
         self,
-        company_id: UUID,
+        company_id: UUID | None,
         action: str,
         entity: str,
         entity_id: UUID,
@@ -35,7 +38,7 @@ class AuditService:
         user_id: UUID | None = None,
         franchise_id: UUID | None = None,
     ) -> UUID:
-        """Record one entry (see audit.record_audit); return its id."""
+        """Record one entry (see audit.record_audit); return its id. None values come from the context."""
         entry = AuditEntry(company_id, action, entity, entity_id, {} if details is None else details,
                            user_id, franchise_id)
         return self.record_entry(entry)
@@ -60,6 +63,26 @@ class AuditService:
             cur.execute(queries.GET, (entry_id,))
             return cur.fetchone()
 
+    @contextmanager
+    def context(self, user_id: UUID | None = None, company_id: UUID | None = None,
+                franchise_id: UUID | None = None, **extra: Any) -> Iterator[None]:
+        """Run the block in a transaction (a savepoint inside one) whose entries carry this context.
+
+        Entries written in the block, by record() or by the triggers of tracked tables, take
+        user_id, company_id and franchise_id from here where they have none of their own, and
+        store the extra keys. Nested contexts add to the outer one; none outlives its block.
+        """
+        nested = self.conn.info.transaction_status != TransactionStatus.IDLE
+        with self.conn.transaction():
+            with translate_errors():
+                previous = self.conn.execute(queries.READ_CONTEXT).fetchone()
+                assert previous is not None
+                self.conn.execute(queries.SET_CONTEXT,
+                                  queries.context_settings(previous, user_id, company_id, franchise_id, extra))
+            yield
+            if nested:  # the savepoint's release would keep this context for the rest of the transaction
+                self.conn.execute(queries.SET_CONTEXT, tuple(value or "" for value in previous))
+
 
 class AsyncAuditService:
     """The async twin of AuditService, over an AsyncConnection."""
@@ -69,7 +92,7 @@ class AsyncAuditService:
 
     async def record(
         self,
-        company_id: UUID,
+        company_id: UUID | None,
         action: str,
         entity: str,
         entity_id: UUID,
@@ -78,7 +101,7 @@ class AsyncAuditService:
         user_id: UUID | None = None,
         franchise_id: UUID | None = None,
     ) -> UUID:
-        """Record one entry (see audit.record_audit); return its id."""
+        """Record one entry (see audit.record_audit); return its id. None values come from the context."""
         entry = AuditEntry(company_id, action, entity, entity_id, {} if details is None else details,
                            user_id, franchise_id)
         return await self.record_entry(entry)
@@ -105,3 +128,21 @@ class AsyncAuditService:
             async with self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
                 await cur.execute(queries.GET, (entry_id,))
                 return await cur.fetchone()
+
+    @asynccontextmanager
+    async def context(self, user_id: UUID | None = None, company_id: UUID | None = None,
+                      franchise_id: UUID | None = None, **extra: Any) -> AsyncIterator[None]:
+        """Run the block in a transaction (a savepoint inside one) whose entries carry this context.
+
+        See AuditService.context.
+        """
+        nested = self.conn.info.transaction_status != TransactionStatus.IDLE
+        async with self.conn.transaction():
+            with translate_errors():
+                previous = await (await self.conn.execute(queries.READ_CONTEXT)).fetchone()
+                assert previous is not None
+                await self.conn.execute(queries.SET_CONTEXT,
+                                        queries.context_settings(previous, user_id, company_id, franchise_id, extra))
+            yield
+            if nested:  # the savepoint's release would keep this context for the rest of the transaction
+                await self.conn.execute(queries.SET_CONTEXT, tuple(value or "" for value in previous))

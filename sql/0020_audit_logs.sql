@@ -16,10 +16,14 @@ CREATE TABLE audit.audit_logs (
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     -- Added by 0002.tamper-evidence, hence last and nullable: see its comment.
     txid         bigint,
+    -- Added by 0005.change-tracking, hence last: the extra keys of the
+    -- writing transaction's context (request id, client address ...).
+    context      jsonb       NOT NULL DEFAULT '{}',
     CONSTRAINT audit_logs_pkey PRIMARY KEY (id),
     CONSTRAINT audit_logs_action_not_blank CHECK (action ~ '[^[:space:]]'),
     CONSTRAINT audit_logs_entity_not_blank CHECK (entity ~ '[^[:space:]]'),
-    CONSTRAINT audit_logs_details_is_object CHECK (pg_catalog.jsonb_typeof(details) = 'object')
+    CONSTRAINT audit_logs_details_is_object CHECK (pg_catalog.jsonb_typeof(details) = 'object'),
+    CONSTRAINT audit_logs_context_is_object CHECK (pg_catalog.jsonb_typeof(context) = 'object')
 );
 
 CREATE INDEX audit_idx ON audit.audit_logs (company_id, franchise_id, created_at);
@@ -51,6 +55,8 @@ COMMENT ON COLUMN audit.audit_logs.created_at IS
     'When the entry was written: the start of the writing transaction, set by the database on insert (a supplied value is replaced).';
 COMMENT ON COLUMN audit.audit_logs.txid IS
     'Id of the writing transaction (pg_current_xact_id()), set by the database on insert: sealing uses it to know when no more entries can appear in a range. NULL for entries written before sealing was installed; they count as transaction 0.';
+COMMENT ON COLUMN audit.audit_logs.context IS
+    'The extra keys of the writing transaction''s context (audit.set_context(extra => ...)): request id, client address and the like. ''{}'' when there were none.';
 COMMENT ON INDEX audit.audit_idx IS
     'Serves a company''s entries, per franchise, by time.';
 COMMENT ON INDEX audit.audit_logs_txid_brin IS

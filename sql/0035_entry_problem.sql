@@ -20,7 +20,7 @@ IMMUTABLE
 PARALLEL SAFE
 AS $$
 SELECT CASE
-    WHEN company_id IS NULL THEN 'company_id must not be null'
+    WHEN company_id IS NULL THEN 'company_id must not be null: pass it, or set audit.company_id in the context'
     WHEN action IS NULL OR action OPERATOR(pg_catalog.!~) '[^[:space:]]' THEN 'action must not be blank'
     WHEN entity IS NULL OR entity OPERATOR(pg_catalog.!~) '[^[:space:]]' THEN 'entity must not be blank'
     WHEN entity_id IS NULL THEN 'entity_id must not be null'

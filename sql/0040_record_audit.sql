@@ -4,8 +4,11 @@
 -- EXECUTE on this function and no privilege on the table. The empty
 -- search_path and the qualified names keep a caller's search_path from
 -- redirecting anything it calls.
--- Bad input raises SQLSTATE AU002 (invalid entry) naming the parameter, in
--- the COLUMN field too, before anything is written.
+-- company_id, user_id and franchise_id passed as NULL come from the
+-- transaction's context (0036_context.sql), whose extra keys are stored with
+-- the entry. Bad input raises SQLSTATE AU002 (invalid entry) naming the
+-- parameter, in the COLUMN field too, before anything is written; a
+-- malformed context, or no user under strict mode, raises AU006.
 
 CREATE FUNCTION audit.record_audit(
     company_id   uuid,
@@ -22,7 +25,11 @@ SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    problem text := audit._entry_problem(record_audit.company_id, record_audit.action, record_audit.entity,
+    -- A NULL parameter takes its value from the transaction's context (0036_context.sql).
+    acting_company   uuid := COALESCE(record_audit.company_id, audit._context_uuid('audit.company_id'));
+    acting_user      uuid := COALESCE(record_audit.user_id, audit._context_uuid('audit.user_id'));
+    acting_franchise uuid := COALESCE(record_audit.franchise_id, audit._context_uuid('audit.franchise_id'));
+    problem text := audit._entry_problem(acting_company, record_audit.action, record_audit.entity,
                                          record_audit.entity_id, record_audit.details);
     new_id  uuid;
 BEGIN
@@ -30,10 +37,15 @@ BEGIN
         RAISE EXCEPTION 'record_audit: %', problem
             USING ERRCODE = 'AU002', COLUMN = pg_catalog.split_part(problem, ' ', 1);
     END IF;
+    IF acting_user IS NULL THEN
+        PERFORM audit._require_user('record_audit');
+    END IF;
 
-    INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details)
-    VALUES (record_audit.company_id, record_audit.franchise_id, record_audit.user_id,
-            record_audit.action, record_audit.entity, record_audit.entity_id, record_audit.details)
+    INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+    VALUES (acting_company, acting_franchise, acting_user, record_audit.action, record_audit.entity,
+            record_audit.entity_id, record_audit.details,
+            CASE WHEN COALESCE(pg_catalog.current_setting('audit.context', true), '') OPERATOR(pg_catalog.=) ''
+                 THEN '{}' ELSE audit._context_extra() END)
     RETURNING audit_logs.id INTO new_id;
     RETURN new_id;
 END;
@@ -41,8 +53,10 @@ $$;
 
 COMMENT ON FUNCTION audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid) IS
 $$Records one audit entry and returns its id. Parameters (named notation welcome):
-company_id (required) the tenant; action (required, not blank) e.g. CREATE_INVOICE;
+company_id the tenant (NULL: from the context); action (required, not blank) e.g. CREATE_INVOICE;
 entity (required, not blank) e.g. invoice; entity_id (required) the thing acted on;
 details (default '{}') a JSON object of metadata; user_id (default NULL) who acted;
-franchise_id (default NULL) the franchise. Bad input raises SQLSTATE AU002 and writes nothing.
+franchise_id (default NULL) the franchise. A NULL company_id, user_id or franchise_id comes
+from the transaction's context (audit.set_context), whose extra keys are stored with the entry.
+Bad input raises SQLSTATE AU002, a bad context or strict mode AU006; either writes nothing.
 The entry commits or rolls back with the calling transaction.$$;

@@ -21,6 +21,11 @@ SET search_path = ''
 AS $$
 DECLARE
     entry_count integer := pg_catalog.cardinality(company_ids);
+    -- NULL elements take their value from the transaction's context (0036_context.sql).
+    context_company   uuid := audit._context_uuid('audit.company_id');
+    context_user      uuid := audit._context_uuid('audit.user_id');
+    context_franchise uuid := audit._context_uuid('audit.franchise_id');
+    context_extra     jsonb := audit._context_extra();
     bad record;
 BEGIN
     IF company_ids IS NULL THEN
@@ -42,22 +47,29 @@ BEGIN
             USING ERRCODE = 'AU002';
     END IF;
 
-    SELECT e.position, audit._entry_problem(e.company_id, e.action, e.entity, e.entity_id, e.details) AS problem
+    SELECT e.position, audit._entry_problem(COALESCE(e.company_id, context_company), e.action, e.entity,
+                                            e.entity_id, e.details) AS problem
     INTO bad
     FROM ROWS FROM (pg_catalog.unnest(company_ids), pg_catalog.unnest(actions), pg_catalog.unnest(entities),
                     pg_catalog.unnest(entity_ids), pg_catalog.unnest(record_audit_many.details))
          WITH ORDINALITY AS e(company_id, action, entity, entity_id, details, position)
-    WHERE audit._entry_problem(e.company_id, e.action, e.entity, e.entity_id, e.details) IS NOT NULL
+    WHERE audit._entry_problem(COALESCE(e.company_id, context_company), e.action, e.entity, e.entity_id,
+                               e.details) IS NOT NULL
     ORDER BY e.position
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'record_audit_many: entry % (counting from 1): %', bad.position, bad.problem
             USING ERRCODE = 'AU002', COLUMN = pg_catalog.split_part(bad.problem, ' ', 1);
     END IF;
+    IF context_user IS NULL AND entry_count OPERATOR(pg_catalog.>) 0
+       AND (user_ids IS NULL OR pg_catalog.array_position(user_ids, NULL) IS NOT NULL) THEN
+        PERFORM audit._require_user('record_audit_many');
+    END IF;
 
     RETURN QUERY
-    INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details)
-    SELECT e.company_id, e.franchise_id, e.user_id, e.action, e.entity, e.entity_id, e.details
+    INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+    SELECT COALESCE(e.company_id, context_company), COALESCE(e.franchise_id, context_franchise),
+           COALESCE(e.user_id, context_user), e.action, e.entity, e.entity_id, e.details, context_extra
     FROM ROWS FROM (pg_catalog.unnest(company_ids), pg_catalog.unnest(franchise_ids), pg_catalog.unnest(user_ids),
                     pg_catalog.unnest(actions), pg_catalog.unnest(entities), pg_catalog.unnest(entity_ids),
                     pg_catalog.unnest(record_audit_many.details))
@@ -70,5 +82,6 @@ $$;
 COMMENT ON FUNCTION audit.record_audit_many(uuid[], text[], text[], uuid[], jsonb[], uuid[], uuid[]) IS
 $$Records a batch of audit entries, all or nothing, and returns their ids in order.
 Element i of each array makes entry i, as the parameters of audit.record_audit() do;
-user_ids and franchise_ids may be NULL (none for any entry). Bad input raises SQLSTATE AU002,
-naming the entry and the parameter, and writes nothing.$$;
+user_ids and franchise_ids may be NULL (none for any entry). NULL elements come from the
+transaction's context, as in audit.record_audit(). Bad input raises SQLSTATE AU002,
+naming the entry and the parameter, a bad context or strict mode AU006; either writes nothing.$$;

@@ -47,6 +47,9 @@ COMMENT ON FUNCTION audit._micros(timestamptz) IS
 
 -- No SET clause either: audit.seal() and audit.verify() hash every entry
 -- they read, and only an inlined function costs nothing per row.
+-- An entry without context keeps the version 1 bytes, so that entries sealed
+-- before contexts existed still verify; one with context is version 2, which
+-- adds it. Emptying or adding a context therefore changes the hash as well.
 CREATE FUNCTION audit.entry_hash(entry audit.audit_logs)
 RETURNS bytea
 LANGUAGE sql
@@ -54,7 +57,8 @@ STABLE
 PARALLEL SAFE
 AS $$
 SELECT pg_catalog.sha256(
-    '\x01'::pg_catalog.bytea
+    CASE WHEN entry.context OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
+         THEN '\x01'::pg_catalog.bytea ELSE '\x02'::pg_catalog.bytea END
     OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.id)
     OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.company_id)
     OPERATOR(pg_catalog.||) audit._opt_uuid_bytes(entry.franchise_id)
@@ -65,11 +69,14 @@ SELECT pg_catalog.sha256(
     OPERATOR(pg_catalog.||) audit._str_bytes(entry.details::pg_catalog.text)
     OPERATOR(pg_catalog.||) pg_catalog.int8send(audit._micros(entry.created_at))
     OPERATOR(pg_catalog.||) pg_catalog.int8send(COALESCE(entry.txid, 0))
+    OPERATOR(pg_catalog.||) CASE WHEN entry.context OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
+                                 THEN ''::pg_catalog.bytea
+                                 ELSE audit._str_bytes(entry.context::pg_catalog.text) END
 )
 $$;
 
 COMMENT ON FUNCTION audit.entry_hash(audit.audit_logs) IS
-    'SHA-256 of an entry in canonical form version 1 (docs/canonical-form.md).';
+    'SHA-256 of an entry in canonical form (docs/canonical-form.md): version 1 without context, version 2 with.';
 
 -- RFC 6962's Merkle tree, built level by level (an odd last node goes up
 -- unchanged, which yields the same tree as RFC 6962's recursive split). One

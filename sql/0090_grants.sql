@@ -14,9 +14,18 @@ GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
 -- audit_writer: record entries, through the functions only.
 GRANT EXECUTE ON FUNCTION audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid) TO audit_writer;
 GRANT EXECUTE ON FUNCTION audit.record_audit_many(uuid[], text[], text[], uuid[], jsonb[], uuid[], uuid[]) TO audit_writer;
+-- Tracking a table is another way to write entries: a role that could attach
+-- the trigger function to a table of its own could write any entry through it.
+GRANT EXECUTE ON FUNCTION audit.enable_tracking(regclass, text, text[]), audit.disable_tracking(regclass),
+                          audit._track_changes(), audit._refuse_truncate() TO audit_writer;
+
+-- Both: say who acts, see what is tracked and where strict mode is on.
+GRANT EXECUTE ON FUNCTION audit.set_context(uuid, uuid, uuid, jsonb) TO audit_writer, audit_reader;
+GRANT SELECT ON audit.tracked_tables, audit.strict_mode TO audit_writer, audit_reader;
 
 -- audit_reader: read entries and blocks, verify, take digests; nothing else.
 GRANT SELECT ON audit.audit_logs, audit.blocks TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.verify(uuid), audit.digest() TO audit_reader;
 
--- audit.seal() stays with the owner, who schedules it (pg_cron, cron, audit-py seal --watch).
+-- The owner keeps audit.seal(), which it schedules (pg_cron, cron, audit-py
+-- seal --watch), and audit.enable_strict_mode() and disable_strict_mode().

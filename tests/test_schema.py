@@ -27,6 +27,7 @@ def test_columns_are_those_of_the_specification(connect_as: ConnectAs) -> None:
         ("details", "jsonb", True, None),
         ("created_at", "timestamp with time zone", True, "now()"),
         ("txid", "bigint", False, None),  # added by 0002.tamper-evidence, set by the stamp trigger
+        ("context", "jsonb", True, "'{}'::jsonb"),  # added by 0005.change-tracking
     ]
 
 
@@ -62,11 +63,12 @@ def test_everything_is_documented(connect_as: ConnectAs) -> None:
     assert undocumented == []
 
 
-def test_every_function_pins_its_search_path_but_the_inlined_and_per_row_ones(connect_as: ConnectAs) -> None:
+def test_every_function_pins_its_search_path_but_those_whose_comment_says_why_not(connect_as: ConnectAs) -> None:
     unpinned = connect_as(SUPERUSER).execute(
         "SELECT proname FROM pg_proc WHERE pronamespace = 'audit'::regnamespace"
         " AND (proconfig IS NULL OR NOT 'search_path=\"\"' = ANY(proconfig)) ORDER BY 1").fetchall()
-    assert unpinned == [("_entry_problem",), ("_micros",), ("_opt_uuid_bytes",), ("_stamp_entry",), ("_str_bytes",),
+    assert unpinned == [("_context_extra",), ("_context_uuid",), ("_entry_problem",), ("_micros",),
+                        ("_missing_company",), ("_opt_uuid_bytes",), ("_stamp_entry",), ("_str_bytes",),
                         ("entry_hash",)]
 
 
@@ -95,8 +97,11 @@ ROLE_PRIVILEGES = """
 
 
 @pytest.mark.parametrize(("role", "expected"), [
-    ("audit_writer", ["EXECUTE record_audit", "EXECUTE record_audit_many"]),
-    ("audit_reader", ["EXECUTE digest", "EXECUTE verify", "SELECT audit_logs", "SELECT blocks"]),
+    ("audit_writer", ["EXECUTE _refuse_truncate", "EXECUTE _track_changes", "EXECUTE disable_tracking",
+                      "EXECUTE enable_tracking", "EXECUTE record_audit", "EXECUTE record_audit_many",
+                      "EXECUTE set_context", "SELECT strict_mode"]),
+    ("audit_reader", ["EXECUTE digest", "EXECUTE set_context", "EXECUTE verify", "SELECT audit_logs",
+                      "SELECT blocks", "SELECT strict_mode"]),
     (OUTSIDER, []),
 ])
 def test_each_role_has_exactly_its_privileges(connect_as: ConnectAs, role: str, expected: list[str]) -> None:

@@ -87,17 +87,21 @@ def test_python_and_sql_hash_the_same_bytes_whatever_the_session(connect_as: Con
                                                                  sealed_log: list[uuid.UUID]) -> None:
     record(connect_as(WRITER), COMPANY, details='{"big": 12345678901234567890.123456789, "list": [1e3, null, true],'
                                                ' "nested": {"b": "\\u00e9", "a": ""}, "ascii": "x"}')
+    writer = connect_as(WRITER)  # an entry with context, hashed in version 2 of the entry form
+    writer.execute("""SELECT audit.set_context(extra => '{"request": "r-\\u00e9", "n": 1.50}')""")
+    record(writer, COMPANY)
     conn = connect_as(SUPERUSER)
     conn.execute("SET TimeZone = 'Pacific/Chatham'; SET DateStyle = 'SQL, DMY'; SET extra_float_digits = -3;"
                  " SET IntervalStyle = 'sql_standard'")
     rows = conn.cursor(binary=True).execute(
         "SELECT id, company_id, franchise_id, user_id, action, entity, entity_id, details::text, created_at, txid,"
-        " audit.entry_hash(e) FROM audit.audit_logs e").fetchall()
-    assert len(rows) == 13
+        " context::text, audit.entry_hash(e) FROM audit.audit_logs e").fetchall()
+    assert len(rows) == 14
+    assert [row[10] for row in rows if row[10] != "{}"] == ['{"n": 1.50, "request": "r-\u00e9"}']
     for row in rows:
-        assert hashlib.sha256(canonical.entry_bytes(*row[:10])).digest() == row[10]  # type: ignore[arg-type]
+        assert hashlib.sha256(canonical.entry_bytes(*row[:11])).digest() == row[11]  # type: ignore[arg-type]
     default = connect_as(SUPERUSER).execute("SELECT id, audit.entry_hash(e) FROM audit.audit_logs e").fetchall()
-    assert dict(default) == {row[0]: row[10] for row in rows}
+    assert dict(default) == {row[0]: row[11] for row in rows}
     conn.commit()
     assert ledger.verify(conn, COMPANY).ok, "the Python verifier under the same odd settings"
 
@@ -321,7 +325,11 @@ def test_the_fingerprints_are_those_of_a_fresh_install(connect_as: ConnectAs) ->
         "SELECT oid::regprocedure::text FROM pg_proc WHERE pronamespace = 'audit'::regnamespace").fetchall()}
     assert set(ledger.FUNCTIONS) <= installed
     unfingerprinted = installed - set(ledger.FUNCTIONS)
-    assert unfingerprinted == {"audit.verify(uuid)", "audit._protection_problems()", "audit.digest()"}, \
+    # The administrative helpers: replacing one changes no entry and no protection.
+    assert unfingerprinted == {"audit.verify(uuid)", "audit._protection_problems()", "audit.digest()",
+                               "audit.set_context(uuid,uuid,uuid,jsonb)", "audit.enable_tracking(regclass,text,text[])",
+                               "audit.disable_tracking(regclass)", "audit.enable_strict_mode(regrole)",
+                               "audit.disable_strict_mode(regrole)"}, \
         "a new function: should the verifiers watch it?"
 
 

@@ -1,0 +1,317 @@
+-- Undoes 0005.change-tracking. It refuses while any entry has a context:
+-- dropping the column would destroy it, and those entries' hashes (version 2
+-- of the canonical form) would no longer verify. It stops tracking every
+-- tracked table first, which needs the right to drop their triggers.
+-- squawk-ignore-file ban-drop-function, ban-drop-table, ban-drop-column, ban-drop-view
+
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '60s';
+SET LOCAL audit.allow_ddl = on;
+
+DO $rollback$
+DECLARE
+    tracked pg_catalog.regclass;
+BEGIN
+    IF EXISTS (SELECT FROM audit.audit_logs WHERE context OPERATOR(pg_catalog.<>) '{}') THEN
+        RAISE EXCEPTION 'cannot roll back 0005.change-tracking: entries carry a context, which the rollback would destroy'
+            USING ERRCODE = 'AU001';
+    END IF;
+    FOR tracked IN
+        SELECT DISTINCT t.tgrelid::pg_catalog.regclass FROM pg_catalog.pg_trigger t
+        WHERE t.tgfoid IN ('audit._track_changes()'::pg_catalog.regprocedure,
+                           'audit._refuse_truncate()'::pg_catalog.regprocedure)
+    LOOP
+        PERFORM audit.disable_tracking(tracked);
+    END LOOP;
+END;
+$rollback$;
+
+DROP VIEW audit.tracked_tables;
+DROP FUNCTION audit.enable_tracking(regclass, text, text[]);
+DROP FUNCTION audit.disable_tracking(regclass);
+DROP FUNCTION audit._refuse_truncate();
+DROP FUNCTION audit._track_changes();
+DROP FUNCTION audit._missing_company(text, text);
+DROP FUNCTION audit.enable_strict_mode(regrole);
+DROP FUNCTION audit.disable_strict_mode(regrole);
+DROP FUNCTION audit._require_user(text);
+DROP TABLE audit.strict_mode;
+DROP FUNCTION audit.set_context(uuid, uuid, uuid, jsonb);
+DROP FUNCTION audit._context_extra();
+DROP FUNCTION audit._context_uuid(text);
+
+-- audit._entry_problem(): the one statement of what makes an entry invalid,
+-- shared by audit.record_audit() and audit.record_audit_many().
+--
+-- It returns NULL for a valid entry, else a message that starts with the name
+-- of the offending parameter. It is a plain SQL function without a SET clause
+-- so that PostgreSQL inlines it into its callers (a SET clause would prevent
+-- that, and cost a call per entry in a batch); its callers run with
+-- search_path = '', so its operators resolve in pg_catalog.
+
+CREATE OR REPLACE FUNCTION audit._entry_problem(
+    company_id uuid,
+    action     text,
+    entity     text,
+    entity_id  uuid,
+    details    jsonb
+)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+AS $$
+SELECT CASE
+    WHEN company_id IS NULL THEN 'company_id must not be null'
+    WHEN action IS NULL OR action OPERATOR(pg_catalog.!~) '[^[:space:]]' THEN 'action must not be blank'
+    WHEN entity IS NULL OR entity OPERATOR(pg_catalog.!~) '[^[:space:]]' THEN 'entity must not be blank'
+    WHEN entity_id IS NULL THEN 'entity_id must not be null'
+    WHEN details IS NULL THEN 'details must not be null (pass ''{}'' for no details)'
+    WHEN pg_catalog.jsonb_typeof(details) OPERATOR(pg_catalog.<>) 'object'
+        THEN 'details must be a JSON object, not ' OPERATOR(pg_catalog.||) pg_catalog.jsonb_typeof(details)
+END
+$$;
+
+COMMENT ON FUNCTION audit._entry_problem(uuid, text, text, uuid, jsonb) IS
+    'NULL when an entry is valid, else what is wrong with it, starting with the parameter''s name.';
+
+-- audit.record_audit(): the one way to write an entry.
+--
+-- SECURITY DEFINER: it runs as the owner of the log, so audit_writer needs
+-- EXECUTE on this function and no privilege on the table. The empty
+-- search_path and the qualified names keep a caller's search_path from
+-- redirecting anything it calls.
+-- Bad input raises SQLSTATE AU002 (invalid entry) naming the parameter, in
+-- the COLUMN field too, before anything is written.
+
+CREATE OR REPLACE FUNCTION audit.record_audit(
+    company_id   uuid,
+    action       text,
+    entity       text,
+    entity_id    uuid,
+    details      jsonb DEFAULT '{}',
+    user_id      uuid  DEFAULT NULL,
+    franchise_id uuid  DEFAULT NULL
+)
+RETURNS uuid
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    problem text := audit._entry_problem(record_audit.company_id, record_audit.action, record_audit.entity,
+                                         record_audit.entity_id, record_audit.details);
+    new_id  uuid;
+BEGIN
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'record_audit: %', problem
+            USING ERRCODE = 'AU002', COLUMN = pg_catalog.split_part(problem, ' ', 1);
+    END IF;
+
+    INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details)
+    VALUES (record_audit.company_id, record_audit.franchise_id, record_audit.user_id,
+            record_audit.action, record_audit.entity, record_audit.entity_id, record_audit.details)
+    RETURNING audit_logs.id INTO new_id;
+    RETURN new_id;
+END;
+$$;
+
+COMMENT ON FUNCTION audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid) IS
+$$Records one audit entry and returns its id. Parameters (named notation welcome):
+company_id (required) the tenant; action (required, not blank) e.g. CREATE_INVOICE;
+entity (required, not blank) e.g. invoice; entity_id (required) the thing acted on;
+details (default '{}') a JSON object of metadata; user_id (default NULL) who acted;
+franchise_id (default NULL) the franchise. Bad input raises SQLSTATE AU002 and writes nothing.
+The entry commits or rolls back with the calling transaction.$$;
+
+-- audit.record_audit_many(): a batch of entries in one call, all or nothing.
+--
+-- One array per parameter of audit.record_audit(), element i of each array
+-- making entry i. The batch is checked as a whole before anything is
+-- written, then inserted by one set-based INSERT: a call per entry would
+-- cost several times as much. Returns the new ids in the entries' order.
+
+CREATE OR REPLACE FUNCTION audit.record_audit_many(
+    company_ids   uuid[],
+    actions       text[],
+    entities      text[],
+    entity_ids    uuid[],
+    details       jsonb[],
+    user_ids      uuid[] DEFAULT NULL,
+    franchise_ids uuid[] DEFAULT NULL
+)
+RETURNS SETOF uuid
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    entry_count integer := pg_catalog.cardinality(company_ids);
+    bad record;
+BEGIN
+    IF company_ids IS NULL THEN
+        RAISE EXCEPTION 'record_audit_many: company_ids must not be null'
+            USING ERRCODE = 'AU002', COLUMN = 'company_ids';
+    END IF;
+    -- ROWS FROM pads short arrays with NULLs: a missing optional value must be
+    -- said, not guessed.
+    IF pg_catalog.cardinality(actions) IS DISTINCT FROM entry_count
+       OR pg_catalog.cardinality(entities) IS DISTINCT FROM entry_count
+       OR pg_catalog.cardinality(entity_ids) IS DISTINCT FROM entry_count
+       OR pg_catalog.cardinality(record_audit_many.details) IS DISTINCT FROM entry_count
+       OR pg_catalog.cardinality(user_ids) <> entry_count
+       OR pg_catalog.cardinality(franchise_ids) <> entry_count THEN
+        RAISE EXCEPTION 'record_audit_many: the arrays must all have one element per entry (company_ids has %, actions %, entities %, entity_ids %, details %, user_ids %, franchise_ids %)',
+                entry_count, pg_catalog.cardinality(actions), pg_catalog.cardinality(entities),
+                pg_catalog.cardinality(entity_ids), pg_catalog.cardinality(record_audit_many.details),
+                pg_catalog.cardinality(user_ids), pg_catalog.cardinality(franchise_ids)
+            USING ERRCODE = 'AU002';
+    END IF;
+
+    SELECT e.position, audit._entry_problem(e.company_id, e.action, e.entity, e.entity_id, e.details) AS problem
+    INTO bad
+    FROM ROWS FROM (pg_catalog.unnest(company_ids), pg_catalog.unnest(actions), pg_catalog.unnest(entities),
+                    pg_catalog.unnest(entity_ids), pg_catalog.unnest(record_audit_many.details))
+         WITH ORDINALITY AS e(company_id, action, entity, entity_id, details, position)
+    WHERE audit._entry_problem(e.company_id, e.action, e.entity, e.entity_id, e.details) IS NOT NULL
+    ORDER BY e.position
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'record_audit_many: entry % (counting from 1): %', bad.position, bad.problem
+            USING ERRCODE = 'AU002', COLUMN = pg_catalog.split_part(bad.problem, ' ', 1);
+    END IF;
+
+    RETURN QUERY
+    INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details)
+    SELECT e.company_id, e.franchise_id, e.user_id, e.action, e.entity, e.entity_id, e.details
+    FROM ROWS FROM (pg_catalog.unnest(company_ids), pg_catalog.unnest(franchise_ids), pg_catalog.unnest(user_ids),
+                    pg_catalog.unnest(actions), pg_catalog.unnest(entities), pg_catalog.unnest(entity_ids),
+                    pg_catalog.unnest(record_audit_many.details))
+         WITH ORDINALITY AS e(company_id, franchise_id, user_id, action, entity, entity_id, details, position)
+    ORDER BY e.position
+    RETURNING audit_logs.id;
+END;
+$$;
+
+COMMENT ON FUNCTION audit.record_audit_many(uuid[], text[], text[], uuid[], jsonb[], uuid[], uuid[]) IS
+$$Records a batch of audit entries, all or nothing, and returns their ids in order.
+Element i of each array makes entry i, as the parameters of audit.record_audit() do;
+user_ids and franchise_ids may be NULL (none for any entry). Bad input raises SQLSTATE AU002,
+naming the entry and the parameter, and writes nothing.$$;
+
+-- No SET clause either: audit.seal() and audit.verify() hash every entry
+-- they read, and only an inlined function costs nothing per row.
+CREATE OR REPLACE FUNCTION audit.entry_hash(entry audit.audit_logs)
+RETURNS bytea
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+AS $$
+SELECT pg_catalog.sha256(
+    '\x01'::pg_catalog.bytea
+    OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.id)
+    OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.company_id)
+    OPERATOR(pg_catalog.||) audit._opt_uuid_bytes(entry.franchise_id)
+    OPERATOR(pg_catalog.||) audit._opt_uuid_bytes(entry.user_id)
+    OPERATOR(pg_catalog.||) audit._str_bytes(entry.action)
+    OPERATOR(pg_catalog.||) audit._str_bytes(entry.entity)
+    OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.entity_id)
+    OPERATOR(pg_catalog.||) audit._str_bytes(entry.details::pg_catalog.text)
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(audit._micros(entry.created_at))
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(COALESCE(entry.txid, 0))
+)
+$$;
+
+COMMENT ON FUNCTION audit.entry_hash(audit.audit_logs) IS
+    'SHA-256 of an entry in canonical form version 1 (docs/canonical-form.md).';
+
+CREATE OR REPLACE FUNCTION audit._protection_problems()
+RETURNS SETOF text
+LANGUAGE sql
+STABLE
+SET search_path = ''
+AS $$
+WITH expected_triggers (table_name, trigger_name, definition) AS (VALUES
+    ('audit_logs', 'audit_logs_stamp',
+     'CREATE TRIGGER audit_logs_stamp BEFORE INSERT ON audit.audit_logs FOR EACH ROW EXECUTE FUNCTION audit._stamp_entry()'),
+    ('audit_logs', 'audit_logs_refuse_update',
+     'CREATE TRIGGER audit_logs_refuse_update BEFORE UPDATE ON audit.audit_logs FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
+    ('audit_logs', 'audit_logs_refuse_delete',
+     'CREATE TRIGGER audit_logs_refuse_delete BEFORE DELETE ON audit.audit_logs FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
+    ('audit_logs', 'audit_logs_refuse_truncate',
+     'CREATE TRIGGER audit_logs_refuse_truncate BEFORE TRUNCATE ON audit.audit_logs FOR EACH STATEMENT EXECUTE FUNCTION audit._refuse_change()'),
+    ('blocks', 'blocks_refuse_update',
+     'CREATE TRIGGER blocks_refuse_update BEFORE UPDATE ON audit.blocks FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
+    ('blocks', 'blocks_refuse_delete',
+     'CREATE TRIGGER blocks_refuse_delete BEFORE DELETE ON audit.blocks FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
+    ('blocks', 'blocks_refuse_truncate',
+     'CREATE TRIGGER blocks_refuse_truncate BEFORE TRUNCATE ON audit.blocks FOR EACH STATEMENT EXECUTE FUNCTION audit._refuse_change()')
+),
+-- SHA-256 of each protective function's body (prosrc), with its security
+-- and settings, as the migrations install them. tests/test_tamper_evidence.py
+-- recomputes them from a fresh install.
+expected_functions (signature, fingerprint) AS (VALUES
+    ('audit._refuse_change()', '7fa9740a29142d640bf401ccee6d23eb8d5261d0ddabbc90bad52145d83208db'),
+    ('audit._stamp_entry()', '6af9bf4746e719b2c58ac0d6ed24008f5e5c15aec9a1900725d866e44e118563'),
+    ('audit._entry_problem(uuid,text,text,uuid,jsonb)', '2b192244cf0754dbb144ccc5ef2550125f81f636440f2aa50302017c26c6e8a7'),
+    ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', 'ed08641e29ef7974f6a190af4bda8d4b9ebb074cf732c274c00b72913db76b45'),
+    ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '5b94994eed568644d5e6ae084577da9ce493665affc9672f82d02d00509d6936'),
+    ('audit._str_bytes(text)', '3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518'),
+    ('audit._opt_uuid_bytes(uuid)', '80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de'),
+    ('audit._micros(timestamp with time zone)', '205468512f459fa240e62c261b1c7cbb305cd1226e72daee2e35b58ddb5b0715'),
+    ('audit.entry_hash(audit.audit_logs)', 'efe228ea8f9878de619f0977cb4d6ed854526aea572caf63b048c3c0cdcd6e79'),
+    ('audit._merkle_root(bytea[])', '0f338bf7343ce60f3aaeff245b193d2425645d9febc1463a5da121858e435dc7'),
+    ('audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)', 'c60b120fd3dcd41c1b40ca611dfd0ab024fcf6669f821d4291c13532dd90a535'),
+    ('audit.seal()', '6e5df7321fc6c0c3ff2c2edf186c68c2a59d7588daa009f1b9507bbca99f910d')
+),
+actual_triggers AS (
+    SELECT c.relname AS table_name, t.tgname AS trigger_name, t.tgenabled,
+           pg_catalog.pg_get_triggerdef(t.oid) AS definition
+    FROM pg_catalog.pg_trigger t
+    JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+    WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace AND NOT t.tgisinternal
+),
+actual_functions AS (
+    SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS signature,
+           pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+               p.prosrc OPERATOR(pg_catalog.||) pg_catalog.chr(10)
+               OPERATOR(pg_catalog.||) p.prosecdef::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.chr(10)
+               OPERATOR(pg_catalog.||) COALESCE(pg_catalog.array_to_string(p.proconfig, ','), ''),
+               'UTF8')), 'hex') AS fingerprint
+    FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = 'audit'::pg_catalog.regnamespace
+)
+SELECT pg_catalog.format('trigger %s on audit.%s is missing: it was dropped', e.trigger_name, e.table_name)
+FROM expected_triggers e
+LEFT JOIN actual_triggers a USING (table_name, trigger_name)
+WHERE a.trigger_name IS NULL
+UNION ALL
+SELECT pg_catalog.format('trigger %s on audit.%s is %s, not enabled always', e.trigger_name, e.table_name,
+                         CASE a.tgenabled WHEN 'D' THEN 'disabled' WHEN 'O' THEN 'enabled only for origin sessions'
+                                          WHEN 'R' THEN 'enabled only for replica sessions' END)
+FROM expected_triggers e
+JOIN actual_triggers a USING (table_name, trigger_name)
+WHERE a.tgenabled OPERATOR(pg_catalog.<>) 'A'
+UNION ALL
+SELECT pg_catalog.format('trigger %s on audit.%s was redefined: %s', e.trigger_name, e.table_name, a.definition)
+FROM expected_triggers e
+JOIN actual_triggers a USING (table_name, trigger_name)
+WHERE a.definition OPERATOR(pg_catalog.<>) e.definition
+UNION ALL
+SELECT pg_catalog.format('rule %s on audit.%s was added: it can rewrite or swallow writes', w.rulename, c.relname)
+FROM pg_catalog.pg_rewrite w
+JOIN pg_catalog.pg_class c ON c.oid = w.ev_class
+WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace AND c.relkind = 'r'
+UNION ALL
+SELECT pg_catalog.format('function %s is missing: it was dropped', e.signature)
+FROM expected_functions e
+LEFT JOIN actual_functions a USING (signature)
+WHERE a.signature IS NULL
+UNION ALL
+SELECT pg_catalog.format('function %s was replaced: its definition is not the one installed', e.signature)
+FROM expected_functions e
+JOIN actual_functions a USING (signature)
+WHERE a.fingerprint OPERATOR(pg_catalog.<>) e.fingerprint
+$$;
+
+ALTER TABLE audit.audit_logs DROP COLUMN context;

@@ -1,0 +1,353 @@
+-- Change tracking: every INSERT, UPDATE and DELETE of a business table,
+-- recorded with no application code.
+--
+--     SELECT audit.enable_tracking('public.invoices');
+--
+-- adds four triggers to the table. Three AFTER ... FOR EACH STATEMENT
+-- triggers read the statement's transition tables and write one entry per
+-- row with one set-based INSERT, so bulk statements (UPDATE ... WHERE, COPY)
+-- cost no function call per row; a BEFORE TRUNCATE trigger refuses TRUNCATE,
+-- which cannot be recorded row by row.
+--
+-- The triggers are the whole configuration: entity and excluded columns are
+-- the JSON argument of the trigger function, and audit.tracked_tables reads
+-- them back. There is no second copy to drift, and PostgreSQL's own rules
+-- decide who may start or stop tracking a table: whoever may create and drop
+-- its triggers, if that role may also use the trigger function (granted to
+-- audit_writer, as tracking writes entries).
+--
+-- The triggers keep the default ENABLE (origin sessions only): a logical
+-- replica applying the changes of a tracked table must not record them a
+-- second time, since the entries arrive with the log.
+
+CREATE FUNCTION audit._missing_company(operation text, row_key text)
+RETURNS uuid
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+BEGIN
+    RAISE EXCEPTION '%: row % has no company: the table gives none and audit.company_id is not set in the context',
+            operation, row_key
+        USING ERRCODE = 'AU002', COLUMN = 'company_id',
+              HINT = 'Set the company for the transaction with audit.set_context(company_id => ...).';
+END;
+$$;
+
+COMMENT ON FUNCTION audit._missing_company(text, text) IS
+    'Raises AU002 for a tracked row with no company; called only when there is none, as the last COALESCE argument.';
+
+-- SECURITY DEFINER: it writes the log as its owner, whoever changed the table.
+-- jit = off: the planner sizes the INSERT by the transition table, so a bulk
+-- statement would otherwise spend longer compiling the query than running it.
+CREATE FUNCTION audit._track_changes()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = ''
+SET jit = off
+AS $$
+DECLARE
+    config      pg_catalog.jsonb := TG_ARGV[0]::pg_catalog.jsonb;
+    entity      text := config ->> 'entity';
+    action      text := CASE TG_OP WHEN 'INSERT' THEN 'CREATE_' WHEN 'UPDATE' THEN 'UPDATE_' ELSE 'DELETE_' END
+                        || pg_catalog.upper(
+                            pg_catalog.regexp_replace(entity, '[^[:alnum:]]+', '_', 'g'));
+    operation   text := pg_catalog.format('%s on %I.%I', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    key_column  text;
+    key_count   integer;
+    key_type    pg_catalog.oid;
+    excluded    text[];
+    context_company   uuid;
+    context_user      uuid;
+    context_franchise uuid;
+    context_extra     pg_catalog.jsonb;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM FROM audit_old LIMIT 1;
+    ELSE
+        PERFORM FROM audit_new LIMIT 1;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN NULL;  -- the statement changed no row
+    END IF;
+
+    -- Read from the catalog at each statement, not fixed at enable time, so
+    -- that a renamed column changes nothing: an excluded column is known by
+    -- its number as well as its name, and stays excluded under a new name.
+    SELECT pg_catalog.min(a.attname), pg_catalog.count(*), pg_catalog.min(a.atttypid)
+    INTO key_column, key_count, key_type
+    FROM pg_catalog.pg_index i
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid
+                                  AND a.attnum = ANY (i.indkey)
+    WHERE i.indrelid = TG_RELID AND i.indisprimary;
+    IF key_count <> 1 OR key_type <> 'pg_catalog.uuid'::pg_catalog.regtype THEN
+        RAISE EXCEPTION '%: the table''s primary key is no longer a single uuid column, which tracking needs', operation
+            USING ERRCODE = 'AU004',
+                  HINT = 'Restore the primary key, or stop tracking the table with audit.disable_tracking().';
+    END IF;
+    excluded := ARRAY(
+        SELECT a.attname::text
+        FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
+          AND (a.attname::text = ANY (ARRAY(
+                   SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
+               OR a.attnum = ANY (ARRAY(
+                   SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::int2))));
+
+    context_company := audit._context_uuid('audit.company_id');
+    context_user := audit._context_uuid('audit.user_id');
+    context_franchise := audit._context_uuid('audit.franchise_id');
+    context_extra := audit._context_extra();
+    IF context_user IS NULL THEN
+        PERFORM audit._require_user(operation);
+    END IF;
+
+    -- company_id and franchise_id come from the row's own columns when it
+    -- has them (read before the excluded columns are removed), else from the
+    -- context; no company at all is refused, row by row.
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+        SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, context_company,
+                        audit._missing_company(operation, r.j ->> key_column)),
+               COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, context_franchise),
+               context_user, action, entity, (r.j ->> key_column)::pg_catalog.uuid,
+               r.j - excluded, context_extra
+        FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM audit_new t) AS r;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+        SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, context_company,
+                        audit._missing_company(operation, r.j ->> key_column)),
+               COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, context_franchise),
+               context_user, action, entity, (r.j ->> key_column)::pg_catalog.uuid,
+               r.j - excluded, context_extra
+        FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM audit_old t) AS r;
+    ELSE
+        -- PostgreSQL fills the old and new transition tables together, row by
+        -- row, so the n-th old row and the n-th new row are the same row: this
+        -- pairs them even when the statement changed the primary key.
+        -- details holds the changed columns only; a row whose visible columns
+        -- did not change writes nothing.
+        INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+        SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid, context_company,
+                        audit._missing_company(operation, c.new_row ->> key_column)),
+               COALESCE((c.new_row ->> 'franchise_id')::pg_catalog.uuid, context_franchise),
+               context_user, action, entity, (c.new_row ->> key_column)::pg_catalog.uuid,
+               c.changes, context_extra
+        FROM (
+            SELECT n.j AS new_row,
+                   (SELECT pg_catalog.jsonb_object_agg(e.key, pg_catalog.jsonb_build_object(
+                               'old', o.j -> e.key, 'new', e.value))
+                    FROM pg_catalog.jsonb_each(n.j - excluded) AS e
+                    WHERE (o.j -> e.key) IS DISTINCT FROM e.value) AS changes
+            FROM (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t) AS j
+                  FROM audit_old t) AS o
+            JOIN (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t) AS j
+                  FROM audit_new t) AS n USING (position)
+        ) AS c
+        WHERE c.changes IS NOT NULL;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+COMMENT ON FUNCTION audit._track_changes() IS
+    'Trigger function of tracked tables: one entry per inserted, updated or deleted row, from the statement''s transition tables.';
+
+CREATE FUNCTION audit._refuse_truncate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+BEGIN
+    RAISE EXCEPTION 'TRUNCATE on %.% is not allowed: the table is tracked, and a TRUNCATE cannot be recorded row by row',
+            TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'AU005',
+              HINT = pg_catalog.format('DELETE the rows instead, or stop tracking first: SELECT audit.disable_tracking(%L);',
+                                       pg_catalog.format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME));
+END;
+$$;
+
+COMMENT ON FUNCTION audit._refuse_truncate() IS
+    'Trigger function of tracked tables: refuses TRUNCATE with SQLSTATE AU005.';
+
+-- SECURITY INVOKER: the caller creates and drops the triggers, so PostgreSQL
+-- checks the caller's own rights on the table.
+CREATE FUNCTION audit.disable_tracking(table_name regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+DECLARE
+    tracking_trigger name;
+BEGIN
+    IF table_name IS NULL THEN
+        RAISE EXCEPTION 'disable_tracking: table_name must not be null'
+            USING ERRCODE = 'AU004', COLUMN = 'table_name';
+    END IF;
+    FOR tracking_trigger IN
+        SELECT t.tgname FROM pg_catalog.pg_trigger t
+        WHERE t.tgrelid = table_name
+          AND t.tgname IN ('audit_track_insert', 'audit_track_update', 'audit_track_delete', 'audit_refuse_truncate')
+    LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', tracking_trigger, table_name);
+    END LOOP;
+END;
+$$;
+
+COMMENT ON FUNCTION audit.disable_tracking(regclass) IS
+    'Stops tracking a table: drops its tracking triggers. Entries already written stay. Harmless on an untracked table.';
+
+CREATE FUNCTION audit.enable_tracking(
+    table_name      regclass,
+    entity          text   DEFAULT NULL,
+    exclude_columns text[] DEFAULT '{}'
+)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+DECLARE
+    relation    record;
+    key_columns text[];
+    key_types   pg_catalog.oid[];
+    unknown     text;
+    mistyped    text;
+    config      pg_catalog.jsonb;
+BEGIN
+    IF table_name IS NULL THEN
+        RAISE EXCEPTION 'enable_tracking: table_name must not be null'
+            USING ERRCODE = 'AU004', COLUMN = 'table_name';
+    END IF;
+    SELECT c.relname, c.relkind, c.relnamespace INTO relation FROM pg_catalog.pg_class c WHERE c.oid = table_name;
+    IF relation.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'enable_tracking: % is not a table', table_name
+            USING ERRCODE = 'AU004', COLUMN = 'table_name';
+    END IF;
+    IF relation.relnamespace = 'audit'::pg_catalog.regnamespace THEN
+        RAISE EXCEPTION 'enable_tracking: % belongs to the audit log itself', table_name
+            USING ERRCODE = 'AU004', COLUMN = 'table_name';
+    END IF;
+
+    SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum), pg_catalog.array_agg(a.atttypid ORDER BY a.attnum)
+    INTO key_columns, key_types
+    FROM pg_catalog.pg_index i
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    WHERE i.indrelid = table_name AND i.indisprimary;
+    IF key_columns IS NULL THEN
+        RAISE EXCEPTION 'enable_tracking: % has no primary key; tracking needs a single uuid primary key, recorded as entity_id',
+                table_name
+            USING ERRCODE = 'AU004', COLUMN = 'table_name';
+    ELSIF pg_catalog.cardinality(key_columns) > 1 THEN
+        RAISE EXCEPTION 'enable_tracking: the primary key of % has % columns (%); tracking needs a single uuid column, recorded as entity_id',
+                table_name, pg_catalog.cardinality(key_columns), pg_catalog.array_to_string(key_columns, ', ')
+            USING ERRCODE = 'AU004', COLUMN = 'table_name';
+    ELSIF key_types[1] <> 'pg_catalog.uuid'::pg_catalog.regtype THEN
+        RAISE EXCEPTION 'enable_tracking: the primary key % of % is of type %, not uuid; tracking records it as entity_id',
+                key_columns[1], table_name, key_types[1]::pg_catalog.regtype
+            USING ERRCODE = 'AU004', COLUMN = 'table_name';
+    END IF;
+
+    IF exclude_columns IS NULL THEN
+        RAISE EXCEPTION 'enable_tracking: exclude_columns must not be null (pass ''{}'' to exclude none)'
+            USING ERRCODE = 'AU004', COLUMN = 'exclude_columns';
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(x.name), ', ') INTO unknown
+    FROM pg_catalog.unnest(exclude_columns) AS x(name)
+    WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                      WHERE a.attrelid = table_name AND a.attname = x.name AND a.attnum > 0 AND NOT a.attisdropped);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'enable_tracking: exclude_columns names columns that % does not have: %', table_name, unknown
+            USING ERRCODE = 'AU004', COLUMN = 'exclude_columns';
+    END IF;
+
+    SELECT pg_catalog.string_agg(pg_catalog.format('%I is %s', a.attname, a.atttypid::pg_catalog.regtype), ', ')
+    INTO mistyped
+    FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = table_name AND a.attname IN ('company_id', 'franchise_id') AND NOT a.attisdropped
+      AND a.atttypid <> 'pg_catalog.uuid'::pg_catalog.regtype;
+    IF mistyped IS NOT NULL THEN
+        RAISE EXCEPTION 'enable_tracking: % has % where tracking reads a uuid', table_name, mistyped
+            USING ERRCODE = 'AU004', COLUMN = 'table_name';
+    END IF;
+
+    -- Without an entity: the table's name made singular by plain English
+    -- rules (invoices: invoice, companies: company, addresses: address).
+    entity := COALESCE(entity, CASE
+        WHEN relation.relname ~ '[^aeiou]ies$' THEN pg_catalog.regexp_replace(relation.relname, 'ies$', 'y')
+        WHEN relation.relname ~ '(ss|sh|ch|x|z)es$' THEN pg_catalog.regexp_replace(relation.relname, 'es$', '')
+        WHEN relation.relname ~ '[^su]s$' THEN pg_catalog.regexp_replace(relation.relname, 's$', '')
+        ELSE relation.relname::text
+    END);
+    IF entity !~ '[^[:space:]]' THEN
+        RAISE EXCEPTION 'enable_tracking: entity must not be blank'
+            USING ERRCODE = 'AU004', COLUMN = 'entity';
+    END IF;
+
+    config := pg_catalog.jsonb_build_object(
+        'entity', entity,
+        'exclude_columns', pg_catalog.to_jsonb(exclude_columns),
+        'exclude_attnums', pg_catalog.to_jsonb(ARRAY(
+            SELECT a.attnum FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid = table_name AND a.attname = ANY (exclude_columns) ORDER BY a.attnum)));
+
+    -- Enabling again replaces the triggers, with the new settings.
+    PERFORM audit.disable_tracking(table_name);
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER audit_track_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS audit_new'
+        ' FOR EACH STATEMENT EXECUTE FUNCTION audit._track_changes(%L)', table_name, config);
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER audit_track_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS audit_old NEW TABLE AS audit_new'
+        ' FOR EACH STATEMENT EXECUTE FUNCTION audit._track_changes(%L)', table_name, config);
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER audit_track_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS audit_old'
+        ' FOR EACH STATEMENT EXECUTE FUNCTION audit._track_changes(%L)', table_name, config);
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER audit_refuse_truncate BEFORE TRUNCATE ON %s'
+        ' FOR EACH STATEMENT EXECUTE FUNCTION audit._refuse_truncate()', table_name);
+END;
+$$;
+
+COMMENT ON FUNCTION audit.enable_tracking(regclass, text, text[]) IS
+$$Starts recording every INSERT, UPDATE and DELETE of a table, whoever makes it: actions
+CREATE_<ENTITY>, UPDATE_<ENTITY> (changed columns only, old and new) and DELETE_<ENTITY>,
+entity_id the row's primary key (a single uuid column). entity defaults to the table's name
+made singular; exclude_columns never reach the log. TRUNCATE of the table is refused from then
+on. Enabling again replaces the settings. Bad arguments raise SQLSTATE AU004.$$;
+
+CREATE VIEW audit.tracked_tables AS
+SELECT tracker.tgrelid::pg_catalog.regclass AS table_name,
+       tracker.config ->> 'entity' AS entity,
+       ARRAY(SELECT a.attname::text
+             FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = tracker.tgrelid AND a.attnum > 0
+               AND NOT a.attisdropped
+               AND (a.attname::text = ANY (ARRAY(
+                        SELECT pg_catalog.jsonb_array_elements_text(tracker.config -> 'exclude_columns')))
+                    OR a.attnum = ANY (ARRAY(
+                        SELECT pg_catalog.jsonb_array_elements_text(tracker.config -> 'exclude_attnums')::pg_catalog.int2)))
+             ORDER BY a.attnum) AS exclude_columns,
+       (SELECT pg_catalog.count(*) = 4
+               AND pg_catalog.bool_and(t.tgenabled <> 'D')
+        FROM pg_catalog.pg_trigger t
+        WHERE t.tgrelid = tracker.tgrelid
+          AND t.tgname IN ('audit_track_insert', 'audit_track_update', 'audit_track_delete', 'audit_refuse_truncate'))
+           AS triggers_in_place
+FROM (
+    SELECT DISTINCT ON (t.tgrelid) t.tgrelid,
+           -- The trigger's one argument, NUL-terminated, in the server's encoding.
+           pg_catalog.convert_from(pg_catalog.substring(t.tgargs, 1, pg_catalog.length(t.tgargs) - 1),
+                                   pg_catalog.current_setting('server_encoding'))::pg_catalog.jsonb AS config
+    FROM pg_catalog.pg_trigger t
+    WHERE t.tgfoid = 'audit._track_changes()'::pg_catalog.regprocedure
+    ORDER BY t.tgrelid, t.tgname
+) AS tracker;
+
+COMMENT ON VIEW audit.tracked_tables IS
+    'The tracked tables, with their entity and excluded columns (by current name); triggers_in_place is false when a tracking trigger was dropped or disabled.';
+COMMENT ON COLUMN audit.tracked_tables.table_name IS 'The tracked table.';
+COMMENT ON COLUMN audit.tracked_tables.entity IS
+    'The entity of its entries; their actions are CREATE_, UPDATE_ and DELETE_ followed by it in capitals.';
+COMMENT ON COLUMN audit.tracked_tables.exclude_columns IS
+    'Columns that never reach the log, by their current names (a renamed column stays excluded).';
+COMMENT ON COLUMN audit.tracked_tables.triggers_in_place IS
+    'False when one of the four tracking triggers was dropped or disabled: enable_tracking() again restores them.';
