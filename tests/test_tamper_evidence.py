@@ -197,6 +197,7 @@ FIELD_CHANGES = {
     "franchise_id": "franchise_id = gen_random_uuid()",
     "created_at": "created_at = created_at - interval '1 microsecond'",
     "txid": "txid = txid + 1",
+    "context": """context = '{"request_id": "forged"}'""",
 }
 
 
