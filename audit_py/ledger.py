@@ -38,6 +38,7 @@ FUNCTIONS = {
     "audit._refuse_change()": "7fa9740a29142d640bf401ccee6d23eb8d5261d0ddabbc90bad52145d83208db",
     "audit._stamp_entry()": "6af9bf4746e719b2c58ac0d6ed24008f5e5c15aec9a1900725d866e44e118563",
     "audit._context_uuid(text)": "681ef74ff338c3a728d9a27c63d3508cc212f7c0edf2c88a6fa47799eccff26c",
+    "audit._context_user(text)": "50445aa6cfacad804ae9d4bf0d93cea707f3cf836fa540edd1a144b787717dc8",
     "audit._context_extra()": "069c69b6b5d4c16f49480b9d5a8e98370c165facf366f60a8233c0a5e4244301",
     "audit._require_user(text)": "ac71e815ee056bb7d6b766ef35928633aa8987598f92b6ea06d91ccd27156c54",
     "audit._entry_problem(uuid,text,text,uuid,jsonb)":
@@ -47,7 +48,7 @@ FUNCTIONS = {
     "audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])":
         "724e08c919693c6a5d8dd730c14af7d4ba861f787a6e8f4220dbbb32a9aa290b",
     "audit._missing_company(text,text)": "3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1",
-    "audit._track_changes()": "0be3611593844005c9b9b2a40f03f1f59d87d00503ade8548c99e7eef02412d7",
+    "audit._track_changes()": "fff121e0553f027423037edfa18905eb8399f8ca0bc8c02df5f6b0936f6487f2",
     "audit._refuse_truncate()": "9c1bba9d36861f80b7d21c419185a07b80f8862b3714f054dc25a3091b4c1f3c",
     "audit._str_bytes(text)": "3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518",
     "audit._opt_uuid_bytes(uuid)": "80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de",

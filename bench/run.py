@@ -2,7 +2,8 @@
 
 Writes (record_audit, AuditService, record_many) against plain inserts and
 COPY; writers while sealing against writers alone; sealing and verifying
-against the bare hashing they cannot avoid (bench/sealing.py). Each comparison
+against the bare hashing they cannot avoid (bench/sealing.py); updates of a
+tracked table against the same table untracked (bench/tracking.py). Each comparison
 runs on one throwaway server with fsync on (as production runs), its sides
 interleaved round by round, so that the ratios compare like with like on a
 noisy machine. Run it with `scripts/bench`.
@@ -25,6 +26,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 import sealing  # bench/sealing.py, beside this file
+import tracking  # bench/tracking.py
 from audit_py import AuditEntry, AuditService, migrate
 from audit_py.server import ThrowawayServer, throwaway_server
 
@@ -166,7 +168,10 @@ def batch_sides(server: ThrowawayServer, size: int) -> dict[str, Callable[[], fl
 
 
 def report(title: str, rates: dict[str, list[float]], target: float, unit: str) -> None:
-    """The first side is ours; its ratio to each other side is the median of the rounds' ratios."""
+    """The first side is ours; its ratio to each other side is the median of the rounds' ratios.
+
+    Rates, not times: a ratio of 0.25 is "at most 4 times as long".
+    """
     print(f"\n{title}")
     for name, values in rates.items():
         print(f"  {name:36} {statistics.median(values):>10,.0f} {unit} (median of {len(values)})")
@@ -183,7 +188,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="length of each timed run (default 5)")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds per comparison (default 10)")
     parser.add_argument("--batch", type=int, default=10_000, help="entries per record_many batch (default 10000)")
-    parser.add_argument("--only", choices=["writes", "sealing"], help="run one part only")
+    parser.add_argument("--only", choices=["writes", "sealing", "tracking"], help="run one part only")
     args = parser.parse_args()
 
     # Durable as production is (fsync on); checkpoints spaced as a production server's are, so that
@@ -196,6 +201,8 @@ def main() -> None:
             writes(server, args)
         if args.only in (None, "sealing"):
             seals(server, args)
+        if args.only in (None, "tracking"):
+            tracks(server, args)
 
 
 def writes(server: ThrowawayServer, args: argparse.Namespace) -> None:
@@ -226,6 +233,15 @@ def seals(server: ThrowawayServer, args: argparse.Namespace) -> None:
         conn.execute("SELECT count(*) FROM audit.seal()")
     report("Verifying the company with the most entries",
            interleave(max(3, args.rounds // 3), sealing.verify_sides(server)), 0.5, "entries/s")
+
+
+def tracks(server: ThrowawayServer, args: argparse.Namespace) -> None:
+    tracking.prepare(server)
+    report(f"pgbench: one invoice UPDATE per transaction, {tracking.ROWS:,} invoices",
+           interleave(args.rounds, {name: pgbench_side(server, script, args.seconds)
+                                    for name, script in tracking.pgbench_scripts().items()}), 0.6, "tps")
+    report("One UPDATE of every invoice (status and updated_at), committed",
+           interleave(args.rounds, tracking.bulk_sides(server)), 0.25, "rows/s")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ DROP FUNCTION audit.disable_strict_mode(regrole);
 DROP FUNCTION audit._require_user(text);
 DROP TABLE audit.strict_mode;
 DROP FUNCTION audit.set_context(uuid, uuid, uuid, jsonb);
+DROP FUNCTION audit._context_user(text);
 DROP FUNCTION audit._context_extra();
 DROP FUNCTION audit._context_uuid(text);
 
@@ -62,7 +63,7 @@ IMMUTABLE
 PARALLEL SAFE
 AS $$
 SELECT CASE
-    WHEN company_id IS NULL THEN 'company_id must not be null'
+    WHEN company_id IS NULL THEN 'company_id must not be null: pass it, or set audit.company_id in the context'
     WHEN action IS NULL OR action OPERATOR(pg_catalog.!~) '[^[:space:]]' THEN 'action must not be blank'
     WHEN entity IS NULL OR entity OPERATOR(pg_catalog.!~) '[^[:space:]]' THEN 'entity must not be blank'
     WHEN entity_id IS NULL THEN 'entity_id must not be null'
@@ -81,8 +82,11 @@ COMMENT ON FUNCTION audit._entry_problem(uuid, text, text, uuid, jsonb) IS
 -- EXECUTE on this function and no privilege on the table. The empty
 -- search_path and the qualified names keep a caller's search_path from
 -- redirecting anything it calls.
--- Bad input raises SQLSTATE AU002 (invalid entry) naming the parameter, in
--- the COLUMN field too, before anything is written.
+-- company_id, user_id and franchise_id passed as NULL come from the
+-- transaction's context (0036_context.sql), whose extra keys are stored with
+-- the entry. Bad input raises SQLSTATE AU002 (invalid entry) naming the
+-- parameter, in the COLUMN field too, before anything is written; a
+-- malformed context, or no user under strict mode, raises AU006.
 
 CREATE OR REPLACE FUNCTION audit.record_audit(
     company_id   uuid,
@@ -99,7 +103,11 @@ SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    problem text := audit._entry_problem(record_audit.company_id, record_audit.action, record_audit.entity,
+    -- A NULL parameter takes its value from the transaction's context (0036_context.sql).
+    acting_company   uuid := COALESCE(record_audit.company_id, audit._context_uuid('audit.company_id'));
+    acting_user      uuid := COALESCE(record_audit.user_id, audit._context_uuid('audit.user_id'));
+    acting_franchise uuid := COALESCE(record_audit.franchise_id, audit._context_uuid('audit.franchise_id'));
+    problem text := audit._entry_problem(acting_company, record_audit.action, record_audit.entity,
                                          record_audit.entity_id, record_audit.details);
     new_id  uuid;
 BEGIN
@@ -107,10 +115,15 @@ BEGIN
         RAISE EXCEPTION 'record_audit: %', problem
             USING ERRCODE = 'AU002', COLUMN = pg_catalog.split_part(problem, ' ', 1);
     END IF;
+    IF acting_user IS NULL THEN
+        PERFORM audit._require_user('record_audit');
+    END IF;
 
-    INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details)
-    VALUES (record_audit.company_id, record_audit.franchise_id, record_audit.user_id,
-            record_audit.action, record_audit.entity, record_audit.entity_id, record_audit.details)
+    INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+    VALUES (acting_company, acting_franchise, acting_user, record_audit.action, record_audit.entity,
+            record_audit.entity_id, record_audit.details,
+            CASE WHEN COALESCE(pg_catalog.current_setting('audit.context', true), '') OPERATOR(pg_catalog.=) ''
+                 THEN '{}' ELSE audit._context_extra() END)
     RETURNING audit_logs.id INTO new_id;
     RETURN new_id;
 END;
@@ -118,10 +131,12 @@ $$;
 
 COMMENT ON FUNCTION audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid) IS
 $$Records one audit entry and returns its id. Parameters (named notation welcome):
-company_id (required) the tenant; action (required, not blank) e.g. CREATE_INVOICE;
+company_id the tenant (NULL: from the context); action (required, not blank) e.g. CREATE_INVOICE;
 entity (required, not blank) e.g. invoice; entity_id (required) the thing acted on;
 details (default '{}') a JSON object of metadata; user_id (default NULL) who acted;
-franchise_id (default NULL) the franchise. Bad input raises SQLSTATE AU002 and writes nothing.
+franchise_id (default NULL) the franchise. A NULL company_id, user_id or franchise_id comes
+from the transaction's context (audit.set_context), whose extra keys are stored with the entry.
+Bad input raises SQLSTATE AU002, a bad context or strict mode AU006; either writes nothing.
 The entry commits or rolls back with the calling transaction.$$;
 
 -- audit.record_audit_many(): a batch of entries in one call, all or nothing.
@@ -147,6 +162,11 @@ SET search_path = ''
 AS $$
 DECLARE
     entry_count integer := pg_catalog.cardinality(company_ids);
+    -- NULL elements take their value from the transaction's context (0036_context.sql).
+    context_company   uuid := audit._context_uuid('audit.company_id');
+    context_user      uuid := audit._context_uuid('audit.user_id');
+    context_franchise uuid := audit._context_uuid('audit.franchise_id');
+    context_extra     jsonb := audit._context_extra();
     bad record;
 BEGIN
     IF company_ids IS NULL THEN
@@ -168,22 +188,29 @@ BEGIN
             USING ERRCODE = 'AU002';
     END IF;
 
-    SELECT e.position, audit._entry_problem(e.company_id, e.action, e.entity, e.entity_id, e.details) AS problem
+    SELECT e.position, audit._entry_problem(COALESCE(e.company_id, context_company), e.action, e.entity,
+                                            e.entity_id, e.details) AS problem
     INTO bad
     FROM ROWS FROM (pg_catalog.unnest(company_ids), pg_catalog.unnest(actions), pg_catalog.unnest(entities),
                     pg_catalog.unnest(entity_ids), pg_catalog.unnest(record_audit_many.details))
          WITH ORDINALITY AS e(company_id, action, entity, entity_id, details, position)
-    WHERE audit._entry_problem(e.company_id, e.action, e.entity, e.entity_id, e.details) IS NOT NULL
+    WHERE audit._entry_problem(COALESCE(e.company_id, context_company), e.action, e.entity, e.entity_id,
+                               e.details) IS NOT NULL
     ORDER BY e.position
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'record_audit_many: entry % (counting from 1): %', bad.position, bad.problem
             USING ERRCODE = 'AU002', COLUMN = pg_catalog.split_part(bad.problem, ' ', 1);
     END IF;
+    IF context_user IS NULL AND entry_count OPERATOR(pg_catalog.>) 0
+       AND (user_ids IS NULL OR pg_catalog.array_position(user_ids, NULL) IS NOT NULL) THEN
+        PERFORM audit._require_user('record_audit_many');
+    END IF;
 
     RETURN QUERY
-    INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details)
-    SELECT e.company_id, e.franchise_id, e.user_id, e.action, e.entity, e.entity_id, e.details
+    INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+    SELECT COALESCE(e.company_id, context_company), COALESCE(e.franchise_id, context_franchise),
+           COALESCE(e.user_id, context_user), e.action, e.entity, e.entity_id, e.details, context_extra
     FROM ROWS FROM (pg_catalog.unnest(company_ids), pg_catalog.unnest(franchise_ids), pg_catalog.unnest(user_ids),
                     pg_catalog.unnest(actions), pg_catalog.unnest(entities), pg_catalog.unnest(entity_ids),
                     pg_catalog.unnest(record_audit_many.details))
@@ -196,11 +223,15 @@ $$;
 COMMENT ON FUNCTION audit.record_audit_many(uuid[], text[], text[], uuid[], jsonb[], uuid[], uuid[]) IS
 $$Records a batch of audit entries, all or nothing, and returns their ids in order.
 Element i of each array makes entry i, as the parameters of audit.record_audit() do;
-user_ids and franchise_ids may be NULL (none for any entry). Bad input raises SQLSTATE AU002,
-naming the entry and the parameter, and writes nothing.$$;
+user_ids and franchise_ids may be NULL (none for any entry). NULL elements come from the
+transaction's context, as in audit.record_audit(). Bad input raises SQLSTATE AU002,
+naming the entry and the parameter, a bad context or strict mode AU006; either writes nothing.$$;
 
 -- No SET clause either: audit.seal() and audit.verify() hash every entry
 -- they read, and only an inlined function costs nothing per row.
+-- An entry without context keeps the version 1 bytes, so that entries sealed
+-- before contexts existed still verify; one with context is version 2, which
+-- adds it. Emptying or adding a context therefore changes the hash as well.
 CREATE OR REPLACE FUNCTION audit.entry_hash(entry audit.audit_logs)
 RETURNS bytea
 LANGUAGE sql
@@ -208,7 +239,8 @@ STABLE
 PARALLEL SAFE
 AS $$
 SELECT pg_catalog.sha256(
-    '\x01'::pg_catalog.bytea
+    CASE WHEN entry.context OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
+         THEN '\x01'::pg_catalog.bytea ELSE '\x02'::pg_catalog.bytea END
     OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.id)
     OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.company_id)
     OPERATOR(pg_catalog.||) audit._opt_uuid_bytes(entry.franchise_id)
@@ -219,11 +251,14 @@ SELECT pg_catalog.sha256(
     OPERATOR(pg_catalog.||) audit._str_bytes(entry.details::pg_catalog.text)
     OPERATOR(pg_catalog.||) pg_catalog.int8send(audit._micros(entry.created_at))
     OPERATOR(pg_catalog.||) pg_catalog.int8send(COALESCE(entry.txid, 0))
+    OPERATOR(pg_catalog.||) CASE WHEN entry.context OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
+                                 THEN ''::pg_catalog.bytea
+                                 ELSE audit._str_bytes(entry.context::pg_catalog.text) END
 )
 $$;
 
 COMMENT ON FUNCTION audit.entry_hash(audit.audit_logs) IS
-    'SHA-256 of an entry in canonical form version 1 (docs/canonical-form.md).';
+    'SHA-256 of an entry in canonical form (docs/canonical-form.md): version 1 without context, version 2 with.';
 
 CREATE OR REPLACE FUNCTION audit._protection_problems()
 RETURNS SETOF text
@@ -253,13 +288,19 @@ WITH expected_triggers (table_name, trigger_name, definition) AS (VALUES
 expected_functions (signature, fingerprint) AS (VALUES
     ('audit._refuse_change()', '7fa9740a29142d640bf401ccee6d23eb8d5261d0ddabbc90bad52145d83208db'),
     ('audit._stamp_entry()', '6af9bf4746e719b2c58ac0d6ed24008f5e5c15aec9a1900725d866e44e118563'),
-    ('audit._entry_problem(uuid,text,text,uuid,jsonb)', '2b192244cf0754dbb144ccc5ef2550125f81f636440f2aa50302017c26c6e8a7'),
-    ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', 'ed08641e29ef7974f6a190af4bda8d4b9ebb074cf732c274c00b72913db76b45'),
-    ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '5b94994eed568644d5e6ae084577da9ce493665affc9672f82d02d00509d6936'),
+    ('audit._context_uuid(text)', '681ef74ff338c3a728d9a27c63d3508cc212f7c0edf2c88a6fa47799eccff26c'),
+    ('audit._context_extra()', '069c69b6b5d4c16f49480b9d5a8e98370c165facf366f60a8233c0a5e4244301'),
+    ('audit._require_user(text)', 'ac71e815ee056bb7d6b766ef35928633aa8987598f92b6ea06d91ccd27156c54'),
+    ('audit._entry_problem(uuid,text,text,uuid,jsonb)', '7fd1a507835b9058340df3be9388841b0a0f4a5e1abc1482ad74f0dac9042dab'),
+    ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', 'bd53a996df0c5339480659300728d6616afd8b9590f2b535e1fa2a164a93e71d'),
+    ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '724e08c919693c6a5d8dd730c14af7d4ba861f787a6e8f4220dbbb32a9aa290b'),
+    ('audit._missing_company(text,text)', '3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1'),
+    ('audit._track_changes()', '0be3611593844005c9b9b2a40f03f1f59d87d00503ade8548c99e7eef02412d7'),
+    ('audit._refuse_truncate()', '9c1bba9d36861f80b7d21c419185a07b80f8862b3714f054dc25a3091b4c1f3c'),
     ('audit._str_bytes(text)', '3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518'),
     ('audit._opt_uuid_bytes(uuid)', '80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de'),
     ('audit._micros(timestamp with time zone)', '205468512f459fa240e62c261b1c7cbb305cd1226e72daee2e35b58ddb5b0715'),
-    ('audit.entry_hash(audit.audit_logs)', 'efe228ea8f9878de619f0977cb4d6ed854526aea572caf63b048c3c0cdcd6e79'),
+    ('audit.entry_hash(audit.audit_logs)', '0dd7c1be918428bad5f1965cbe63ec085a279e837dec273103418022e119ccb2'),
     ('audit._merkle_root(bytea[])', '0f338bf7343ce60f3aaeff245b193d2425645d9febc1463a5da121858e435dc7'),
     ('audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)', 'c60b120fd3dcd41c1b40ca611dfd0ab024fcf6669f821d4291c13532dd90a535'),
     ('audit.seal()', '6e5df7321fc6c0c3ff2c2edf186c68c2a59d7588daa009f1b9507bbca99f910d')

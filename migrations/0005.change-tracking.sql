@@ -135,6 +135,26 @@ $$;
 COMMENT ON FUNCTION audit._context_extra() IS
     'The JSON object in the audit.context setting, ''{}'' when unset: stored with each entry as its context.';
 
+-- Who acts, for an entry that names no user: the context's user_id, or NULL;
+-- under strict mode (0037_strict_mode.sql) no user is refused instead.
+CREATE FUNCTION audit._context_user(operation text)
+RETURNS uuid
+LANGUAGE plpgsql
+STABLE
+AS $$
+DECLARE
+    acting_user uuid := audit._context_uuid('audit.user_id');
+BEGIN
+    IF acting_user IS NULL THEN
+        PERFORM audit._require_user(operation);
+    END IF;
+    RETURN acting_user;
+END;
+$$;
+
+COMMENT ON FUNCTION audit._context_user(text) IS
+    'The user_id in the context; NULL when unset, or AU006 when strict mode requires one.';
+
 -- SECURITY INVOKER and open to every role: it sets the caller's own
 -- settings, which any role may set with SET LOCAL anyway.
 CREATE FUNCTION audit.set_context(
@@ -485,8 +505,10 @@ COMMENT ON FUNCTION audit._missing_company(text, text) IS
     'Raises AU002 for a tracked row with no company; called only when there is none, as the last COALESCE argument.';
 
 -- SECURITY DEFINER: it writes the log as its owner, whoever changed the table.
--- jit = off: the planner sizes the INSERT by the transition table, so a bulk
--- statement would otherwise spend longer compiling the query than running it.
+-- jit = off: the planner sizes the INSERT by the transition table, and for a
+-- bulk statement JIT compilation cost more than it saved in bench/tracking.py.
+-- Two statements per tracked statement, whatever its size: one catalog
+-- lookup and one INSERT, with the context read in the INSERT's own plan.
 CREATE FUNCTION audit._track_changes()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -495,79 +517,56 @@ SET search_path = ''
 SET jit = off
 AS $$
 DECLARE
-    config      pg_catalog.jsonb := TG_ARGV[0]::pg_catalog.jsonb;
-    entity      text := config ->> 'entity';
-    action      text := CASE TG_OP WHEN 'INSERT' THEN 'CREATE_' WHEN 'UPDATE' THEN 'UPDATE_' ELSE 'DELETE_' END
-                        || pg_catalog.upper(
-                            pg_catalog.regexp_replace(entity, '[^[:alnum:]]+', '_', 'g'));
-    operation   text := pg_catalog.format('%s on %I.%I', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME);
-    key_column  text;
-    key_count   integer;
-    key_type    pg_catalog.oid;
-    excluded    text[];
-    context_company   uuid;
-    context_user      uuid;
-    context_franchise uuid;
-    context_extra     pg_catalog.jsonb;
+    config     pg_catalog.jsonb := TG_ARGV[0]::pg_catalog.jsonb;
+    entity     text := config ->> 'entity';
+    action     text := CASE TG_OP WHEN 'INSERT' THEN 'CREATE_' WHEN 'UPDATE' THEN 'UPDATE_' ELSE 'DELETE_' END
+                       || (config ->> 'action_suffix');
+    operation  text := pg_catalog.format('%s on %I.%I', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    key_column text;
+    excluded   text[];
+    visible    text[];
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM FROM audit_old LIMIT 1;
-    ELSE
-        PERFORM FROM audit_new LIMIT 1;
-    END IF;
-    IF NOT FOUND THEN
-        RETURN NULL;  -- the statement changed no row
-    END IF;
-
-    -- Read from the catalog at each statement, not fixed at enable time, so
-    -- that a renamed column changes nothing: an excluded column is known by
-    -- its number as well as its name, and stays excluded under a new name.
-    SELECT pg_catalog.min(a.attname), pg_catalog.count(*), pg_catalog.min(a.atttypid)
-    INTO key_column, key_count, key_type
-    FROM pg_catalog.pg_index i
-    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid
-                                  AND a.attnum = ANY (i.indkey)
-    WHERE i.indrelid = TG_RELID AND i.indisprimary;
-    IF key_count <> 1 OR key_type <> 'pg_catalog.uuid'::pg_catalog.regtype THEN
-        RAISE EXCEPTION '%: the table''s primary key is no longer a single uuid column, which tracking needs', operation
+    -- Columns are known by number as well as name, so that a renamed column
+    -- changes nothing: the key is still found, an excluded column stays
+    -- excluded under its new name.
+    SELECT pg_catalog.min(c.name) FILTER (WHERE c.is_key),
+           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
+           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}')
+    INTO key_column, excluded, visible
+    FROM (SELECT a.attname::text AS name,
+                 a.attnum = (config ->> 'key_attnum')::int2
+                     AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
+                 a.attnum = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::int2))
+                     OR a.attname::text = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
+                     AS is_excluded
+          FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
+    IF key_column IS NULL THEN
+        RAISE EXCEPTION '%: the column tracking records as entity_id is gone or no longer a uuid', operation
             USING ERRCODE = 'AU004',
-                  HINT = 'Restore the primary key, or stop tracking the table with audit.disable_tracking().';
-    END IF;
-    excluded := ARRAY(
-        SELECT a.attname::text
-        FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
-          AND (a.attname::text = ANY (ARRAY(
-                   SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
-               OR a.attnum = ANY (ARRAY(
-                   SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::int2))));
-
-    context_company := audit._context_uuid('audit.company_id');
-    context_user := audit._context_uuid('audit.user_id');
-    context_franchise := audit._context_uuid('audit.franchise_id');
-    context_extra := audit._context_extra();
-    IF context_user IS NULL THEN
-        PERFORM audit._require_user(operation);
+                  HINT = 'Run audit.enable_tracking() again for the table, or stop tracking it with audit.disable_tracking().';
     END IF;
 
-    -- company_id and franchise_id come from the row's own columns when it
-    -- has them (read before the excluded columns are removed), else from the
-    -- context; no company at all is refused, row by row.
+    -- One INSERT per statement. company_id and franchise_id come from the
+    -- row's own columns when it has them (read before the excluded columns
+    -- are removed), else from the context; a row with no company at all is
+    -- refused. The context is read once, by uncorrelated subqueries that run
+    -- only if a row needs them; strict mode is checked the same way.
     IF TG_OP = 'INSERT' THEN
         INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
-        SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, context_company,
+        SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.company_id')),
                         audit._missing_company(operation, r.j ->> key_column)),
-               COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, context_franchise),
-               context_user, action, entity, (r.j ->> key_column)::pg_catalog.uuid,
-               r.j - excluded, context_extra
+               COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.franchise_id'))),
+               (SELECT audit._context_user(operation)), action, entity, (r.j ->> key_column)::pg_catalog.uuid,
+               r.j - excluded, (SELECT audit._context_extra())
         FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM audit_new t) AS r;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
-        SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, context_company,
+        SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.company_id')),
                         audit._missing_company(operation, r.j ->> key_column)),
-               COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, context_franchise),
-               context_user, action, entity, (r.j ->> key_column)::pg_catalog.uuid,
-               r.j - excluded, context_extra
+               COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.franchise_id'))),
+               (SELECT audit._context_user(operation)), action, entity, (r.j ->> key_column)::pg_catalog.uuid,
+               r.j - excluded, (SELECT audit._context_extra())
         FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM audit_old t) AS r;
     ELSE
         -- PostgreSQL fills the old and new transition tables together, row by
@@ -576,21 +575,24 @@ BEGIN
         -- details holds the changed columns only; a row whose visible columns
         -- did not change writes nothing.
         INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
-        SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid, context_company,
+        SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.company_id')),
                         audit._missing_company(operation, c.new_row ->> key_column)),
-               COALESCE((c.new_row ->> 'franchise_id')::pg_catalog.uuid, context_franchise),
-               context_user, action, entity, (c.new_row ->> key_column)::pg_catalog.uuid,
-               c.changes, context_extra
+               COALESCE((c.new_row ->> 'franchise_id')::pg_catalog.uuid,
+                        (SELECT audit._context_uuid('audit.franchise_id'))),
+               (SELECT audit._context_user(operation)), action, entity, (c.new_row ->> key_column)::pg_catalog.uuid,
+               c.changes, (SELECT audit._context_extra())
         FROM (
-            SELECT n.j AS new_row,
-                   (SELECT pg_catalog.jsonb_object_agg(e.key, pg_catalog.jsonb_build_object(
-                               'old', o.j -> e.key, 'new', e.value))
-                    FROM pg_catalog.jsonb_each(n.j - excluded) AS e
-                    WHERE (o.j -> e.key) IS DISTINCT FROM e.value) AS changes
+            SELECT n.j AS new_row, d.changes
             FROM (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t) AS j
                   FROM audit_old t) AS o
             JOIN (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t) AS j
                   FROM audit_new t) AS n USING (position)
+            CROSS JOIN LATERAL (
+                SELECT pg_catalog.jsonb_object_agg(k.name, pg_catalog.jsonb_build_object('old', o.j -> k.name,
+                                                                                         'new', n.j -> k.name)) AS changes
+                FROM pg_catalog.unnest(visible) AS k(name)
+                WHERE (o.j -> k.name) IS DISTINCT FROM (n.j -> k.name)
+            ) AS d
         ) AS c
         WHERE c.changes IS NOT NULL;
     END IF;
@@ -733,6 +735,9 @@ BEGIN
 
     config := pg_catalog.jsonb_build_object(
         'entity', entity,
+        'action_suffix', pg_catalog.upper(pg_catalog.regexp_replace(entity, '[^[:alnum:]]+', '_', 'g')),
+        'key_attnum', (SELECT a.attnum FROM pg_catalog.pg_attribute a
+                       WHERE a.attrelid = table_name AND a.attname = key_columns[1]),
         'exclude_columns', pg_catalog.to_jsonb(exclude_columns),
         'exclude_attnums', pg_catalog.to_jsonb(ARRAY(
             SELECT a.attnum FROM pg_catalog.pg_attribute a
@@ -831,13 +836,14 @@ expected_functions (signature, fingerprint) AS (VALUES
     ('audit._refuse_change()', '7fa9740a29142d640bf401ccee6d23eb8d5261d0ddabbc90bad52145d83208db'),
     ('audit._stamp_entry()', '6af9bf4746e719b2c58ac0d6ed24008f5e5c15aec9a1900725d866e44e118563'),
     ('audit._context_uuid(text)', '681ef74ff338c3a728d9a27c63d3508cc212f7c0edf2c88a6fa47799eccff26c'),
+    ('audit._context_user(text)', '50445aa6cfacad804ae9d4bf0d93cea707f3cf836fa540edd1a144b787717dc8'),
     ('audit._context_extra()', '069c69b6b5d4c16f49480b9d5a8e98370c165facf366f60a8233c0a5e4244301'),
     ('audit._require_user(text)', 'ac71e815ee056bb7d6b766ef35928633aa8987598f92b6ea06d91ccd27156c54'),
     ('audit._entry_problem(uuid,text,text,uuid,jsonb)', '7fd1a507835b9058340df3be9388841b0a0f4a5e1abc1482ad74f0dac9042dab'),
     ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', 'bd53a996df0c5339480659300728d6616afd8b9590f2b535e1fa2a164a93e71d'),
     ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '724e08c919693c6a5d8dd730c14af7d4ba861f787a6e8f4220dbbb32a9aa290b'),
     ('audit._missing_company(text,text)', '3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1'),
-    ('audit._track_changes()', '0be3611593844005c9b9b2a40f03f1f59d87d00503ade8548c99e7eef02412d7'),
+    ('audit._track_changes()', 'fff121e0553f027423037edfa18905eb8399f8ca0bc8c02df5f6b0936f6487f2'),
     ('audit._refuse_truncate()', '9c1bba9d36861f80b7d21c419185a07b80f8862b3714f054dc25a3091b4c1f3c'),
     ('audit._str_bytes(text)', '3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518'),
     ('audit._opt_uuid_bytes(uuid)', '80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de'),

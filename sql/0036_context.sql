@@ -75,6 +75,26 @@ $$;
 COMMENT ON FUNCTION audit._context_extra() IS
     'The JSON object in the audit.context setting, ''{}'' when unset: stored with each entry as its context.';
 
+-- Who acts, for an entry that names no user: the context's user_id, or NULL;
+-- under strict mode (0037_strict_mode.sql) no user is refused instead.
+CREATE FUNCTION audit._context_user(operation text)
+RETURNS uuid
+LANGUAGE plpgsql
+STABLE
+AS $$
+DECLARE
+    acting_user uuid := audit._context_uuid('audit.user_id');
+BEGIN
+    IF acting_user IS NULL THEN
+        PERFORM audit._require_user(operation);
+    END IF;
+    RETURN acting_user;
+END;
+$$;
+
+COMMENT ON FUNCTION audit._context_user(text) IS
+    'The user_id in the context; NULL when unset, or AU006 when strict mode requires one.';
+
 -- SECURITY INVOKER and open to every role: it sets the caller's own
 -- settings, which any role may set with SET LOCAL anyway.
 CREATE FUNCTION audit.set_context(

@@ -37,8 +37,10 @@ COMMENT ON FUNCTION audit._missing_company(text, text) IS
     'Raises AU002 for a tracked row with no company; called only when there is none, as the last COALESCE argument.';
 
 -- SECURITY DEFINER: it writes the log as its owner, whoever changed the table.
--- jit = off: the planner sizes the INSERT by the transition table, so a bulk
--- statement would otherwise spend longer compiling the query than running it.
+-- jit = off: the planner sizes the INSERT by the transition table, and for a
+-- bulk statement JIT compilation cost more than it saved in bench/tracking.py.
+-- Two statements per tracked statement, whatever its size: one catalog
+-- lookup and one INSERT, with the context read in the INSERT's own plan.
 CREATE FUNCTION audit._track_changes()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -47,79 +49,56 @@ SET search_path = ''
 SET jit = off
 AS $$
 DECLARE
-    config      pg_catalog.jsonb := TG_ARGV[0]::pg_catalog.jsonb;
-    entity      text := config ->> 'entity';
-    action      text := CASE TG_OP WHEN 'INSERT' THEN 'CREATE_' WHEN 'UPDATE' THEN 'UPDATE_' ELSE 'DELETE_' END
-                        || pg_catalog.upper(
-                            pg_catalog.regexp_replace(entity, '[^[:alnum:]]+', '_', 'g'));
-    operation   text := pg_catalog.format('%s on %I.%I', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME);
-    key_column  text;
-    key_count   integer;
-    key_type    pg_catalog.oid;
-    excluded    text[];
-    context_company   uuid;
-    context_user      uuid;
-    context_franchise uuid;
-    context_extra     pg_catalog.jsonb;
+    config     pg_catalog.jsonb := TG_ARGV[0]::pg_catalog.jsonb;
+    entity     text := config ->> 'entity';
+    action     text := CASE TG_OP WHEN 'INSERT' THEN 'CREATE_' WHEN 'UPDATE' THEN 'UPDATE_' ELSE 'DELETE_' END
+                       || (config ->> 'action_suffix');
+    operation  text := pg_catalog.format('%s on %I.%I', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    key_column text;
+    excluded   text[];
+    visible    text[];
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM FROM audit_old LIMIT 1;
-    ELSE
-        PERFORM FROM audit_new LIMIT 1;
-    END IF;
-    IF NOT FOUND THEN
-        RETURN NULL;  -- the statement changed no row
-    END IF;
-
-    -- Read from the catalog at each statement, not fixed at enable time, so
-    -- that a renamed column changes nothing: an excluded column is known by
-    -- its number as well as its name, and stays excluded under a new name.
-    SELECT pg_catalog.min(a.attname), pg_catalog.count(*), pg_catalog.min(a.atttypid)
-    INTO key_column, key_count, key_type
-    FROM pg_catalog.pg_index i
-    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid
-                                  AND a.attnum = ANY (i.indkey)
-    WHERE i.indrelid = TG_RELID AND i.indisprimary;
-    IF key_count <> 1 OR key_type <> 'pg_catalog.uuid'::pg_catalog.regtype THEN
-        RAISE EXCEPTION '%: the table''s primary key is no longer a single uuid column, which tracking needs', operation
+    -- Columns are known by number as well as name, so that a renamed column
+    -- changes nothing: the key is still found, an excluded column stays
+    -- excluded under its new name.
+    SELECT pg_catalog.min(c.name) FILTER (WHERE c.is_key),
+           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
+           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}')
+    INTO key_column, excluded, visible
+    FROM (SELECT a.attname::text AS name,
+                 a.attnum = (config ->> 'key_attnum')::int2
+                     AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
+                 a.attnum = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::int2))
+                     OR a.attname::text = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
+                     AS is_excluded
+          FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
+    IF key_column IS NULL THEN
+        RAISE EXCEPTION '%: the column tracking records as entity_id is gone or no longer a uuid', operation
             USING ERRCODE = 'AU004',
-                  HINT = 'Restore the primary key, or stop tracking the table with audit.disable_tracking().';
-    END IF;
-    excluded := ARRAY(
-        SELECT a.attname::text
-        FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
-          AND (a.attname::text = ANY (ARRAY(
-                   SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
-               OR a.attnum = ANY (ARRAY(
-                   SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::int2))));
-
-    context_company := audit._context_uuid('audit.company_id');
-    context_user := audit._context_uuid('audit.user_id');
-    context_franchise := audit._context_uuid('audit.franchise_id');
-    context_extra := audit._context_extra();
-    IF context_user IS NULL THEN
-        PERFORM audit._require_user(operation);
+                  HINT = 'Run audit.enable_tracking() again for the table, or stop tracking it with audit.disable_tracking().';
     END IF;
 
-    -- company_id and franchise_id come from the row's own columns when it
-    -- has them (read before the excluded columns are removed), else from the
-    -- context; no company at all is refused, row by row.
+    -- One INSERT per statement. company_id and franchise_id come from the
+    -- row's own columns when it has them (read before the excluded columns
+    -- are removed), else from the context; a row with no company at all is
+    -- refused. The context is read once, by uncorrelated subqueries that run
+    -- only if a row needs them; strict mode is checked the same way.
     IF TG_OP = 'INSERT' THEN
         INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
-        SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, context_company,
+        SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.company_id')),
                         audit._missing_company(operation, r.j ->> key_column)),
-               COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, context_franchise),
-               context_user, action, entity, (r.j ->> key_column)::pg_catalog.uuid,
-               r.j - excluded, context_extra
+               COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.franchise_id'))),
+               (SELECT audit._context_user(operation)), action, entity, (r.j ->> key_column)::pg_catalog.uuid,
+               r.j - excluded, (SELECT audit._context_extra())
         FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM audit_new t) AS r;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
-        SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, context_company,
+        SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.company_id')),
                         audit._missing_company(operation, r.j ->> key_column)),
-               COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, context_franchise),
-               context_user, action, entity, (r.j ->> key_column)::pg_catalog.uuid,
-               r.j - excluded, context_extra
+               COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.franchise_id'))),
+               (SELECT audit._context_user(operation)), action, entity, (r.j ->> key_column)::pg_catalog.uuid,
+               r.j - excluded, (SELECT audit._context_extra())
         FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM audit_old t) AS r;
     ELSE
         -- PostgreSQL fills the old and new transition tables together, row by
@@ -128,21 +107,24 @@ BEGIN
         -- details holds the changed columns only; a row whose visible columns
         -- did not change writes nothing.
         INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
-        SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid, context_company,
+        SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.company_id')),
                         audit._missing_company(operation, c.new_row ->> key_column)),
-               COALESCE((c.new_row ->> 'franchise_id')::pg_catalog.uuid, context_franchise),
-               context_user, action, entity, (c.new_row ->> key_column)::pg_catalog.uuid,
-               c.changes, context_extra
+               COALESCE((c.new_row ->> 'franchise_id')::pg_catalog.uuid,
+                        (SELECT audit._context_uuid('audit.franchise_id'))),
+               (SELECT audit._context_user(operation)), action, entity, (c.new_row ->> key_column)::pg_catalog.uuid,
+               c.changes, (SELECT audit._context_extra())
         FROM (
-            SELECT n.j AS new_row,
-                   (SELECT pg_catalog.jsonb_object_agg(e.key, pg_catalog.jsonb_build_object(
-                               'old', o.j -> e.key, 'new', e.value))
-                    FROM pg_catalog.jsonb_each(n.j - excluded) AS e
-                    WHERE (o.j -> e.key) IS DISTINCT FROM e.value) AS changes
+            SELECT n.j AS new_row, d.changes
             FROM (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t) AS j
                   FROM audit_old t) AS o
             JOIN (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t) AS j
                   FROM audit_new t) AS n USING (position)
+            CROSS JOIN LATERAL (
+                SELECT pg_catalog.jsonb_object_agg(k.name, pg_catalog.jsonb_build_object('old', o.j -> k.name,
+                                                                                         'new', n.j -> k.name)) AS changes
+                FROM pg_catalog.unnest(visible) AS k(name)
+                WHERE (o.j -> k.name) IS DISTINCT FROM (n.j -> k.name)
+            ) AS d
         ) AS c
         WHERE c.changes IS NOT NULL;
     END IF;
@@ -285,6 +267,9 @@ BEGIN
 
     config := pg_catalog.jsonb_build_object(
         'entity', entity,
+        'action_suffix', pg_catalog.upper(pg_catalog.regexp_replace(entity, '[^[:alnum:]]+', '_', 'g')),
+        'key_attnum', (SELECT a.attnum FROM pg_catalog.pg_attribute a
+                       WHERE a.attrelid = table_name AND a.attname = key_columns[1]),
         'exclude_columns', pg_catalog.to_jsonb(exclude_columns),
         'exclude_attnums', pg_catalog.to_jsonb(ARRAY(
             SELECT a.attnum FROM pg_catalog.pg_attribute a

@@ -67,7 +67,7 @@ def test_every_function_pins_its_search_path_but_those_whose_comment_says_why_no
     unpinned = connect_as(SUPERUSER).execute(
         "SELECT proname FROM pg_proc WHERE pronamespace = 'audit'::regnamespace"
         " AND (proconfig IS NULL OR NOT 'search_path=\"\"' = ANY(proconfig)) ORDER BY 1").fetchall()
-    assert unpinned == [("_context_extra",), ("_context_uuid",), ("_entry_problem",), ("_micros",),
+    assert unpinned == [("_context_extra",), ("_context_user",), ("_context_uuid",), ("_entry_problem",), ("_micros",),
                         ("_missing_company",), ("_opt_uuid_bytes",), ("_stamp_entry",), ("_str_bytes",),
                         ("entry_hash",)]
 
