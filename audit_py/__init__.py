@@ -5,11 +5,12 @@ from .errors import (
     ImmutableViolation,
     InvalidContext,
     InvalidEntry,
+    InvalidQuery,
     InvalidTracking,
     ProtectedSchema,
     UntrackableChange,
 )
-from .models import AuditEntry, AuditRecord
+from .models import AuditEntry, AuditRecord, Page
 from .schema import migrate, rollback
 from .service import AsyncAuditService, AuditService
 
@@ -22,7 +23,9 @@ __all__ = [
     "ImmutableViolation",
     "InvalidContext",
     "InvalidEntry",
+    "InvalidQuery",
     "InvalidTracking",
+    "Page",
     "ProtectedSchema",
     "UntrackableChange",
     "migrate",

@@ -8,13 +8,16 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
 import psycopg
 
-from . import demo, digest, ledger
+from . import demo, digest, ledger, reading
+from .errors import AuditError
 from .schema import migrate
+from .service import AuditService
 
 
 def _dsn_option(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -50,6 +53,38 @@ def _parser() -> argparse.ArgumentParser:
     digest_cmd.add_argument("--out", type=Path, metavar="FILE", help="write here instead of standard output")
     digest_cmd.add_argument("--key", type=Path, metavar="PEM", help="sign with this Ed25519 private key")
 
+    log_cmd = commands.add_parser("log", help="a company's entries, newest first, a page at a time")
+    _dsn_option(log_cmd, "database to read, as audit_reader (or audit_tenant_reader, for its company)")
+    log_cmd.add_argument("--company", type=UUID, required=True)
+    log_cmd.add_argument("--franchise", type=UUID)
+    log_cmd.add_argument("--user", type=UUID)
+    log_cmd.add_argument("--action")
+    log_cmd.add_argument("--entity", help="entity kind, e.g. invoice")
+    log_cmd.add_argument("--entity-id", type=UUID, help="with --entity: that entity's whole history, oldest first")
+    log_cmd.add_argument("--since", type=datetime.fromisoformat, metavar="ISO-TIME", help="from this time on")
+    log_cmd.add_argument("--until", type=datetime.fromisoformat, metavar="ISO-TIME", help="before this time")
+    log_cmd.add_argument("--limit", type=int, default=100, help="entries per page (default 100)")
+    log_cmd.add_argument("--after", metavar="CURSOR", help="the next page: the cursor the previous page printed")
+    log_cmd.add_argument("--json", action="store_true", help="JSON lines even on a terminal (the default when piped)")
+
+    tail_cmd = commands.add_parser("tail", help="entries as their transactions end, in order")
+    _dsn_option(tail_cmd, "database to read")
+    tail_cmd.add_argument("--follow", "-f", action="store_true", help="keep waiting for new entries")
+    tail_cmd.add_argument("--company", type=UUID, help="this company only")
+    tail_cmd.add_argument("--from-position", type=int, metavar="N",
+                          help="start from a position printed earlier, instead of from now")
+    tail_cmd.add_argument("--lines", "-n", type=int, default=10, metavar="N",
+                          help="start with the N latest entries (default 10), unless --from-position")
+    tail_cmd.add_argument("--poll", type=float, default=0.5, metavar="SECONDS", help="how often to look (default 0.5)")
+
+    export_cmd = commands.add_parser("export", help="stream a company's entries to a file, oldest first")
+    _dsn_option(export_cmd, "database to read")
+    export_cmd.add_argument("--company", type=UUID, required=True)
+    export_cmd.add_argument("--since", type=datetime.fromisoformat, metavar="ISO-TIME")
+    export_cmd.add_argument("--until", type=datetime.fromisoformat, metavar="ISO-TIME")
+    export_cmd.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export_cmd.add_argument("--out", type=Path, required=True, metavar="FILE")
+
     keygen_cmd = commands.add_parser("keygen", help="make an Ed25519 key pair for signing digests")
     keygen_cmd.add_argument("--out", type=Path, required=True, metavar="FILE",
                             help="private key file (mode 0600); the public key goes to FILE.pub")
@@ -70,10 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         applied = migrate(args.dsn)
         print(f"applied: {', '.join(applied)}" if applied else "already up to date")
         return 0
+    if args.command == "tail":
+        return _tail(args)
     try:
         with psycopg.connect(args.dsn) as conn:
             return COMMANDS[args.command](conn, args)
-    except digest.DigestError as error:
+    except (digest.DigestError, AuditError) as error:
         print(f"audit-py {args.command}: {error}", file=sys.stderr)
         return 2
 
@@ -118,7 +155,56 @@ def _digest(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespa
     return 0
 
 
-COMMANDS = {"seal": _seal, "verify": _verify, "digest": _digest}
+def _log(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace) -> int:
+    audit = AuditService(conn)
+    reading.name_company(conn, args.company)
+    if args.entity_id is not None:
+        if args.entity is None:
+            print("audit-py log: --entity-id needs --entity", file=sys.stderr)
+            return 2
+        entries, cursor = audit.history(args.entity, args.entity_id), None
+    else:
+        page = audit.search(args.company, args.franchise, args.user, args.action, args.entity, args.since,
+                            args.until, args.limit, args.after)
+        entries, cursor = page.entries, page.next
+    if args.json or not sys.stdout.isatty():
+        for record in entries:
+            print(reading.as_json(record))
+    else:
+        reading.as_table(entries, sys.stdout)
+    if cursor:
+        print(f"more: --after {cursor}", file=sys.stderr)
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    stop = None if args.follow else iter([True])
+    as_json = not sys.stdout.isatty()
+    position = args.from_position
+    try:
+        for record, reached in reading.follow(args.dsn, args.company, args.from_position, args.poll, args.lines,
+                                              stop):
+            position = reached
+            if as_json:
+                print(reading.as_json(record), flush=True)
+            else:
+                reading.as_table([record], sys.stdout)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    if position is not None:
+        print(f"resume with: --from-position {position}", file=sys.stderr)
+    return 0
+
+
+def _export(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace) -> int:
+    progress = sys.stderr if sys.stderr.isatty() else None
+    written = reading.export(conn, args.company, args.since, args.until, args.format, args.out, progress)
+    print(f"{written} entries written to {args.out}")
+    return 0
+
+
+COMMANDS = {"seal": _seal, "verify": _verify, "digest": _digest, "log": _log, "export": _export}
 
 
 if __name__ == "__main__":

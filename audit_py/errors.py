@@ -1,6 +1,6 @@
 """The database's refusals, as exceptions of our own.
 
-psycopg turns SQLSTATEs it does not know (our AU001 to AU006) into a generic
+psycopg turns SQLSTATEs it does not know (our AU001 to AU007) into a generic
 error, so we map them by code. The psycopg error stays as __cause__.
 """
 
@@ -17,6 +17,7 @@ PROTECTED_SCHEMA = "AU003"
 INVALID_TRACKING = "AU004"
 UNTRACKABLE_CHANGE = "AU005"
 INVALID_CONTEXT = "AU006"
+INVALID_QUERY = "AU007"
 CHECK_VIOLATION = "23514"
 
 
@@ -53,6 +54,10 @@ class InvalidContext(AuditError):
     """A malformed context setting, or no user under strict mode; `parameter` names it (SQLSTATE AU006)."""
 
 
+class InvalidQuery(AuditError):
+    """A search or history the log cannot answer as asked; `parameter` names the argument (SQLSTATE AU007)."""
+
+
 _BY_SQLSTATE: dict[str, type[AuditError]] = {
     IMMUTABLE_VIOLATION: ImmutableViolation,
     INVALID_ENTRY: InvalidEntry,
@@ -60,6 +65,7 @@ _BY_SQLSTATE: dict[str, type[AuditError]] = {
     INVALID_TRACKING: InvalidTracking,
     UNTRACKABLE_CHANGE: UntrackableChange,
     INVALID_CONTEXT: InvalidContext,
+    INVALID_QUERY: InvalidQuery,
 }
 
 # A direct INSERT by the log's owner meets the table's CHECK constraints instead of

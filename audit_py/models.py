@@ -39,3 +39,11 @@ class AuditRecord:
     details: dict[str, Any]
     created_at: datetime
     context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of entries, and the cursor of the next one (None after the last page)."""
+
+    entries: list[AuditRecord]
+    next: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
@@ -11,8 +12,8 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from .errors import InvalidContext, InvalidEntry
-from .models import AuditEntry
+from .errors import InvalidContext, InvalidEntry, InvalidQuery
+from .models import AuditEntry, AuditRecord
 
 # Binary parameters (%b): uuids and arrays travel as bytes, not text to parse.
 RECORD = (
@@ -25,11 +26,20 @@ RECORD_MANY = (
     " entity_ids => %b::uuid[], details => %b::jsonb[], user_ids => %b::uuid[], franchise_ids => %b::uuid[])"
 )
 
-GET = """
-SELECT id, company_id, franchise_id, user_id, action, entity, entity_id, details, created_at, context
-FROM audit.audit_logs
-WHERE id = %s
-"""
+RECORD_COLUMNS = "id, company_id, franchise_id, user_id, action, entity, entity_id, details, created_at, context"
+GET = f"SELECT {RECORD_COLUMNS} FROM audit.audit_logs WHERE id = %s"
+# One row more than the page: whether it comes says whether a next page exists.
+SEARCH = (
+    f"SELECT {RECORD_COLUMNS} FROM audit.search(company_id => %(company_id)s, franchise_id => %(franchise_id)s,"
+    " user_id => %(user_id)s, action => %(action)s, entity => %(entity)s, since => %(since)s, until => %(until)s,"
+    " page_size => %(page_size)s, after_created_at => %(after_created_at)s, after_id => %(after_id)s)"
+)
+HISTORY = (
+    f"SELECT {RECORD_COLUMNS} FROM audit.history(entity => %(entity)s, entity_id => %(entity_id)s,"
+    " page_size => %(page_size)s, after_created_at => %(after_created_at)s, after_id => %(after_id)s)"
+)
+HISTORY_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = 10_000
 
 
 # The transaction-local settings of sql/0036_context.sql, in this order throughout.
@@ -89,3 +99,41 @@ def context_settings(previous: tuple[str | None, ...], user_id: UUID | None, com
         raise InvalidContext(f"context: {error}", parameter="context") from error
     return (str(user_id) if user_id else old_user, str(company_id) if company_id else old_company,
             str(franchise_id) if franchise_id else old_franchise, extra_text if merged else "")
+
+
+def encode_cursor(record: AuditRecord) -> str:
+    """An opaque cursor: the page's last (created_at, id), which the next page starts after."""
+    text = f"{record.created_at.isoformat()}|{record.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime | None, UUID | None]:
+    if cursor is None:
+        return None, None
+    try:
+        created_at, entry_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        return datetime.fromisoformat(created_at), UUID(entry_id)
+    except ValueError as error:
+        raise InvalidQuery(f"after: {cursor!r} is not a cursor from a previous page", parameter="after") from error
+
+
+def search_params(company_id: UUID, franchise_id: UUID | None, user_id: UUID | None, action: str | None,
+                  entity: str | None, since: datetime | None, until: datetime | None, limit: int,
+                  after: str | None) -> dict[str, Any]:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidQuery(f"limit must be between 1 and {MAX_PAGE_SIZE}", parameter="limit")
+    after_created_at, after_id = decode_cursor(after)
+    return {"company_id": company_id, "franchise_id": franchise_id, "user_id": user_id, "action": action,
+            "entity": entity, "since": since, "until": until, "page_size": limit + 1,
+            "after_created_at": after_created_at, "after_id": after_id}
+
+
+def history_params(entity: str, entity_id: UUID, after: AuditRecord | None) -> dict[str, Any]:
+    return {"entity": entity, "entity_id": entity_id, "page_size": HISTORY_PAGE_SIZE,
+            "after_created_at": after.created_at if after else None, "after_id": after.id if after else None}
+
+
+def page(rows: list[AuditRecord], limit: int) -> tuple[list[AuditRecord], str | None]:
+    """The entries of a page fetched with one row more, and the next page's cursor if that row came."""
+    entries = rows[:limit]
+    return entries, encode_cursor(entries[-1]) if len(rows) > limit else None

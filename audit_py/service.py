@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +19,7 @@ from psycopg.rows import class_row
 
 from . import queries
 from .errors import translate_errors
-from .models import AuditEntry, AuditRecord
+from .models import AuditEntry, AuditRecord, Page
 
 
 class AuditService:
@@ -62,6 +63,25 @@ class AuditService:
         with translate_errors(), self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
             cur.execute(queries.GET, (entry_id,))
             return cur.fetchone()
+
+    def history(self, entity: str, entity_id: UUID) -> list[AuditRecord]:
+        """Every entry of one entity, oldest first (see audit.history; needs a reader role)."""
+        entries: list[AuditRecord] = []
+        with translate_errors(), self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
+            while True:
+                batch = cur.execute(queries.HISTORY, queries.history_params(
+                    entity, entity_id, entries[-1] if entries else None)).fetchall()
+                entries += batch
+                if len(batch) < queries.HISTORY_PAGE_SIZE:
+                    return entries
+
+    def search(self, company_id: UUID, franchise_id: UUID | None = None, user_id: UUID | None = None,
+               action: str | None = None, entity: str | None = None, since: datetime | None = None,
+               until: datetime | None = None, limit: int = 100, after: str | None = None) -> Page:
+        """A page of a company's entries, newest first; pass page.next as `after` for the next one."""
+        params = queries.search_params(company_id, franchise_id, user_id, action, entity, since, until, limit, after)
+        with translate_errors(), self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
+            return Page(*queries.page(cur.execute(queries.SEARCH, params).fetchall(), limit))
 
     @contextmanager
     def context(self, user_id: UUID | None = None, company_id: UUID | None = None,
@@ -128,6 +148,29 @@ class AsyncAuditService:
             async with self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
                 await cur.execute(queries.GET, (entry_id,))
                 return await cur.fetchone()
+
+    async def history(self, entity: str, entity_id: UUID) -> list[AuditRecord]:
+        """Every entry of one entity, oldest first (see audit.history; needs a reader role)."""
+        entries: list[AuditRecord] = []
+        with translate_errors():
+            async with self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
+                while True:
+                    await cur.execute(queries.HISTORY, queries.history_params(
+                        entity, entity_id, entries[-1] if entries else None))
+                    batch = await cur.fetchall()
+                    entries += batch
+                    if len(batch) < queries.HISTORY_PAGE_SIZE:
+                        return entries
+
+    async def search(self, company_id: UUID, franchise_id: UUID | None = None, user_id: UUID | None = None,
+                     action: str | None = None, entity: str | None = None, since: datetime | None = None,
+                     until: datetime | None = None, limit: int = 100, after: str | None = None) -> Page:
+        """A page of a company's entries, newest first; pass page.next as `after` for the next one."""
+        params = queries.search_params(company_id, franchise_id, user_id, action, entity, since, until, limit, after)
+        with translate_errors():
+            async with self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
+                await cur.execute(queries.SEARCH, params)
+                return Page(*queries.page(await cur.fetchall(), limit))
 
     @asynccontextmanager
     async def context(self, user_id: UUID | None = None, company_id: UUID | None = None,

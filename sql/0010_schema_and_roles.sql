@@ -1,4 +1,4 @@
--- The audit schema and the two roles that use it.
+-- The audit schema and the roles that use it.
 --
 -- Everything of the project lives in schema `audit`. Applications never own
 -- anything here: they are granted one of the roles below.
@@ -26,6 +26,16 @@ BEGIN
             CREATE ROLE audit_reader NOLOGIN;
             COMMENT ON ROLE audit_reader IS
                 'May read audit entries, and nothing else.';
+        EXCEPTION WHEN duplicate_object THEN
+            NULL;
+        END;
+    END IF;
+    -- Added by 0007.reading.
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'audit_tenant_reader') THEN
+        BEGIN
+            CREATE ROLE audit_tenant_reader NOLOGIN;
+            COMMENT ON ROLE audit_tenant_reader IS
+                'May read the audit entries of the company in its transaction''s context, and nothing else.';
         EXCEPTION WHEN duplicate_object THEN
             NULL;
         END;

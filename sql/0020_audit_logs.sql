@@ -26,7 +26,13 @@ CREATE TABLE audit.audit_logs (
     CONSTRAINT audit_logs_context_is_object CHECK (pg_catalog.jsonb_typeof(context) = 'object')
 );
 
-CREATE INDEX audit_idx ON audit.audit_logs (company_id, franchise_id, created_at);
+-- The indexes of reading (0058_reading.sql), each ending in (created_at, id),
+-- the order pages follow, so that no query sorts. Rebuilt by
+-- 0008.reading-indexes, CONCURRENTLY; audit_idx gained id there.
+CREATE INDEX audit_idx ON audit.audit_logs (company_id, franchise_id, created_at, id);
+CREATE INDEX audit_logs_company_idx ON audit.audit_logs (company_id, created_at, id);
+CREATE INDEX audit_logs_user_idx ON audit.audit_logs (company_id, user_id, created_at, id);
+CREATE INDEX audit_logs_entity_idx ON audit.audit_logs (entity, entity_id, created_at, id);
 
 -- Created by 0003.txid-index (CONCURRENTLY, outside a transaction). Entries
 -- arrive in nearly txid order, so a BRIN index finds the unsealed ones for
@@ -59,5 +65,11 @@ COMMENT ON COLUMN audit.audit_logs.context IS
     'The extra keys of the writing transaction''s context (audit.set_context(extra => ...)): request id, client address and the like. ''{}'' when there were none.';
 COMMENT ON INDEX audit.audit_idx IS
     'Serves a company''s entries, per franchise, by time.';
+COMMENT ON INDEX audit.audit_logs_company_idx IS
+    'Serves a company''s entries, all franchises, by time.';
+COMMENT ON INDEX audit.audit_logs_user_idx IS
+    'Serves a company''s entries, per user, by time.';
+COMMENT ON INDEX audit.audit_logs_entity_idx IS
+    'Serves the history of one entity, by time.';
 COMMENT ON INDEX audit.audit_logs_txid_brin IS
     'Finds the entries of recent transactions, for audit.seal().';

@@ -1,4 +1,4 @@
--- The canonical form, version 1 (docs/canonical-form.md): the bytes that
+-- The canonical form (docs/canonical-form.md): the bytes that
 -- entries and blocks are hashed from. Built from the values alone, with
 -- binary send functions and explicit UTF-8, so that no session setting
 -- (DateStyle, TimeZone, extra_float_digits, client encoding) changes them.

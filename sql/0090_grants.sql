@@ -9,7 +9,7 @@ REVOKE ALL ON SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
 
-GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
+GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader, audit_tenant_reader;
 
 -- audit_writer: record entries, through the functions only.
 GRANT EXECUTE ON FUNCTION audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid) TO audit_writer;
@@ -26,6 +26,15 @@ GRANT SELECT ON audit.tracked_tables, audit.strict_mode TO audit_writer, audit_r
 -- audit_reader: read entries and blocks, verify, take digests; nothing else.
 GRANT SELECT ON audit.audit_logs, audit.blocks TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.verify(uuid), audit.digest() TO audit_reader;
+
+-- Both readers: an entity's history and a company's search. audit_tenant_reader
+-- reads entries and blocks too, but row-level security shows it the company of
+-- its context only (0092_tenant_readers.sql); it needs set_context to name it.
+GRANT SELECT ON audit.audit_logs, audit.blocks TO audit_tenant_reader;
+GRANT EXECUTE ON FUNCTION audit.history(text, uuid, integer, timestamptz, uuid),
+                          audit.search(uuid, uuid, uuid, text, text, timestamptz, timestamptz, integer, timestamptz, uuid)
+    TO audit_reader, audit_tenant_reader;
+GRANT EXECUTE ON FUNCTION audit.set_context(uuid, uuid, uuid, jsonb) TO audit_tenant_reader;
 
 -- The owner keeps audit.seal(), which it schedules (pg_cron, cron, audit-py
 -- seal --watch), and audit.enable_strict_mode() and disable_strict_mode().

@@ -25,12 +25,14 @@ OWNER = "audit_owner"  # applies the migrations and owns the log, like neondb_ow
 WRITER = "app_writer"  # an application login granted audit_writer
 READER = "app_reader"  # an auditor's login granted audit_reader
 OUTSIDER = "app_outsider"  # a login granted nothing: PUBLIC's view
+TENANT = "app_tenant"  # a company admin's login granted audit_tenant_reader
 
 LOGIN_ROLES = {
     OWNER: "LOGIN NOSUPERUSER CREATEROLE CREATEDB",
     WRITER: "LOGIN NOSUPERUSER",
     READER: "LOGIN NOSUPERUSER",
     OUTSIDER: "LOGIN NOSUPERUSER",
+    TENANT: "LOGIN NOSUPERUSER",
 }
 
 ConnectAs = Callable[..., psycopg.Connection[tuple[object, ...]]]
@@ -61,6 +63,7 @@ def audit_proc(pg_server: ThrowawayServer) -> Iterator[NoopExecutor]:
         with psycopg.connect(pg_server.conninfo, autocommit=True) as conn:
             conn.execute(f"GRANT audit_writer TO {WRITER}")
             conn.execute(f"GRANT audit_reader TO {READER}")
+            conn.execute(f"GRANT audit_tenant_reader TO {TENANT}")
         yield executor
 
 

@@ -37,7 +37,12 @@ def test_primary_key_and_audit_idx(connect_as: ConnectAs) -> None:
         "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index"
         " WHERE indrelid = 'audit.audit_logs'::regclass").fetchall())
     assert indexes["audit.audit_idx"] == \
-        "CREATE INDEX audit_idx ON audit.audit_logs USING btree (company_id, franchise_id, created_at)"
+        "CREATE INDEX audit_idx ON audit.audit_logs USING btree (company_id, franchise_id, created_at, id)"
+    # The reading indexes of 0008.reading-indexes, each ending in the order pages follow.
+    for name, columns in [("audit_logs_company_idx", "company_id, created_at, id"),
+                          ("audit_logs_user_idx", "company_id, user_id, created_at, id"),
+                          ("audit_logs_entity_idx", "entity, entity_id, created_at, id")]:
+        assert indexes[f"audit.{name}"] == f"CREATE INDEX {name} ON audit.audit_logs USING btree ({columns})"
     assert indexes["audit.audit_logs_pkey"].endswith("USING btree (id)")
 
 
@@ -67,9 +72,9 @@ def test_every_function_pins_its_search_path_but_those_whose_comment_says_why_no
     unpinned = connect_as(SUPERUSER).execute(
         "SELECT proname FROM pg_proc WHERE pronamespace = 'audit'::regnamespace"
         " AND (proconfig IS NULL OR NOT 'search_path=\"\"' = ANY(proconfig)) ORDER BY 1").fetchall()
-    assert unpinned == [("_context_extra",), ("_context_user",), ("_context_uuid",), ("_entry_problem",), ("_micros",),
-                        ("_missing_company",), ("_opt_uuid_bytes",), ("_stamp_entry",), ("_str_bytes",),
-                        ("entry_hash",)]
+    assert [name for (name,) in unpinned] == [
+        "_context_extra", "_context_user", "_context_uuid", "_entry_problem", "_micros", "_missing_company",
+        "_opt_uuid_bytes", "_page_problem", "_stamp_entry", "_str_bytes", "entry_hash"]
 
 
 def test_public_gets_nothing_in_schema_audit(connect_as: ConnectAs) -> None:
@@ -100,8 +105,11 @@ ROLE_PRIVILEGES = """
     ("audit_writer", ["EXECUTE _refuse_truncate", "EXECUTE _track_changes", "EXECUTE disable_tracking",
                       "EXECUTE enable_tracking", "EXECUTE record_audit", "EXECUTE record_audit_many",
                       "EXECUTE set_context", "SELECT strict_mode"]),
-    ("audit_reader", ["EXECUTE digest", "EXECUTE set_context", "EXECUTE verify", "SELECT audit_logs",
-                      "SELECT blocks", "SELECT strict_mode"]),
+    ("audit_reader", ["EXECUTE digest", "EXECUTE history", "EXECUTE search", "EXECUTE set_context", "EXECUTE verify",
+                      "SELECT audit_logs", "SELECT blocks", "SELECT strict_mode"]),
+    # Row-level security confines what it sees to one company: tests/test_reading.py.
+    ("audit_tenant_reader", ["EXECUTE history", "EXECUTE search", "EXECUTE set_context", "SELECT audit_logs",
+                             "SELECT blocks"]),
     (OUTSIDER, []),
 ])
 def test_each_role_has_exactly_its_privileges(connect_as: ConnectAs, role: str, expected: list[str]) -> None:
@@ -113,7 +121,7 @@ def test_roles_cannot_log_in(connect_as: ConnectAs) -> None:
     rows = connect_as(SUPERUSER).execute(
         "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'audit\\_%' AND rolname <> 'audit_owner'"
         " ORDER BY 1").fetchall()
-    assert rows == [("audit_reader", False), ("audit_writer", False)]
+    assert rows == [("audit_reader", False), ("audit_tenant_reader", False), ("audit_writer", False)]
 
 
 def test_reader_reads_and_writer_does_not(connect_as: ConnectAs) -> None:

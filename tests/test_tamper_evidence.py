@@ -326,11 +326,15 @@ def test_the_fingerprints_are_those_of_a_fresh_install(connect_as: ConnectAs) ->
         "SELECT oid::regprocedure::text FROM pg_proc WHERE pronamespace = 'audit'::regnamespace").fetchall()}
     assert set(ledger.FUNCTIONS) <= installed
     unfingerprinted = installed - set(ledger.FUNCTIONS)
-    # The administrative helpers: replacing one changes no entry and no protection.
-    assert unfingerprinted == {"audit.verify(uuid)", "audit._protection_problems()", "audit.digest()",
-                               "audit.set_context(uuid,uuid,uuid,jsonb)", "audit.enable_tracking(regclass,text,text[])",
-                               "audit.disable_tracking(regclass)", "audit.enable_strict_mode(regrole)",
-                               "audit.disable_strict_mode(regrole)"}, \
+    # The administrative and reading helpers: replacing one changes no entry and no protection.
+    moment = "timestamp with time zone"
+    assert unfingerprinted == {
+        "audit.verify(uuid)", "audit._protection_problems()", "audit.digest()",
+        "audit.set_context(uuid,uuid,uuid,jsonb)", "audit.enable_tracking(regclass,text,text[])",
+        "audit.disable_tracking(regclass)",
+        "audit.enable_strict_mode(regrole)", "audit.disable_strict_mode(regrole)",
+        f"audit._page_problem(integer,{moment},uuid)", f"audit.history(text,uuid,integer,{moment},uuid)",
+        f"audit.search(uuid,uuid,uuid,text,text,{moment},{moment},integer,{moment},uuid)"}, \
         "a new function: should the verifiers watch it?"
 
 

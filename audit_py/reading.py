@@ -1,0 +1,133 @@
+"""What `audit-py log`, `tail` and `export` print: entries as a table or JSON lines, followed live, exported."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from uuid import UUID
+
+import psycopg
+
+from . import queries
+from .models import AuditRecord
+
+# An entry is final once its transaction's id is below the snapshot's xmin: no
+# transaction that could still commit has a smaller one (the horizon audit.seal() uses too).
+HORIZON_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+FOLLOW_SQL = (
+    f"SELECT {queries.RECORD_COLUMNS}, txid FROM audit.audit_logs"
+    " WHERE txid >= %(start)s AND txid < %(horizon)s AND (%(company_id)s::uuid IS NULL OR company_id = %(company_id)s)"
+    " ORDER BY txid, id"
+)
+LAST_SQL = (
+    f"SELECT * FROM (SELECT {queries.RECORD_COLUMNS}, txid FROM audit.audit_logs"
+    " WHERE txid < %(horizon)s AND (%(company_id)s::uuid IS NULL OR company_id = %(company_id)s)"
+    " ORDER BY txid DESC, id DESC LIMIT %(last)s) AS latest ORDER BY txid, id"
+)
+SET_COMPANY_SQL = "SELECT set_config('audit.company_id', %s, true)"
+EXPORT_COLUMNS = ("id, company_id, franchise_id, user_id, action, entity, entity_id, details, created_at, txid,"
+                  " context")
+# JSON built by the server, streamed by COPY: no row passes through Python one by one.
+EXPORT_JSON_SQL = (
+    "COPY (SELECT json_build_object('id', id, 'company_id', company_id, 'franchise_id', franchise_id,"
+    " 'user_id', user_id, 'action', action, 'entity', entity, 'entity_id', entity_id, 'details', details,"
+    " 'created_at', created_at, 'txid', txid, 'context', context) FROM audit.audit_logs {where}"
+    " ORDER BY created_at, id) TO STDOUT"
+)
+EXPORT_CSV_SQL = (
+    f"COPY (SELECT {EXPORT_COLUMNS} FROM audit.audit_logs {{where}} ORDER BY created_at, id)"
+    " TO STDOUT WITH (FORMAT csv, HEADER)"
+)
+COUNT_SQL = "SELECT count(*) FROM audit.audit_logs {where}"
+TABLE_COLUMNS = ("created_at", "action", "entity", "entity_id", "user_id", "franchise_id", "details")
+
+
+def as_json(record: AuditRecord) -> str:
+    return json.dumps(asdict(record), default=str, ensure_ascii=False)
+
+
+def as_table(records: list[AuditRecord], out: IO[str]) -> None:
+    """Aligned columns for a terminal; details cut to what fits."""
+    rows = [[_cell(getattr(record, column)) for column in TABLE_COLUMNS] for record in records]
+    widths = [max([len(column)] + [len(row[n]) for row in rows]) for n, column in enumerate(TABLE_COLUMNS[:-1])]
+    for row in [list(TABLE_COLUMNS)] + rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        out.write("  ".join(cells + [row[-1][:80]]) + "\n")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def name_company(conn: psycopg.Connection[Any], company_id: UUID | None) -> None:
+    """Put the company in the transaction's context: a tenant reader sees nothing without it."""
+    if company_id is not None:
+        conn.execute(SET_COMPANY_SQL, (str(company_id),))
+
+
+def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: float, last: int = 0,
+           stop: Iterator[bool] | None = None) -> Iterator[tuple[AuditRecord, int]]:
+    """Entries as their transactions end, in transaction order; each with the position to resume from.
+
+    Without a start: the `last` latest entries, then what ends from now on. Reconnects when the
+    connection drops, and goes on from where it was: nothing is skipped or repeated. `stop`, when
+    given, is asked after each poll whether to stop.
+    """
+    while True:
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                while True:
+                    with conn.transaction():
+                        name_company(conn, company_id)
+                        horizon = int(conn.execute(HORIZON_SQL).fetchone()[0])  # type: ignore[index]
+                        params = {"start": start, "horizon": horizon, "company_id": company_id, "last": last}
+                        with conn.cursor() as cur:
+                            found = cur.execute(LAST_SQL if start is None else FOLLOW_SQL, params).fetchall()
+                        records = [AuditRecord(*row[:10]) for row in found]
+                    start = horizon
+                    for record in records:
+                        yield record, horizon
+                    if stop is not None and next(stop):
+                        return
+                    time.sleep(poll)
+        except psycopg.OperationalError as error:
+            print(f"audit-py tail: connection lost ({error}); reconnecting", file=sys.stderr)
+            time.sleep(poll)
+
+
+def export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | None, until: datetime | None,
+           fmt: str, out: Path, progress: IO[str] | None) -> int:
+    """Stream a company's entries, oldest first, to a file; return how many were written."""
+    where = "WHERE company_id = %(company_id)s"
+    where += " AND created_at >= %(since)s" if since else ""
+    where += " AND created_at < %(until)s" if until else ""
+    params = {"company_id": company_id, "since": since, "until": until}
+    template = EXPORT_JSON_SQL if fmt == "jsonl" else EXPORT_CSV_SQL
+    with conn.transaction():  # one snapshot for the count and the rows
+        name_company(conn, company_id)
+        total = int(conn.execute(COUNT_SQL.format(where=where), params).fetchone()[0]) if progress else 0  # type: ignore[index]
+        written = 0
+        with out.open("wb") as file, conn.cursor() as cur:
+            with cur.copy(template.format(where=where), params) as copy:
+                for data in copy:
+                    # COPY's text format doubles each backslash of the JSON; nothing else in JSON
+                    # text is escaped by it (JSON has no raw tab or newline), and no row is split.
+                    file.write(bytes(data).replace(b"\\\\", b"\\") if fmt == "jsonl" else bytes(data))
+                    written += 1
+                    if progress is not None and written % 10_000 == 0:
+                        progress.write(f"\r{written:,} of {total:,} entries")
+        if progress is not None:
+            progress.write(f"\r{written - (1 if fmt == 'csv' else 0):,} of {total:,} entries\n")
+    return written - (1 if fmt == "csv" else 0)
