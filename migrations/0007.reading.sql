@@ -185,8 +185,11 @@ GRANT USAGE ON SCHEMA audit TO audit_tenant_reader;
 -- reads entries and blocks too, but row-level security shows it the company of
 -- its context only (0092_tenant_readers.sql); it needs set_context to name it.
 GRANT SELECT ON audit.audit_logs, audit.blocks TO audit_tenant_reader;
+-- They run with the caller's rights (for row-level security), so the caller
+-- needs their argument check too.
 GRANT EXECUTE ON FUNCTION audit.history(text, uuid, integer, timestamptz, uuid),
-                          audit.search(uuid, uuid, uuid, text, text, timestamptz, timestamptz, integer, timestamptz, uuid)
+                          audit.search(uuid, uuid, uuid, text, text, timestamptz, timestamptz, integer, timestamptz, uuid),
+                          audit._page_problem(integer, timestamptz, uuid)
     TO audit_reader, audit_tenant_reader;
 GRANT EXECUTE ON FUNCTION audit.set_context(uuid, uuid, uuid, jsonb) TO audit_tenant_reader;
 

@@ -1,0 +1,279 @@
+"""Reading the log: history, search with keyset pages, tenant readers, and the log, tail and export commands."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from audit_py import AsyncAuditService, AuditEntry, AuditService, InvalidQuery, ledger, reading
+from audit_py.errors import translate_errors
+from audit_py.server import SUPERUSER, ThrowawayServer
+
+from .conftest import OWNER, READER, TENANT, WRITER, ConnectAs
+
+COMPANY, OTHER = uuid.uuid4(), uuid.uuid4()
+FRANCHISE, USER = uuid.uuid4(), uuid.uuid4()
+INVOICE = uuid.uuid4()
+AsyncConnectAs = Callable[..., Any]
+
+
+@pytest.fixture
+def log(connect_as: ConnectAs) -> None:
+    """COMPANY: 250 entries in 5 transactions (so many share a created_at), of two franchises and two
+    users, 40 of them on INVOICE; OTHER: 50 entries, 10 of them on INVOICE too."""
+    writer = connect_as(WRITER)
+    audit = AuditService(writer)
+    for batch in range(5):
+        audit.record_many(
+            AuditEntry(COMPANY, "UPDATE_INVOICE" if n % 5 == 0 else "CREATE_ORDER",
+                       "invoice" if n % 5 == 0 else "order", INVOICE if n % 5 == 0 else uuid.uuid4(),
+                       {"batch": batch, "n": n}, USER if n % 2 else None, FRANCHISE if n % 3 else None)
+            for n in range(50))
+        writer.commit()
+    audit.record_many(AuditEntry(OTHER, "UPDATE_INVOICE", "invoice", INVOICE, {"n": n}) for n in range(10))
+    audit.record_many(AuditEntry(OTHER, "CREATE_ORDER", "order", uuid.uuid4(), {"n": n}) for n in range(40))
+    writer.commit()
+
+
+def all_pages(audit: AuditService, limit: int, **filters: Any) -> list[list[Any]]:
+    pages, after = [], None
+    while True:
+        page = audit.search(COMPANY, limit=limit, after=after, **filters)
+        pages.append(page.entries)
+        if page.next is None:
+            return pages
+        after = page.next
+
+
+def newest_first(conn: psycopg.Connection[Any], where: str = "true", params: tuple[Any, ...] = ()) -> list[uuid.UUID]:
+    return [row[0] for row in conn.execute(
+        f"SELECT id FROM audit.audit_logs WHERE company_id = %s AND {where} ORDER BY created_at DESC, id DESC",
+        (COMPANY, *params)).fetchall()]
+
+
+@pytest.mark.usefixtures("log")
+@pytest.mark.parametrize(("filters", "where", "params"), [
+    ({}, "true", ()),
+    ({"franchise_id": FRANCHISE}, "franchise_id = %s", (FRANCHISE,)),
+    ({"user_id": USER}, "user_id = %s", (USER,)),
+    ({"action": "UPDATE_INVOICE"}, "action = %s", ("UPDATE_INVOICE",)),
+    ({"entity": "order", "user_id": USER}, "entity = %s AND user_id = %s", ("order", USER)),
+], ids=["company", "franchise", "user", "action", "entity and user"])
+def test_search_pages_cover_each_entry_once_newest_first(connect_as: ConnectAs, filters: dict[str, Any],
+                                                          where: str, params: tuple[Any, ...]) -> None:
+    audit = AuditService(connect_as(READER))
+    pages = all_pages(audit, 7, **filters)
+    assert all(len(page) == 7 for page in pages[:-1]) and 1 <= len(pages[-1]) <= 7
+    assert [e.id for page in pages for e in page] == newest_first(connect_as(SUPERUSER), where, params)
+
+
+@pytest.mark.usefixtures("log")
+def test_search_by_time_range(connect_as: ConnectAs) -> None:
+    superuser = connect_as(SUPERUSER)
+    times = [row[0] for row in superuser.execute(
+        "SELECT DISTINCT created_at FROM audit.audit_logs WHERE company_id = %s ORDER BY 1", (COMPANY,)).fetchall()]
+    assert len(times) == 5
+    page = AuditService(connect_as(READER)).search(COMPANY, since=times[1], until=times[3], limit=1000)
+    assert {e.created_at for e in page.entries} == {times[1], times[2]} and page.next is None
+    assert len(page.entries) == 100
+
+
+@pytest.mark.usefixtures("log")
+def test_entries_written_between_pages_neither_shift_nor_repeat_them(connect_as: ConnectAs) -> None:
+    audit = AuditService(connect_as(READER))
+    first = audit.search(COMPANY, limit=100)
+    AuditService(writer := connect_as(WRITER)).record(COMPANY, "LATE", "order", uuid.uuid4())
+    writer.commit()
+    second = audit.search(COMPANY, limit=100, after=first.next)
+    expected = newest_first(connect_as(SUPERUSER), "action <> 'LATE'")
+    assert [e.id for e in first.entries + second.entries] == expected[:200]
+
+
+@pytest.mark.usefixtures("log")
+def test_history_is_every_entry_of_one_entity_oldest_first(connect_as: ConnectAs, monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    from audit_py import queries
+
+    monkeypatch.setattr(queries, "HISTORY_PAGE_SIZE", 7)  # several pages
+    history = AuditService(connect_as(READER)).history("invoice", INVOICE)
+    expected = connect_as(SUPERUSER).execute(
+        "SELECT id FROM audit.audit_logs WHERE entity = 'invoice' AND entity_id = %s ORDER BY created_at, id",
+        (INVOICE,)).fetchall()
+    assert [e.id for e in history] == [row[0] for row in expected] and len(history) == 60
+    assert AuditService(connect_as(READER)).history("invoice", uuid.uuid4()) == []
+
+
+@pytest.mark.usefixtures("log")
+def test_sql_users_page_the_same_way(connect_as: ConnectAs) -> None:
+    reader = connect_as(READER)
+    page_1 = reader.execute("SELECT created_at, id FROM audit.search(%s, page_size => 100)", (COMPANY,)).fetchall()
+    last_at, last_id = page_1[-1]
+    page_2 = reader.execute("SELECT id FROM audit.search(%s, page_size => 100, after_created_at => %s,"
+                            " after_id => %s)", (COMPANY, last_at, last_id)).fetchall()
+    assert [row[1] for row in page_1] + [row[0] for row in page_2] == newest_first(connect_as(SUPERUSER))[:200]
+    history = reader.execute("SELECT id FROM audit.history('invoice', %s, page_size => 1000)", (INVOICE,)).fetchall()
+    assert len(history) == 60
+
+
+async def test_the_async_twins(aconnect_as: AsyncConnectAs, connect_as: ConnectAs, log: None) -> None:
+    audit = AsyncAuditService(await aconnect_as(READER))
+    page = await audit.search(COMPANY, user_id=USER, limit=1000)
+    assert [e.id for e in page.entries] == newest_first(connect_as(SUPERUSER), "user_id = %s", (USER,))
+    assert len(await audit.history("invoice", INVOICE)) == 60
+
+
+QUERY_ERRORS = {
+    "no company": ("SELECT * FROM audit.search(NULL)", "company_id"),
+    "page too large": (f"SELECT * FROM audit.search('{COMPANY}', page_size => 100001)", "page_size"),
+    "half a cursor": (f"SELECT * FROM audit.search('{COMPANY}', after_id => gen_random_uuid())", "after_created_at"),
+    "since after until": (f"SELECT * FROM audit.search('{COMPANY}', since => now(), until => now() - interval '1 day')",
+                          "since"),
+    "history of nothing": ("SELECT * FROM audit.history(NULL, gen_random_uuid())", "entity"),
+}
+
+
+@pytest.mark.parametrize(("statement", "parameter"), QUERY_ERRORS.values(), ids=QUERY_ERRORS.keys())
+def test_bad_queries_are_refused_naming_the_parameter(connect_as: ConnectAs, statement: str, parameter: str) -> None:
+    with pytest.raises(InvalidQuery) as refused, translate_errors():
+        connect_as(READER).execute(statement)  # type: ignore[call-overload]
+    assert refused.value.sqlstate == "AU007" and refused.value.parameter == parameter
+
+
+def test_a_bad_cursor_or_limit_is_refused_before_the_database(connect_as: ConnectAs) -> None:
+    audit = AuditService(connect_as(READER))
+    for arguments in ({"after": "not-a-cursor"}, {"limit": 0}, {"limit": 10_001}):
+        with pytest.raises(InvalidQuery) as refused:
+            audit.search(COMPANY, **arguments)
+        assert refused.value.parameter in {"after", "limit"}
+
+
+@pytest.mark.usefixtures("log")
+def test_a_tenant_reader_sees_its_company_and_nothing_else(connect_as: ConnectAs) -> None:
+    ledger.seal(connect_as(OWNER))
+    tenant = connect_as(TENANT)
+    queries = ["SELECT DISTINCT company_id FROM audit.audit_logs", "SELECT DISTINCT company_id FROM audit.blocks",
+               f"SELECT DISTINCT company_id FROM audit.history('invoice', '{INVOICE}', page_size => 1000)",
+               f"SELECT DISTINCT company_id FROM audit.search('{OTHER}')",
+               f"SELECT DISTINCT company_id FROM audit.search('{COMPANY}')"]
+    for query in queries:  # no company in the context: nothing at all
+        assert tenant.execute(query).fetchall() == []  # type: ignore[call-overload]
+    tenant.rollback()
+    with AuditService(tenant).context(company_id=COMPANY):
+        seen = [tenant.execute(query).fetchall() for query in queries]  # type: ignore[call-overload]
+    assert seen == [[(COMPANY,)], [(COMPANY,)], [(COMPANY,)], [], [(COMPANY,)]]
+    with AuditService(tenant).context(company_id=COMPANY):
+        assert tenant.execute("SELECT count(*) FROM audit.audit_logs WHERE company_id = %s", (OTHER,)
+                              ).fetchone() == (0,)
+        assert len(AuditService(tenant).history("invoice", INVOICE)) == 50
+    for statement in ("SELECT audit.verify(gen_random_uuid())", "SELECT audit.digest()",
+                      "SELECT audit.record_audit(gen_random_uuid(), 'X', 'x', gen_random_uuid())"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            tenant.execute(statement)  # type: ignore[call-overload]
+        tenant.rollback()
+
+
+def test_the_reader_and_the_owner_still_see_everything(connect_as: ConnectAs, log: None) -> None:
+    for role in (READER, OWNER):
+        assert connect_as(role).execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (300,)
+
+
+def run_cli(pg_server: ThrowawayServer, dbname: str, role: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "audit_py", *args, "--dsn", pg_server.conninfo_for(dbname, user=role)],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.usefixtures("log")
+def test_log_prints_json_lines_when_piped_and_the_next_cursor(pg_server: ThrowawayServer,
+                                                             postgresql: psycopg.Connection[Any]) -> None:
+    result = run_cli(pg_server, postgresql.info.dbname, READER, "log", "--company", str(COMPANY),
+                     "--user", str(USER), "--limit", "5")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 5 and {line["user_id"] for line in lines} == {str(USER)}
+    cursor = result.stderr.split("--after ")[1].strip()
+    more = run_cli(pg_server, postgresql.info.dbname, READER, "log", "--company", str(COMPANY), "--user", str(USER),
+                   "--limit", "5", "--after", cursor)
+    assert not {line["id"] for line in lines} & {json.loads(line)["id"] for line in more.stdout.splitlines()}
+    history = run_cli(pg_server, postgresql.info.dbname, TENANT, "log", "--company", str(COMPANY),
+                      "--entity", "invoice", "--entity-id", str(INVOICE))
+    assert len(history.stdout.splitlines()) == 50, history.stderr
+    bad = run_cli(pg_server, postgresql.info.dbname, READER, "log", "--company", str(COMPANY), "--after", "x")
+    assert bad.returncode == 2 and "is not a cursor" in bad.stderr
+
+
+def test_tail_follows_in_order_and_resumes_without_skipping_or_repeating(pg_server: ThrowawayServer,
+                                                                        postgresql: psycopg.Connection[Any],
+                                                                        connect_as: ConnectAs) -> None:
+    conninfo = pg_server.conninfo_for(postgresql.info.dbname, user=READER)
+    writer = connect_as(WRITER)
+    audit = AuditService(writer)
+    audit.record(COMPANY, "BEFORE", "order", uuid.uuid4())
+    writer.commit()
+    seen: list[str] = []
+    polls = iter([False, False, True])
+    follower = reading.follow(conninfo, None, None, 0.01, last=1, stop=polls)
+    record, position = next(follower)
+    seen.append(record.action)
+    # A transaction left open across polls: what commits after it is held back until it ends.
+    slow = connect_as(WRITER)
+    AuditService(slow).record(COMPANY, "SLOW", "order", uuid.uuid4())
+    for n in range(3):
+        audit.record(OTHER, f"FAST_{n}", "order", uuid.uuid4())
+        writer.commit()
+    seen += [r.action for r, _ in follower]
+    assert seen == ["BEFORE"]  # nothing after the open transaction is final yet
+    slow.commit()
+    resumed = reading.follow(conninfo, None, position, 0.01, stop=iter([True]))
+    assert [r.action for r, _ in resumed] == ["SLOW", "FAST_0", "FAST_1", "FAST_2"]
+    only_other = reading.follow(conninfo, OTHER, position, 0.01, stop=iter([True]))
+    assert [r.action for r, _ in only_other] == ["FAST_0", "FAST_1", "FAST_2"]
+
+
+@pytest.mark.usefixtures("log")
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_export_streams_a_company_oldest_first(pg_server: ThrowawayServer, postgresql: psycopg.Connection[Any],
+                                               connect_as: ConnectAs, tmp_path: Path, fmt: str) -> None:
+    writer = connect_as(WRITER)
+    AuditService(writer).record(COMPANY, "ODD", "order", uuid.uuid4(),
+                                {"path": "C:\\temp\\new", "quote": "\"", "tab": "\t", "line": "a\nb", "é": "✓"})
+    writer.commit()
+    out = tmp_path / f"company.{fmt}"
+    result = run_cli(pg_server, postgresql.info.dbname, TENANT, "export", "--company", str(COMPANY), "--format", fmt,
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"251 entries written to {out}"
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        details = [row["details"] for row in rows]
+    else:
+        rows = list(csv.DictReader(out.open(newline="")))
+        details = [json.loads(row["details"]) for row in rows]
+    expected = connect_as(SUPERUSER).execute(
+        "SELECT id::text FROM audit.audit_logs WHERE company_id = %s ORDER BY created_at, id", (COMPANY,)).fetchall()
+    assert [row["id"] for row in rows] == [row[0] for row in expected]
+    assert details[-1] == {"path": "C:\\temp\\new", "quote": "\"", "tab": "\t", "line": "a\nb", "é": "✓"}
+    assert all(row["txid"] for row in rows)
+
+
+@pytest.mark.usefixtures("log")
+def test_export_of_a_time_range(pg_server: ThrowawayServer, postgresql: psycopg.Connection[Any],
+                                connect_as: ConnectAs, tmp_path: Path) -> None:
+    times = [row[0] for row in connect_as(SUPERUSER).execute(
+        "SELECT DISTINCT created_at FROM audit.audit_logs WHERE company_id = %s ORDER BY 1", (COMPANY,)).fetchall()]
+    out = tmp_path / "range.jsonl"
+    since, until = times[1].isoformat(), (times[1] + timedelta(microseconds=1)).isoformat()
+    result = run_cli(pg_server, postgresql.info.dbname, READER, "export", "--company", str(COMPANY),
+                     "--since", since, "--until", until, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 50 and {datetime.fromisoformat(row["created_at"]) for row in rows} == {times[1]}
