@@ -3,7 +3,8 @@
 Writes (record_audit, AuditService, record_many) against plain inserts and
 COPY; writers while sealing against writers alone; sealing and verifying
 against the bare hashing they cannot avoid (bench/sealing.py); updates of a
-tracked table against the same table untracked (bench/tracking.py). Each comparison
+tracked table against the same table untracked (bench/tracking.py); reading
+a log of 10 million entries, on a server of its own (bench/big_log.py). Each comparison
 runs on one throwaway server with fsync on (as production runs), its sides
 interleaved round by round, so that the ratios compare like with like on a
 noisy machine. Run it with `scripts/bench`.
@@ -25,6 +26,7 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
+import big_log  # bench/big_log.py
 import sealing  # bench/sealing.py, beside this file
 import tracking  # bench/tracking.py
 from audit_py import AuditEntry, AuditService, migrate
@@ -50,6 +52,15 @@ VALUES ({ROW_SQL}) RETURNING id;
 """,
 }
 
+# The plain table with the foundation's indexes only, as before 0008.reading-indexes: what the
+# reading indexes cost a writer.
+FOUNDATION_INDEXES_SQL = """
+CREATE TABLE bench_plain_foundation (LIKE audit.audit_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+ALTER TABLE bench_plain_foundation ADD PRIMARY KEY (id);
+CREATE INDEX ON bench_plain_foundation (company_id, franchise_id, created_at);
+CREATE INDEX ON bench_plain_foundation USING brin (txid);
+"""
+
 PLAIN_INSERT = ("INSERT INTO bench_plain (company_id, action, entity, entity_id, details, user_id, franchise_id)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id")
 RAW_RECORD_AUDIT = "SELECT audit.record_audit(%s, %s, %s, %s, %s, %s, %s)"
@@ -66,6 +77,7 @@ def prepare(server: ThrowawayServer) -> None:
     with psycopg.connect(server.conninfo, autocommit=True) as conn:
         # Identical to the log (columns, defaults, constraints, indexes) but for the triggers.
         conn.execute("CREATE TABLE bench_plain (LIKE audit.audit_logs INCLUDING ALL)")
+        conn.execute(FOUNDATION_INDEXES_SQL)
 
 
 def interleave(rounds: int, sides: dict[str, Callable[[], float]], alternate: bool = True) -> dict[str, list[float]]:
@@ -167,7 +179,7 @@ def batch_sides(server: ThrowawayServer, size: int) -> dict[str, Callable[[], fl
     return {"AuditService.record_many()": record_many, "COPY into plain table": copy}
 
 
-def report(title: str, rates: dict[str, list[float]], target: float, unit: str) -> None:
+def report(title: str, rates: dict[str, list[float]], target: float | None, unit: str) -> None:
     """The first side is ours; its ratio to each other side is the median of the rounds' ratios.
 
     Rates, not times: a ratio of 0.25 is "at most 4 times as long".
@@ -179,7 +191,8 @@ def report(title: str, rates: dict[str, list[float]], target: float, unit: str) 
     for number, (base, base_rates) in enumerate(baselines):
         ratios = [a / b for a, b in zip(ours_rates, base_rates, strict=True)]
         ratio = statistics.median(ratios)
-        verdict = f"; target >= {target}: {'meets' if ratio >= target else 'MISSES'}" if number == 0 else ""
+        verdict = (f"; target >= {target}: {'meets' if ratio >= target else 'MISSES'}"
+                   if number == 0 and target is not None else "")
         print(f"  {ours} / {base}: {ratio:.2f} (rounds {min(ratios):.2f} to {max(ratios):.2f}){verdict}")
 
 
@@ -188,27 +201,43 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="length of each timed run (default 5)")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds per comparison (default 10)")
     parser.add_argument("--batch", type=int, default=10_000, help="entries per record_many batch (default 10000)")
-    parser.add_argument("--only", choices=["writes", "sealing", "tracking"], help="run one part only")
+    parser.add_argument("--only", choices=["writes", "sealing", "tracking", "reading"], help="run one part only")
+    parser.add_argument("--entries", type=int, default=10_000_000, help="size of the reading log (default 10M)")
     args = parser.parse_args()
 
     # Durable as production is (fsync on); checkpoints spaced as a production server's are, so that
     # one does not land in some rounds and not others.
-    with throwaway_server(fsync=True, settings=SERVER_SETTINGS) as server:
-        prepare(server)
-        print(f"PostgreSQL {server.version}, fsync on, {CLIENTS} clients, {args.rounds} interleaved rounds"
-              f" of {args.seconds}s")
-        if args.only in (None, "writes"):
-            writes(server, args)
-        if args.only in (None, "sealing"):
-            seals(server, args)
-        if args.only in (None, "tracking"):
-            tracks(server, args)
+    if args.only in (None, "writes", "sealing", "tracking"):
+        with throwaway_server(fsync=True, settings=SERVER_SETTINGS) as server:
+            prepare(server)
+            print(f"PostgreSQL {server.version}, fsync on, {CLIENTS} clients, {args.rounds} interleaved rounds"
+                  f" of {args.seconds}s")
+            write_parts(server, args)
+    if args.only in (None, "reading"):
+        with throwaway_server(fsync=True, settings=SERVER_SETTINGS) as server:
+            reads(server, args)
+
+
+def write_parts(server: ThrowawayServer, args: argparse.Namespace) -> None:
+    if args.only in (None, "writes"):
+        writes(server, args)
+    if args.only in (None, "sealing"):
+        seals(server, args)
+    if args.only in (None, "tracking"):
+        tracks(server, args)
 
 
 def writes(server: ThrowawayServer, args: argparse.Namespace) -> None:
     report("pgbench: one entry per transaction",
            interleave(args.rounds, {name: pgbench_side(server, script, args.seconds)
                                     for name, script in PGBENCH_SCRIPTS.items()}), 0.85, "tps")
+    plain = PGBENCH_SCRIPTS["plain INSERT"]
+    report("pgbench: what the reading indexes (0008) cost a writer",
+           interleave(args.rounds, {
+               "plain INSERT, all the log's indexes": pgbench_side(server, plain, args.seconds),
+               "plain INSERT, the foundation's indexes": pgbench_side(
+                   server, plain.replace("bench_plain ", "bench_plain_foundation "), args.seconds),
+           }), None, "tps")
     report("Python: one entry per transaction, a thread and a connection per client",
            interleave(args.rounds, {
                "AuditService.record()": threads_side(server, args.seconds, service_write),
@@ -242,6 +271,23 @@ def tracks(server: ThrowawayServer, args: argparse.Namespace) -> None:
                                     for name, script in tracking.pgbench_scripts().items()}), 0.6, "tps")
     report("One UPDATE of every invoice (status and updated_at), committed",
            interleave(args.rounds, tracking.bulk_sides(server)), 0.25, "rows/s")
+
+
+def reads(server: ThrowawayServer, args: argparse.Namespace) -> None:
+    began = time.perf_counter()
+    big_log.generate(server, args.entries)
+    print(f"\nReading: {args.entries:,} entries generated and indexed in {time.perf_counter() - began:.0f}s"
+          f" (PostgreSQL {server.version})")
+    print("  page of 100, median ms over 21 runs      first page   100th page")
+    for name, first, hundredth in big_log.page_latencies(server, 21):
+        print(f"  {name:42} {first:8.2f}   {hundredth:8.2f}")
+    for name, plan in big_log.plans(server).items():
+        sorts = "Sort" in plan
+        print(f"  plan of {name}: {'SORTS' if sorts else 'no sort'};"
+              f" {plan.splitlines()[-1].strip() if plan else ''}")
+        print("    " + "\n    ".join(line for line in plan.splitlines() if "->" in line or "Scan" in line))
+    report("Export of the largest company (4 in 10 entries), streamed to a file",
+           interleave(3, big_log.export_sides(server, big_log.LARGEST)), 0.7, "entries/s")
 
 
 if __name__ == "__main__":

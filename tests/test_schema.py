@@ -105,11 +105,12 @@ ROLE_PRIVILEGES = """
     ("audit_writer", ["EXECUTE _refuse_truncate", "EXECUTE _track_changes", "EXECUTE disable_tracking",
                       "EXECUTE enable_tracking", "EXECUTE record_audit", "EXECUTE record_audit_many",
                       "EXECUTE set_context", "SELECT strict_mode"]),
-    ("audit_reader", ["EXECUTE _page_problem", "EXECUTE digest", "EXECUTE history", "EXECUTE search", "EXECUTE set_context", "EXECUTE verify",
-                      "SELECT audit_logs", "SELECT blocks", "SELECT strict_mode"]),
+    ("audit_reader", ["EXECUTE _page_problem", "EXECUTE digest", "EXECUTE history", "EXECUTE search",
+                      "EXECUTE set_context", "EXECUTE verify", "SELECT audit_logs", "SELECT blocks",
+                      "SELECT strict_mode"]),
     # Row-level security confines what it sees to one company: tests/test_reading.py.
-    ("audit_tenant_reader", ["EXECUTE _page_problem", "EXECUTE history", "EXECUTE search", "EXECUTE set_context", "SELECT audit_logs",
-                             "SELECT blocks"]),
+    ("audit_tenant_reader", ["EXECUTE _page_problem", "EXECUTE history", "EXECUTE search", "EXECUTE set_context",
+                             "SELECT audit_logs", "SELECT blocks"]),
     (OUTSIDER, []),
 ])
 def test_each_role_has_exactly_its_privileges(connect_as: ConnectAs, role: str, expected: list[str]) -> None:

@@ -1,0 +1,158 @@
+"""Reading a log of 10 million entries: page latencies, the plans behind them, and export throughput.
+
+The log is generated on a server of its own: 50 companies, the largest holding 40% of the entries
+over 200 franchises and 500 users, spread over a year; one invoice has 20,000 entries of history.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from audit_py import AuditService, migrate, reading
+from audit_py.server import ThrowawayServer
+
+
+def _uuid(kind: int, n: int) -> uuid.UUID:
+    return uuid.UUID(f"{kind:08x}-0000-4000-8000-{n:012x}")
+
+
+# The franchise and the user are the largest company's (n % 10 < 4 for both).
+LARGEST, FRANCHISE, USER, HOT_INVOICE = _uuid(1, 1), _uuid(2, 3), _uuid(3, 42), _uuid(4, 0)
+
+# Built without indexes and with the stamp trigger off (a throwaway server: the stamp would give a whole
+# batch one created_at), then indexed; what the queries meet is the log as the migrations define it.
+GENERATE_SQL = """
+INSERT INTO audit.audit_logs (id, company_id, franchise_id, user_id, action, entity, entity_id, details,
+                              created_at, txid)
+SELECT gen_random_uuid(),
+       CASE WHEN n %% 10 < 4 THEN '00000001-0000-4000-8000-000000000001'::uuid
+            ELSE ('00000001-0000-4000-8000-' || lpad(to_hex(2 + n %% 49), 12, '0'))::uuid END,
+       CASE WHEN n %% 7 = 0 THEN NULL ELSE ('00000002-0000-4000-8000-' || lpad(to_hex(n %% 200), 12, '0'))::uuid END,
+       ('00000003-0000-4000-8000-' || lpad(to_hex(n %% 500), 12, '0'))::uuid,
+       (ARRAY['CREATE_INVOICE', 'UPDATE_INVOICE', 'PAY_INVOICE', 'CREATE_ORDER'])[1 + n %% 4],
+       'invoice',
+       CASE WHEN n %% 500 = 0 THEN '00000004-0000-4000-8000-000000000000'::uuid
+            ELSE ('00000004-0000-4000-8000-' || lpad(to_hex(n %% 1000000), 12, '0'))::uuid END,
+       jsonb_build_object('amount', n %% 10000, 'currency', 'EUR'),
+       timestamptz '2026-01-01 00:00:00+00' + (n * 3) * interval '1 second',
+       NULL
+FROM generate_series(%(low)s, %(high)s) n
+"""
+CHUNK = 1_000_000
+
+
+def generate(server: ThrowawayServer, entries: int) -> None:
+    migrate(server.conninfo)
+    with psycopg.connect(server.conninfo, autocommit=True) as conn:
+        conn.execute("SET audit.allow_ddl = on")
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        indexes = conn.execute("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index"
+                               " WHERE indrelid = 'audit.audit_logs'::regclass").fetchall()
+        constraint = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                                  " WHERE conname = 'audit_logs_pkey'").fetchone()
+        conn.execute("ALTER TABLE audit.audit_logs DROP CONSTRAINT audit_logs_pkey")
+        for name, _ in indexes:
+            if name != "audit.audit_logs_pkey":
+                conn.execute(f"DROP INDEX {name}")  # type: ignore[arg-type]
+        conn.execute("ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_stamp")
+        for low in range(0, entries, CHUNK):
+            conn.execute(GENERATE_SQL, {"low": low, "high": min(low + CHUNK, entries) - 1})
+        conn.execute("ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_stamp")
+        assert constraint is not None
+        conn.execute(f"ALTER TABLE audit.audit_logs ADD CONSTRAINT audit_logs_pkey {constraint[0]}")  # type: ignore[arg-type]
+        for name, definition in indexes:
+            if name != "audit.audit_logs_pkey":
+                conn.execute(definition)  # type: ignore[arg-type]
+        conn.execute("VACUUM ANALYZE audit.audit_logs")
+
+
+QUERIES: dict[str, dict[str, object]] = {
+    "latest of the largest company, all franchises": {},
+    "latest of one franchise": {"franchise_id": FRANCHISE},
+    "latest of one user": {"user_id": USER},
+}
+
+
+def _median_ms(run: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times)
+
+
+def page_latencies(server: ThrowawayServer, repeat: int) -> list[tuple[str, float, float]]:
+    """(query, first page ms, 100th page ms): medians over `repeat` runs, through AuditService."""
+    results = []
+    with psycopg.connect(server.conninfo, autocommit=True) as conn:
+        audit = AuditService(conn)
+        for name, filters in QUERIES.items():
+            cursor = None
+            for _ in range(99):
+                cursor = audit.search(LARGEST, after=cursor, **filters).next  # type: ignore[arg-type]
+            first = _median_ms(lambda f=filters: audit.search(LARGEST, **f), repeat)  # type: ignore[misc]
+            hundredth = _median_ms(lambda f=filters, c=cursor: audit.search(LARGEST, after=c, **f), repeat)  # type: ignore[misc]
+            results.append((name, first, hundredth))
+        # History is oldest first and all at once in Python; its pages are audit.history()'s.
+        page = "SELECT * FROM audit.history('invoice', %s, 100, %s, %s)"
+        last = None
+        for _ in range(99):
+            rows = conn.execute("SELECT created_at, id FROM audit.history('invoice', %s, 100, %s, %s)",
+                                (HOT_INVOICE, *(last or (None, None)))).fetchall()
+            last = rows[-1] if rows else last  # a small log (--entries) has fewer pages
+        first = _median_ms(lambda: conn.execute(page, (HOT_INVOICE, None, None)).fetchall(), repeat)
+        hundredth = _median_ms(lambda: conn.execute(page, (HOT_INVOICE, *last)).fetchall(), repeat)  # type: ignore[misc]
+        results.append(("history of one invoice (20,000 entries)", first, hundredth))
+    return results
+
+
+def plans(server: ThrowawayServer) -> dict[str, str]:
+    """The plan each function ran, as auto_explain logs it from inside."""
+    with psycopg.connect(server.conninfo, autocommit=True) as conn:
+        notices: list[str] = []
+        conn.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary or ""))
+        conn.execute("LOAD 'auto_explain'")
+        conn.execute("SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on;"
+                     " SET auto_explain.log_level = notice; SET client_min_messages = notice")
+        found = {}
+        for name, filters in QUERIES.items():
+            notices.clear()
+            AuditService(conn).search(LARGEST, **filters)  # type: ignore[arg-type]
+            found[name] = next(n for n in notices if "FROM audit.audit_logs" in n)
+        notices.clear()
+        conn.execute("SELECT * FROM audit.history('invoice', %s)", (HOT_INVOICE,)).fetchall()
+        found["history of one invoice (20,000 entries)"] = next(n for n in notices if "FROM audit.audit_logs" in n)
+    return found
+
+
+def export_sides(server: ThrowawayServer, company: uuid.UUID) -> dict[str, Callable[[], float]]:
+    """audit-py export (JSON lines) of one company against a bare COPY of the same rows, in the same order."""
+    out = Path(tempfile.mkdtemp()) / "export"
+
+    def ours() -> float:
+        with psycopg.connect(server.conninfo) as conn:
+            began = time.perf_counter()
+            written = reading.export(conn, company, None, None, "jsonl", out, None)
+            return written / (time.perf_counter() - began)
+
+    def bare() -> float:
+        with psycopg.connect(server.conninfo) as conn, conn.cursor() as cur:
+            began = time.perf_counter()
+            rows = 0
+            with out.open("wb") as file, cur.copy(
+                    "COPY (SELECT * FROM audit.audit_logs WHERE company_id = %s ORDER BY created_at, id) TO STDOUT",
+                    (company,)) as copy:
+                for data in copy:
+                    file.write(data)
+                    rows += 1
+            return rows / (time.perf_counter() - began)
+
+    return {"audit-py export --format jsonl": ours, "bare COPY ... TO of the same rows": bare}
