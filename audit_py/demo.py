@@ -122,6 +122,24 @@ def _tour(conn: psycopg.Connection[tuple[object, ...]], commit_each_step: bool) 
     except psycopg.errors.InsufficientPrivilege:
         print("   (skipped: this login may not SET ROLE audit_writer)")
 
+    step("7. A tracked table: each change recorded with no application code, and who made it")
+    # A temporary table: the demo leaves nothing in a database it was pointed at.
+    conn.execute("CREATE TEMP TABLE invoices (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+                 " company_id uuid NOT NULL, amount numeric(12, 2) NOT NULL, card_number text)")
+    conn.execute("SELECT audit.enable_tracking('pg_temp.invoices', exclude_columns => '{card_number}')")
+    with audit.context(user_id=ALICE, request_id="req-7"):
+        conn.execute("INSERT INTO invoices (company_id, amount, card_number) VALUES (%s, 100, '4111 1111 1111 1111')",
+                     (COMPANY,))
+        conn.execute("UPDATE invoices SET amount = 80")
+        conn.execute("UPDATE invoices SET card_number = '5500 0000 0000 0004'")  # excluded: nothing to record
+    tracked = conn.execute("SELECT action, details::text, context::text FROM audit.audit_logs WHERE entity = 'invoice'"
+                           " AND context <> '{}' ORDER BY action").fetchall()
+    print("   INSERT, then UPDATE amount, then UPDATE card_number (excluded), in"
+          " audit.context(user_id=alice, request_id='req-7'):")
+    for action, details, context in tracked:
+        print(f"   -> {action}  details={details}  context={context}")
+    _show_refusal(conn, lambda: conn.execute("TRUNCATE invoices"), "TRUNCATE invoices")
+
     if commit_each_step:  # sealing needs committed entries, and tampering a throwaway server
         _tamper_evidence(conn, step)
 
@@ -131,12 +149,12 @@ def _tour(conn: psycopg.Connection[tuple[object, ...]], commit_each_step: bool) 
 
 
 def _tamper_evidence(conn: psycopg.Connection[tuple[object, ...]], step: Callable[[str], None]) -> None:
-    step("7. Sealing: each company's entries join its hash chain")
+    step("8. Sealing: each company's entries join its hash chain")
     for company_id, block_no, entry_count in ledger.seal(conn):
         print(f"   sealed block {block_no} of company {str(company_id)[-4:]}: {entry_count} entries")
     print(f"   verify: {ledger.verify(conn, COMPANY).report}")
 
-    step("8. A superuser tries to rewrite history")
+    step("9. A superuser tries to rewrite history")
     disable = "ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_refuse_update"
     _show_refusal(conn, partial(conn.execute, disable), disable)
     print("   ... lifts that guard as a DBA would for a migration, disables the trigger, rewrites an entry,"

@@ -60,16 +60,16 @@ def generate(server: ThrowawayServer, entries: int) -> None:
         conn.execute("ALTER TABLE audit.audit_logs DROP CONSTRAINT audit_logs_pkey")
         for name, _ in indexes:
             if name != "audit.audit_logs_pkey":
-                conn.execute(f"DROP INDEX {name}")  # type: ignore[arg-type]
+                conn.execute(f"DROP INDEX {name}")
         conn.execute("ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_stamp")
         for low in range(0, entries, CHUNK):
             conn.execute(GENERATE_SQL, {"low": low, "high": min(low + CHUNK, entries) - 1})
         conn.execute("ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_stamp")
         assert constraint is not None
-        conn.execute(f"ALTER TABLE audit.audit_logs ADD CONSTRAINT audit_logs_pkey {constraint[0]}")  # type: ignore[arg-type]
+        conn.execute(f"ALTER TABLE audit.audit_logs ADD CONSTRAINT audit_logs_pkey {constraint[0]}")
         for name, definition in indexes:
             if name != "audit.audit_logs_pkey":
-                conn.execute(definition)  # type: ignore[arg-type]
+                conn.execute(definition)
         conn.execute("VACUUM ANALYZE audit.audit_logs")
 
 

@@ -57,8 +57,8 @@ BULK_UPDATE = ("UPDATE {table} SET status = CASE status WHEN 'open' THEN 'overdu
 def prepare(server: ThrowawayServer) -> None:
     with psycopg.connect(server.conninfo, autocommit=True) as conn:
         for table in TABLES.values():
-            conn.execute(TABLE_SQL.format(table=table, rows=ROWS))  # type: ignore[arg-type]
-            conn.execute(f"VACUUM ANALYZE {table}")  # type: ignore[arg-type]
+            conn.execute(TABLE_SQL.format(table=table, rows=ROWS))
+            conn.execute(f"VACUUM ANALYZE {table}")
         conn.execute("SELECT audit.enable_tracking(%s, 'invoice')", (TABLES["tracked"],))
 
 
@@ -72,10 +72,10 @@ def bulk_sides(server: ThrowawayServer) -> dict[str, Callable[[], float]]:
     def updating(table: str) -> Callable[[], float]:
         def run() -> float:
             with psycopg.connect(server.conninfo, autocommit=True) as conn:
-                conn.execute(f"VACUUM {table}")  # type: ignore[arg-type]
+                conn.execute(f"VACUUM {table}")
                 began = time.perf_counter()
                 with conn.transaction():
-                    updated = conn.execute(BULK_UPDATE.format(table=table)).rowcount  # type: ignore[arg-type]
+                    updated = conn.execute(BULK_UPDATE.format(table=table)).rowcount
                 elapsed = time.perf_counter() - began
             assert updated == ROWS
             return updated / elapsed

@@ -61,6 +61,9 @@ def _check_demo_output(stdout: str) -> None:
     for operation in ("UPDATE", "DELETE", "TRUNCATE"):
         assert f"{operation} on audit.audit_logs is not allowed" in stdout
     assert stdout.count("refused [AU002] InvalidEntry") == 2
+    assert "refused [AU005] UntrackableChange: TRUNCATE on pg_temp" in stdout
+    assert '-> UPDATE_INVOICE  details={"amount": {"new": 80.00, "old": 100.00}}  context={"request_id": "req-7"}' \
+        in stdout and "4111" not in stdout
     for action in ("LOGIN", "CREATE_INVOICE", "APPROVE_INVOICE"):
         assert f"  {action}  " in stdout
 
@@ -71,7 +74,7 @@ def test_demo_on_its_own_throwaway_server() -> None:
     assert "Started a throwaway PostgreSQL" in result.stdout
     _check_demo_output(result.stdout)
     assert "refused [42501]" in result.stdout and "as audit_writer: recorded" in result.stdout
-    assert "1 blocks and 6 sealed entries verified" in result.stdout
+    assert "1 blocks and 8 sealed entries verified" in result.stdout
     assert "refused [AU003] ProtectedSchema" in result.stdout
     assert "was changed after it was sealed" in result.stdout
 

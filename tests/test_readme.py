@@ -13,7 +13,7 @@ import pytest
 
 from audit_py.server import ThrowawayServer
 
-from .conftest import WRITER, ConnectAs
+from .conftest import READER, WRITER, ConnectAs
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -40,9 +40,10 @@ def test_sql_examples_run(connect_as: ConnectAs) -> None:
 
 def test_python_examples_run(postgresql: psycopg.Connection[tuple[object, ...]], pg_server: ThrowawayServer,
                              connect_as: ConnectAs) -> None:
-    env = {**os.environ, "DATABASE_URL": pg_server.conninfo_for(postgresql.info.dbname, user=WRITER)}
     printed = []
     for block in _blocks("python"):
+        role = READER if "a login granted audit_reader" in block else WRITER  # as each example says
+        env = {**os.environ, "DATABASE_URL": pg_server.conninfo_for(postgresql.info.dbname, user=role)}
         result = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, env=env)
         assert result.returncode == 0, result.stderr
         printed.append(result.stdout.strip())
