@@ -7,9 +7,11 @@ never calls the database's hash functions.
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from uuid import UUID
 
 FORMAT = 1
@@ -44,6 +46,36 @@ def entry_bytes(id: UUID, company_id: UUID, franchise_id: UUID | None, user_id: 
         _opt_uuid(franchise_id), _opt_uuid(user_id), _str(action), _str(entity), entity_id.bytes, _str(details_text),
         struct.pack(">qq", micros(created_at), txid or 0), _str(context_text) if with_context else b"",
     ))
+
+
+class RawNumber(str):
+    """A JSON number kept as the text it was written in: PostgreSQL's numeric output, exactly."""
+
+
+def parse_json(text: str) -> Any:
+    """Parse JSON keeping each number's text and each object's key order, for jsonb_text()."""
+    return json.loads(text, parse_float=RawNumber, parse_int=RawNumber, parse_constant=RawNumber)
+
+
+def jsonb_text(value: Any) -> str:
+    """The text PostgreSQL prints for a jsonb value (`::text`), from a value parse_json() read from that text.
+
+    jsonb prints keys in its own order (kept by the parse), `", "` and `": "` between items, and
+    escapes strings as JSON does without escaping non-ASCII, as json.dumps(ensure_ascii=False) does.
+    """
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_json_string(key)}: {jsonb_text(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(jsonb_text(item) for item in value) + "]"
+    if isinstance(value, RawNumber):
+        return str.__str__(value)
+    if isinstance(value, str):
+        return _json_string(value)
+    return {True: "true", False: "false", None: "null"}[value]
+
+
+def _json_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:

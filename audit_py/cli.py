@@ -14,7 +14,7 @@ from uuid import UUID
 
 import psycopg
 
-from . import demo, digest, ledger, reading
+from . import demo, digest, ledger, offline, reading
 from .errors import AuditError
 from .schema import migrate
 from .service import AuditService
@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     verify_cmd.add_argument("--company", type=UUID, action="append", help="verify only this company (repeatable)")
     verify_cmd.add_argument("--digest", type=Path, metavar="FILE", help="also prove the chains extend this digest")
     verify_cmd.add_argument("--public-key", type=Path, metavar="PEM", help="the key the digest must be signed with")
+    verify_cmd.add_argument("--export", type=Path, metavar="FILE",
+                            help="verify a JSON lines export and its FILE.chain.json offline, without a database")
 
     digest_cmd = commands.add_parser("digest", help="write the head of every chain as JSON, to keep elsewhere")
     _dsn_option(digest_cmd, "database to take the digest of")
@@ -95,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
         return demo.run(args.dsn)
+    if args.command == "verify" and args.export:
+        verdict = offline.verify_export(args.export)
+        print(("OK       " if verdict.ok else "TAMPERED ") + verdict.report)
+        return 0 if verdict.ok else 1
     if args.command == "keygen":
         print(f"public key: {digest.generate_key(args.out)}")
         return 0
@@ -200,7 +206,8 @@ def _tail(args: argparse.Namespace) -> int:
 def _export(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace) -> int:
     progress = sys.stderr if sys.stderr.isatty() else None
     written = reading.export(conn, args.company, args.since, args.until, args.format, args.out, progress)
-    print(f"{written} entries written to {args.out}")
+    chain = f", and the company's chain to {offline.chain_path(args.out)}" if args.format == "jsonl" else ""
+    print(f"{written} entries written to {args.out}{chain}")
     return 0
 
 

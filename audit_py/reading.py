@@ -14,8 +14,9 @@ from uuid import UUID
 
 import psycopg
 from psycopg.abc import Buffer
+from psycopg.pq import TransactionStatus
 
-from . import queries
+from . import offline, queries
 from .models import AuditRecord
 
 # An entry is final once its transaction's id is below the snapshot's xmin: no
@@ -124,7 +125,10 @@ def export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | No
     where += " AND created_at < %(until)s" if until else ""
     params = {"company_id": company_id, "since": since, "until": until}
     template = EXPORT_JSON_SQL if fmt == "jsonl" else EXPORT_CSV_SQL
-    with conn.transaction():  # one snapshot for the count and the rows
+    fresh = conn.info.transaction_status == TransactionStatus.IDLE
+    with conn.transaction():
+        if fresh:  # one snapshot for the count, the rows and the chain: none can disagree with another
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         name_company(conn, company_id)
         conn.execute("SET LOCAL DateStyle = 'ISO'")  # the timestamps' text, in the JSON and the CSV
         total = int(conn.execute(COUNT_SQL.replace("{where}", where), params).fetchone()[0]) if progress else 0  # type: ignore[index]
@@ -141,6 +145,8 @@ def export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | No
                 written += _write(file, batch, fmt)
         if fmt == "csv":
             written -= 1  # the header line
+        else:
+            offline.write_chain(conn, company_id, since, until, out)
         if progress is not None:
             progress.write(f"\r{written:,} of {total:,} entries\n")
     return written
