@@ -97,7 +97,7 @@ def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: floa
     """
     while True:
         try:
-            with psycopg.connect(conninfo, autocommit=True) as conn:
+            with psycopg.connect(conninfo, autocommit=True, application_name="audit-py tail") as conn:
                 while True:
                     with conn.transaction():
                         name_company(conn, company_id)

@@ -239,6 +239,32 @@ def test_tail_follows_in_order_and_resumes_without_skipping_or_repeating(pg_serv
     assert [r.action for r, _ in only_other] == ["FAST_0", "FAST_1", "FAST_2"]
 
 
+def test_tail_goes_on_after_losing_its_connection(pg_server: ThrowawayServer, postgresql: psycopg.Connection[Any],
+                                                   connect_as: ConnectAs) -> None:
+    writer = connect_as(WRITER)
+    AuditService(writer).record(COMPANY, "A", "order", uuid.uuid4())
+    writer.commit()
+    conninfo = pg_server.conninfo_for(postgresql.info.dbname, user=READER)
+    follower = reading.follow(conninfo, None, None, 0.01, last=1, stop=iter([False] * 6 + [True]))
+    seen = [next(follower)[0].action]
+    killed = connect_as(SUPERUSER).execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                           " WHERE application_name = 'audit-py tail'").fetchone()
+    assert killed == (1,)
+    for action in ("B", "C"):
+        AuditService(writer).record(COMPANY, action, "order", uuid.uuid4())
+        writer.commit()
+    seen += [record.action for record, _ in follower]
+    assert seen == ["A", "B", "C"]
+
+
+def test_tail_prints_the_latest_entries_as_json_lines(pg_server: ThrowawayServer,
+                                                      postgresql: psycopg.Connection[Any], log: None) -> None:
+    result = run_cli(pg_server, postgresql.info.dbname, READER, "tail", "-n", "3", "--company", str(OTHER))
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["company_id"] for line in result.stdout.splitlines()] == [str(OTHER)] * 3
+    assert "resume with: --from-position" in result.stderr
+
+
 @pytest.mark.usefixtures("log")
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_export_streams_a_company_oldest_first(pg_server: ThrowawayServer, postgresql: psycopg.Connection[Any],
