@@ -13,7 +13,8 @@ SET lock_timeout = '5s';
 SET statement_timeout = '60min';
 
 CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_logs_company_idx ON audit.audit_logs (company_id, created_at, id);
-CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_logs_user_idx ON audit.audit_logs (company_id, user_id, created_at, id);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_logs_user_idx ON audit.audit_logs (company_id, user_id, created_at, id)
+    WHERE user_id IS NOT NULL;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_logs_entity_idx ON audit.audit_logs (entity, entity_id, created_at, id);
 CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_idx_with_id
     ON audit.audit_logs (company_id, franchise_id, created_at, id);
@@ -25,7 +26,7 @@ COMMENT ON INDEX audit.audit_idx IS
 COMMENT ON INDEX audit.audit_logs_company_idx IS
     'Serves a company''s entries, all franchises, by time.';
 COMMENT ON INDEX audit.audit_logs_user_idx IS
-    'Serves a company''s entries, per user, by time.';
+    'Serves a company''s entries, per user, by time (entries with a user only).';
 COMMENT ON INDEX audit.audit_logs_entity_idx IS
     'Serves the history of one entity, by time.';
 

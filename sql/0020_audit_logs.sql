@@ -28,10 +28,13 @@ CREATE TABLE audit.audit_logs (
 
 -- The indexes of reading (0058_reading.sql), each ending in (created_at, id),
 -- the order pages follow, so that no query sorts. Rebuilt by
--- 0008.reading-indexes, CONCURRENTLY; audit_idx gained id there.
+-- 0008.reading-indexes, CONCURRENTLY; audit_idx gained id there. The user
+-- index leaves out the entries of no user, which no search by user can want:
+-- a tracked bulk statement outside any context costs one index less a row.
 CREATE INDEX audit_idx ON audit.audit_logs (company_id, franchise_id, created_at, id);
 CREATE INDEX audit_logs_company_idx ON audit.audit_logs (company_id, created_at, id);
-CREATE INDEX audit_logs_user_idx ON audit.audit_logs (company_id, user_id, created_at, id);
+CREATE INDEX audit_logs_user_idx ON audit.audit_logs (company_id, user_id, created_at, id)
+    WHERE user_id IS NOT NULL;
 CREATE INDEX audit_logs_entity_idx ON audit.audit_logs (entity, entity_id, created_at, id);
 
 -- Created by 0003.txid-index (CONCURRENTLY, outside a transaction). Entries
@@ -68,7 +71,7 @@ COMMENT ON INDEX audit.audit_idx IS
 COMMENT ON INDEX audit.audit_logs_company_idx IS
     'Serves a company''s entries, all franchises, by time.';
 COMMENT ON INDEX audit.audit_logs_user_idx IS
-    'Serves a company''s entries, per user, by time.';
+    'Serves a company''s entries, per user, by time (entries with a user only).';
 COMMENT ON INDEX audit.audit_logs_entity_idx IS
     'Serves the history of one entity, by time.';
 COMMENT ON INDEX audit.audit_logs_txid_brin IS

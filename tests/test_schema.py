@@ -39,10 +39,10 @@ def test_primary_key_and_audit_idx(connect_as: ConnectAs) -> None:
     assert indexes["audit.audit_idx"] == \
         "CREATE INDEX audit_idx ON audit.audit_logs USING btree (company_id, franchise_id, created_at, id)"
     # The reading indexes of 0008.reading-indexes, each ending in the order pages follow.
-    for name, columns in [("audit_logs_company_idx", "company_id, created_at, id"),
-                          ("audit_logs_user_idx", "company_id, user_id, created_at, id"),
-                          ("audit_logs_entity_idx", "entity, entity_id, created_at, id")]:
-        assert indexes[f"audit.{name}"] == f"CREATE INDEX {name} ON audit.audit_logs USING btree ({columns})"
+    for name, columns in [("audit_logs_company_idx", "(company_id, created_at, id)"),
+                          ("audit_logs_user_idx", "(company_id, user_id, created_at, id) WHERE (user_id IS NOT NULL)"),
+                          ("audit_logs_entity_idx", "(entity, entity_id, created_at, id)")]:
+        assert indexes[f"audit.{name}"] == f"CREATE INDEX {name} ON audit.audit_logs USING btree {columns}"
     assert indexes["audit.audit_logs_pkey"].endswith("USING btree (id)")
 
 
