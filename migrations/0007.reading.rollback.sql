@@ -1,6 +1,6 @@
 -- Undoes 0007.reading. The role goes only when nothing in the cluster still
 -- refers to it, as in 0001's rollback.
--- squawk-ignore-file ban-drop-function
+-- squawk-ignore-file ban-drop-function, ban-drop-table
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '60s';
@@ -16,6 +16,10 @@ ALTER TABLE audit.audit_logs DISABLE ROW LEVEL SECURITY;
 DROP FUNCTION audit.search(uuid, uuid, uuid, text, text, timestamptz, timestamptz, integer, timestamptz, uuid);
 DROP FUNCTION audit.history(text, uuid, integer, timestamptz, uuid);
 DROP FUNCTION audit._page_problem(integer, timestamptz, uuid);
+DROP FUNCTION audit.unpin_tenant(regrole, uuid);
+DROP FUNCTION audit.pin_tenant(regrole, uuid);
+DROP FUNCTION audit._pinned_companies();
+DROP TABLE audit.tenant_logins;
 
 REVOKE ALL ON audit.audit_logs, audit.blocks FROM audit_tenant_reader;
 REVOKE ALL ON FUNCTION audit.set_context(uuid, uuid, uuid, jsonb) FROM audit_tenant_reader;

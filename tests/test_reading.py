@@ -182,6 +182,30 @@ def test_a_tenant_reader_sees_its_company_and_nothing_else(connect_as: ConnectAs
         tenant.rollback()
 
 
+@pytest.mark.usefixtures("log")
+def test_a_pinned_tenant_login_reads_its_companies_whatever_its_context_names(connect_as: ConnectAs) -> None:
+    owner = connect_as(OWNER, autocommit=True)
+    owner.execute(f"SELECT audit.pin_tenant('{TENANT}', %s)", (COMPANY,))
+    owner.execute(f"SELECT audit.pin_tenant('{TENANT}', %s)", (COMPANY,))  # harmless twice
+    tenant = connect_as(TENANT)
+    count = "SELECT count(*) FROM audit.audit_logs"
+    with AuditService(tenant).context(company_id=OTHER):
+        assert tenant.execute(count).fetchone() == (0,)
+        assert tenant.execute("SELECT count(*) FROM audit.search(%s)", (OTHER,)).fetchone() == (0,)
+    with AuditService(tenant).context(company_id=COMPANY):
+        assert tenant.execute(count).fetchone() == (250,)
+    for statement in ("SELECT * FROM audit.tenant_logins", f"SELECT audit.pin_tenant('{TENANT}', '{OTHER}')",
+                      f"SELECT audit.unpin_tenant('{TENANT}')"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            tenant.execute(statement)  # type: ignore[call-overload]
+        tenant.rollback()
+    owner.execute(f"SELECT audit.pin_tenant('{TENANT}', %s)", (OTHER,))
+    with AuditService(tenant).context(company_id=OTHER):
+        assert tenant.execute(count).fetchone() == (50,)
+    owner.execute(f"SELECT audit.unpin_tenant('{TENANT}')")
+    assert owner.execute("SELECT count(*) FROM audit.tenant_logins").fetchone() == (0,)
+
+
 def test_the_reader_and_the_owner_still_see_everything(connect_as: ConnectAs, log: None) -> None:
     for role in (READER, OWNER):
         assert connect_as(role).execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (300,)

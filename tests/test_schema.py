@@ -109,8 +109,8 @@ ROLE_PRIVILEGES = """
                       "EXECUTE set_context", "EXECUTE verify", "SELECT audit_logs", "SELECT blocks",
                       "SELECT strict_mode"]),
     # Row-level security confines what it sees to one company: tests/test_reading.py.
-    ("audit_tenant_reader", ["EXECUTE _page_problem", "EXECUTE history", "EXECUTE search", "EXECUTE set_context",
-                             "SELECT audit_logs", "SELECT blocks"]),
+    ("audit_tenant_reader", ["EXECUTE _page_problem", "EXECUTE _pinned_companies", "EXECUTE history",
+                             "EXECUTE search", "EXECUTE set_context", "SELECT audit_logs", "SELECT blocks"]),
     (OUTSIDER, []),
 ])
 def test_each_role_has_exactly_its_privileges(connect_as: ConnectAs, role: str, expected: list[str]) -> None:

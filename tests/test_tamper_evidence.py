@@ -334,7 +334,8 @@ def test_the_fingerprints_are_those_of_a_fresh_install(connect_as: ConnectAs) ->
         "audit.disable_tracking(regclass)",
         "audit.enable_strict_mode(regrole)", "audit.disable_strict_mode(regrole)",
         f"audit._page_problem(integer,{moment},uuid)", f"audit.history(text,uuid,integer,{moment},uuid)",
-        f"audit.search(uuid,uuid,uuid,text,text,{moment},{moment},integer,{moment},uuid)"}, \
+        f"audit.search(uuid,uuid,uuid,text,text,{moment},{moment},integer,{moment},uuid)",
+        "audit._pinned_companies()", "audit.pin_tenant(regrole,uuid)", "audit.unpin_tenant(regrole,uuid)"}, \
         "a new function: should the verifiers watch it?"
 
 
