@@ -35,29 +35,30 @@ TRIGGERS = {
 # writes, protects, seals or verifies, as the migrations install them
 # (tests/test_tamper_evidence.py recomputes them from a fresh install).
 FUNCTIONS = {
-    "audit._refuse_change()": "7fa9740a29142d640bf401ccee6d23eb8d5261d0ddabbc90bad52145d83208db",
+    "audit._refuse_change()": "60d1a65caa43b1f954e013e0f6c023b52aa9029381bca78ba973835c0b4b1f9e",
     "audit._stamp_entry()": "6af9bf4746e719b2c58ac0d6ed24008f5e5c15aec9a1900725d866e44e118563",
-    "audit._context_uuid(text)": "681ef74ff338c3a728d9a27c63d3508cc212f7c0edf2c88a6fa47799eccff26c",
-    "audit._context_user(text)": "50445aa6cfacad804ae9d4bf0d93cea707f3cf836fa540edd1a144b787717dc8",
-    "audit._context_extra()": "069c69b6b5d4c16f49480b9d5a8e98370c165facf366f60a8233c0a5e4244301",
-    "audit._require_user(text)": "ac71e815ee056bb7d6b766ef35928633aa8987598f92b6ea06d91ccd27156c54",
+    "audit._context_uuid(text)": "33a6d3e1142b0be3713839242c3ea9977d7387299880768bbc9b0007b87320ca",
+    "audit._context_user(text)": "78d8f5a770eceda0c9079a7340f8e3d57188e0cc42614406cc11ad71dce7d8dd",
+    "audit._context_extra()": "908a9f6c09482249c86962eedb9fbbef6cae33755e7f4770da5e7b734702853d",
+    "audit._require_user(text)": "e8bef3fb1001c2a60b244686d67b4da2e2f8709dfc040c2cc4397ebfdf260e57",
     "audit._entry_problem(uuid,text,text,uuid,jsonb)":
         "7fd1a507835b9058340df3be9388841b0a0f4a5e1abc1482ad74f0dac9042dab",
     "audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)":
-        "bd53a996df0c5339480659300728d6616afd8b9590f2b535e1fa2a164a93e71d",
+        "2c5d849f4601b6943d9f32e022ddb360bc89f17a5ce2835170d9d84d00a2e8a9",
     "audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])":
-        "724e08c919693c6a5d8dd730c14af7d4ba861f787a6e8f4220dbbb32a9aa290b",
+        "55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8",
     "audit._missing_company(text,text)": "3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1",
-    "audit._track_changes()": "fff121e0553f027423037edfa18905eb8399f8ca0bc8c02df5f6b0936f6487f2",
-    "audit._refuse_truncate()": "9c1bba9d36861f80b7d21c419185a07b80f8862b3714f054dc25a3091b4c1f3c",
+    "audit._track_changes()": "483e0f0371cbc6ffa154b2ba6884ce033d3429185a921d51fbc5e85d52e06bdd",
+    "audit._untrackable(regclass)": "de3a724d45c31ee5e11a2c4203a112cd6f8b89a538c3ee9897a6ca309063979f",
+    "audit._refuse_truncate()": "329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d",
     "audit._str_bytes(text)": "3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518",
     "audit._opt_uuid_bytes(uuid)": "80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de",
     "audit._micros(timestamp with time zone)": "205468512f459fa240e62c261b1c7cbb305cd1226e72daee2e35b58ddb5b0715",
     "audit.entry_hash(audit.audit_logs)": "0dd7c1be918428bad5f1965cbe63ec085a279e837dec273103418022e119ccb2",
-    "audit._merkle_root(bytea[])": "0f338bf7343ce60f3aaeff245b193d2425645d9febc1463a5da121858e435dc7",
+    "audit._merkle_root(bytea[])": "b7680745e537e2c63f0fddc9bc41b1277eae6b9369d306f44ea431e665340e41",
     "audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)":
-        "c60b120fd3dcd41c1b40ca611dfd0ab024fcf6669f821d4291c13532dd90a535",
-    "audit.seal()": "6e5df7321fc6c0c3ff2c2edf186c68c2a59d7588daa009f1b9507bbca99f910d",
+        "8067120b9910f7c2b6d7097c23d141b077c3bdf98639d37d9db218a66841b785",
+    "audit.seal()": "3c08b5b60a7a5a690c2b72e344fc7697e98a0779f97b17eddc996c36e06bbca2",
 }
 
 _TRIGGERS_SQL = """

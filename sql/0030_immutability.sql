@@ -9,7 +9,7 @@
 CREATE FUNCTION audit._refuse_change()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RAISE EXCEPTION '% on %.% is not allowed: audit entries are immutable', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
@@ -28,7 +28,10 @@ COMMENT ON FUNCTION audit._refuse_change() IS
 -- supplied value from the column default.
 -- No SET search_path here, unlike every other function: it runs for each
 -- inserted row, a SET clause costs a configuration change per call, and the
--- body names only pg_catalog functions, which no search_path can shadow.
+-- body names only qualified pg_catalog functions and no type, so no
+-- search_path or temporary object can shadow anything in it. It fires for
+-- the roles that may insert: audit_definer, inside functions that pin the
+-- search_path, and superusers.
 CREATE FUNCTION audit._stamp_entry()
 RETURNS trigger
 LANGUAGE plpgsql

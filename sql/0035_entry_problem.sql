@@ -5,7 +5,7 @@
 -- of the offending parameter. It is a plain SQL function without a SET clause
 -- so that PostgreSQL inlines it into its callers (a SET clause would prevent
 -- that, and cost a call per entry in a batch); its callers run with
--- search_path = '', so its operators resolve in pg_catalog.
+-- search_path = pg_catalog, pg_temp, and it qualifies its operators anyway.
 
 CREATE FUNCTION audit._entry_problem(
     company_id uuid,

@@ -27,7 +27,7 @@ LANGUAGE plpgsql
 STABLE
 AS $$
 DECLARE
-    value text := pg_catalog.current_setting(setting, true);
+    value pg_catalog.text := pg_catalog.current_setting(setting, true);
 BEGIN
     IF value IS NULL OR value OPERATOR(pg_catalog.=) '' THEN
         RETURN NULL;
@@ -52,7 +52,7 @@ LANGUAGE plpgsql
 STABLE
 AS $$
 DECLARE
-    value text := pg_catalog.current_setting('audit.context', true);
+    value pg_catalog.text := pg_catalog.current_setting('audit.context', true);
     extra pg_catalog.jsonb;
 BEGIN
     IF value IS NULL OR value OPERATOR(pg_catalog.=) '' THEN
@@ -83,7 +83,7 @@ LANGUAGE plpgsql
 STABLE
 AS $$
 DECLARE
-    acting_user uuid := audit._context_uuid('audit.user_id');
+    acting_user pg_catalog.uuid := audit._context_uuid('audit.user_id');
 BEGIN
     IF acting_user IS NULL THEN
         PERFORM audit._require_user(operation);
@@ -105,7 +105,7 @@ CREATE FUNCTION audit.set_context(
 )
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF extra IS NOT NULL AND pg_catalog.jsonb_typeof(extra) OPERATOR(pg_catalog.<>) 'object' THEN
@@ -113,16 +113,16 @@ BEGIN
             USING ERRCODE = 'AU006', COLUMN = 'extra';
     END IF;
     IF set_context.user_id IS NOT NULL THEN
-        PERFORM pg_catalog.set_config('audit.user_id', set_context.user_id::text, true);
+        PERFORM pg_catalog.set_config('audit.user_id', set_context.user_id::pg_catalog.text, true);
     END IF;
     IF set_context.company_id IS NOT NULL THEN
-        PERFORM pg_catalog.set_config('audit.company_id', set_context.company_id::text, true);
+        PERFORM pg_catalog.set_config('audit.company_id', set_context.company_id::pg_catalog.text, true);
     END IF;
     IF set_context.franchise_id IS NOT NULL THEN
-        PERFORM pg_catalog.set_config('audit.franchise_id', set_context.franchise_id::text, true);
+        PERFORM pg_catalog.set_config('audit.franchise_id', set_context.franchise_id::pg_catalog.text, true);
     END IF;
     IF extra IS NOT NULL THEN
-        PERFORM pg_catalog.set_config('audit.context', extra::text, true);
+        PERFORM pg_catalog.set_config('audit.context', extra::pg_catalog.text, true);
     END IF;
 END;
 $$;

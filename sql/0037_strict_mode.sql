@@ -37,7 +37,7 @@ CREATE FUNCTION audit._require_user(operation text)
 RETURNS void
 LANGUAGE plpgsql
 STABLE
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF EXISTS (SELECT FROM audit.strict_mode s
@@ -56,7 +56,7 @@ COMMENT ON FUNCTION audit._require_user(text) IS
 CREATE FUNCTION audit.enable_strict_mode(login_role regrole DEFAULT NULL)
 RETURNS void
 LANGUAGE sql
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 INSERT INTO audit.strict_mode (login_role) VALUES (enable_strict_mode.login_role)
 ON CONFLICT ((COALESCE(login_role::pg_catalog.oid, 0::pg_catalog.oid))) DO NOTHING;
@@ -68,7 +68,7 @@ COMMENT ON FUNCTION audit.enable_strict_mode(regrole) IS
 CREATE FUNCTION audit.disable_strict_mode(login_role regrole DEFAULT NULL)
 RETURNS void
 LANGUAGE sql
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DELETE FROM audit.strict_mode s
 WHERE s.login_role IS NOT DISTINCT FROM disable_strict_mode.login_role;

@@ -1,9 +1,12 @@
 -- audit.record_audit(): the one way to write an entry.
 --
--- SECURITY DEFINER: it runs as the owner of the log, so audit_writer needs
--- EXECUTE on this function and no privilege on the table. The empty
--- search_path and the qualified names keep a caller's search_path from
--- redirecting anything it calls.
+-- SECURITY DEFINER: it runs as audit_definer, which may insert entries and
+-- little else, so audit_writer needs EXECUTE on this function and no
+-- privilege on the table. search_path is pinned to pg_catalog, pg_temp, with
+-- pg_temp last: under search_path = '' PostgreSQL still looks up type names
+-- in pg_temp first, where a caller's CREATE DOMAIN pg_temp.uuid ... CHECK
+-- (its_own_function(VALUE)) would run its code with our rights. Every name
+-- is qualified as well, types included.
 -- company_id, user_id and franchise_id passed as NULL come from the
 -- transaction's context (0036_context.sql), whose extra keys are stored with
 -- the entry. Bad input raises SQLSTATE AU002 (invalid entry) naming the
@@ -22,16 +25,16 @@ CREATE FUNCTION audit.record_audit(
 RETURNS uuid
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     -- A NULL parameter takes its value from the transaction's context (0036_context.sql).
-    acting_company   uuid := COALESCE(record_audit.company_id, audit._context_uuid('audit.company_id'));
-    acting_user      uuid := COALESCE(record_audit.user_id, audit._context_uuid('audit.user_id'));
-    acting_franchise uuid := COALESCE(record_audit.franchise_id, audit._context_uuid('audit.franchise_id'));
-    problem text := audit._entry_problem(acting_company, record_audit.action, record_audit.entity,
+    acting_company   pg_catalog.uuid := COALESCE(record_audit.company_id, audit._context_uuid('audit.company_id'));
+    acting_user      pg_catalog.uuid := COALESCE(record_audit.user_id, audit._context_uuid('audit.user_id'));
+    acting_franchise pg_catalog.uuid := COALESCE(record_audit.franchise_id, audit._context_uuid('audit.franchise_id'));
+    problem pg_catalog.text := audit._entry_problem(acting_company, record_audit.action, record_audit.entity,
                                          record_audit.entity_id, record_audit.details);
-    new_id  uuid;
+    new_id  pg_catalog.uuid;
 BEGIN
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION 'record_audit: %', problem

@@ -17,16 +17,16 @@ CREATE FUNCTION audit.record_audit_many(
 RETURNS SETOF uuid
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     entry_count integer := pg_catalog.cardinality(company_ids);
     -- NULL elements take their value from the transaction's context (0036_context.sql).
-    context_company   uuid := audit._context_uuid('audit.company_id');
-    context_user      uuid := audit._context_uuid('audit.user_id');
-    context_franchise uuid := audit._context_uuid('audit.franchise_id');
-    context_extra     jsonb := audit._context_extra();
-    bad record;
+    context_company   pg_catalog.uuid := audit._context_uuid('audit.company_id');
+    context_user      pg_catalog.uuid := audit._context_uuid('audit.user_id');
+    context_franchise pg_catalog.uuid := audit._context_uuid('audit.franchise_id');
+    context_extra     pg_catalog.jsonb := audit._context_extra();
+    bad pg_catalog.record;
 BEGIN
     IF company_ids IS NULL THEN
         RAISE EXCEPTION 'record_audit_many: company_ids must not be null'

@@ -36,28 +36,92 @@ $$;
 COMMENT ON FUNCTION audit._missing_company(text, text) IS
     'Raises AU002 for a tracked row with no company; called only when there is none, as the last COALESCE argument.';
 
--- SECURITY DEFINER: it writes the log as its owner, whoever changed the table.
+-- What keeps a table from being tracked whole, or from being serialized
+-- without running someone else's code: NULL when nothing does, else why.
+--
+-- Statement triggers fire for the table a statement names, not for its
+-- partitions or inheritance children, nor for a parent writing through to
+-- it: tracking any of them would leave writes unrecorded, so it refuses
+-- them all, at enable time and at every statement (a child may be added
+-- later).
+--
+-- to_jsonb() of a row calls the cast to json of any column type not built
+-- into PostgreSQL, if one exists: in the tracking trigger, that would run
+-- the cast's function with the rights of the function role. A cast whose
+-- function is C or internal code was installed by a superuser and is
+-- trusted; any other, of any type, refuses every table with a column of a
+-- type of its own (an enum, a domain, a range, a composite ...), which
+-- over-approximates the types to_jsonb() could reach through a cast.
+-- No SET clause, so that it costs no configuration change per statement:
+-- every name is qualified, and its callers pin the search_path.
+CREATE FUNCTION audit._untrackable(table_name regclass)
+RETURNS text
+LANGUAGE sql
+STABLE
+AS $$
+SELECT CASE
+    WHEN c.relkind OPERATOR(pg_catalog.=) 'p' THEN pg_catalog.format(
+        '%s is partitioned: writes made straight to its partitions would not be recorded; track each partition instead', c.oid::pg_catalog.regclass)
+    WHEN c.relispartition THEN pg_catalog.format(
+        '%s is a partition: writes made through its parent table would not be recorded', c.oid::pg_catalog.regclass)
+    WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhparent OPERATOR(pg_catalog.=) c.oid) THEN pg_catalog.format(
+        '%s has inheritance children: writes made straight to them would not be recorded', c.oid::pg_catalog.regclass)
+    WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) c.oid) THEN pg_catalog.format(
+        '%s inherits from another table: writes made through the parent would not be recorded', c.oid::pg_catalog.regclass)
+    ELSE (SELECT pg_catalog.format(
+              'column %I is of type %s, not a built-in one, and this database has a cast of its own to %s (from %s, by %s): serializing the row would run that function with the rights of the log',
+              a.attname, a.atttypid::pg_catalog.regtype, k.casttarget::pg_catalog.regtype,
+              k.castsource::pg_catalog.regtype, k.castfunc::pg_catalog.regprocedure)
+          FROM pg_catalog.pg_attribute a,
+               pg_catalog.pg_cast k
+               JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) k.castfunc
+               JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) f.prolang
+          WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+            -- 16384 is FirstNormalObjectId: every type below it is built in.
+            AND a.atttypid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
+            AND k.casttarget IN ('pg_catalog.json'::pg_catalog.regtype, 'pg_catalog.jsonb'::pg_catalog.regtype)
+            AND l.lanname NOT IN ('c', 'internal')
+          ORDER BY a.attnum
+          LIMIT 1)
+END
+FROM pg_catalog.pg_class c
+WHERE c.oid OPERATOR(pg_catalog.=) table_name
+$$;
+
+COMMENT ON FUNCTION audit._untrackable(regclass) IS
+    'Why a table cannot be tracked (partitioned, a partition, an inheritance parent or child, or a column type a user-defined cast to json could serialize); NULL when it can.';
+
+-- SECURITY DEFINER: it writes the log as audit_definer, whoever changed the
+-- table. It serializes the rows itself, with to_jsonb(), only once
+-- audit._untrackable() has found no cast of someone else's that this could
+-- run; the rows' other values are data, read by built-in functions.
 -- jit = off: the planner sizes the INSERT by the transition table, and for a
 -- bulk statement JIT compilation cost more than it saved in bench/tracking.py.
--- Two statements per tracked statement, whatever its size: one catalog
--- lookup and one INSERT, with the context read in the INSERT's own plan.
+-- Three statements per tracked statement, whatever its size: two catalog
+-- lookups and one INSERT, with the context read in the INSERT's own plan.
 CREATE FUNCTION audit._track_changes()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
     config     pg_catalog.jsonb := TG_ARGV[0]::pg_catalog.jsonb;
-    entity     text := config ->> 'entity';
-    action     text := CASE TG_OP WHEN 'INSERT' THEN 'CREATE_' WHEN 'UPDATE' THEN 'UPDATE_' ELSE 'DELETE_' END
+    entity     pg_catalog.text := config ->> 'entity';
+    action     pg_catalog.text := CASE TG_OP WHEN 'INSERT' THEN 'CREATE_' WHEN 'UPDATE' THEN 'UPDATE_' ELSE 'DELETE_' END
                        || (config ->> 'action_suffix');
-    operation  text := pg_catalog.format('%s on %I.%I', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME);
-    key_column text;
-    excluded   text[];
-    visible    text[];
+    operation  pg_catalog.text := pg_catalog.format('%s on %I.%I', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    key_column pg_catalog.text;
+    excluded   pg_catalog.text[];
+    visible    pg_catalog.text[];
+    problem    pg_catalog.text := audit._untrackable(TG_RELID);
 BEGIN
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION '%: tracking cannot record this table: %', operation, problem
+            USING ERRCODE = 'AU004',
+                  HINT = 'Stop tracking it with audit.disable_tracking(), or remove what the message names.';
+    END IF;
     -- Columns are known by number as well as name, so that a renamed column
     -- changes nothing: the key is still found, an excluded column stays
     -- excluded under its new name.
@@ -65,11 +129,11 @@ BEGIN
            COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
            COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}')
     INTO key_column, excluded, visible
-    FROM (SELECT a.attname::text AS name,
-                 a.attnum = (config ->> 'key_attnum')::int2
+    FROM (SELECT a.attname::pg_catalog.text AS name,
+                 a.attnum = (config ->> 'key_attnum')::pg_catalog.int2
                      AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
-                 a.attnum = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::int2))
-                     OR a.attname::text = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
+                 a.attnum = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::pg_catalog.int2))
+                     OR a.attname::pg_catalog.text = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
                      AS is_excluded
           FROM pg_catalog.pg_attribute a
           WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
@@ -91,7 +155,7 @@ BEGIN
                COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.franchise_id'))),
                (SELECT audit._context_user(operation)), action, entity, (r.j ->> key_column)::pg_catalog.uuid,
                r.j - excluded, (SELECT audit._context_extra())
-        FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM audit_new t) AS r;
+        FROM (SELECT pg_catalog.to_jsonb(t.*) AS j FROM audit_new t) AS r;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
         SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.company_id')),
@@ -99,7 +163,7 @@ BEGIN
                COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.franchise_id'))),
                (SELECT audit._context_user(operation)), action, entity, (r.j ->> key_column)::pg_catalog.uuid,
                r.j - excluded, (SELECT audit._context_extra())
-        FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM audit_old t) AS r;
+        FROM (SELECT pg_catalog.to_jsonb(t.*) AS j FROM audit_old t) AS r;
     ELSE
         -- PostgreSQL fills the old and new transition tables together, row by
         -- row, so the n-th old row and the n-th new row are the same row: this
@@ -115,9 +179,9 @@ BEGIN
                c.changes, (SELECT audit._context_extra())
         FROM (
             SELECT n.j AS new_row, d.changes
-            FROM (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t) AS j
+            FROM (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t.*) AS j
                   FROM audit_old t) AS o
-            JOIN (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t) AS j
+            JOIN (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t.*) AS j
                   FROM audit_new t) AS n USING (position)
             CROSS JOIN LATERAL (
                 SELECT pg_catalog.jsonb_object_agg(k.name, pg_catalog.jsonb_build_object('old', o.j -> k.name,
@@ -138,7 +202,7 @@ COMMENT ON FUNCTION audit._track_changes() IS
 CREATE FUNCTION audit._refuse_truncate()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RAISE EXCEPTION 'TRUNCATE on %.% is not allowed: the table is tracked, and a TRUNCATE cannot be recorded row by row',
@@ -157,10 +221,10 @@ COMMENT ON FUNCTION audit._refuse_truncate() IS
 CREATE FUNCTION audit.disable_tracking(table_name regclass)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tracking_trigger name;
+    tracking_trigger pg_catalog.name;
 BEGIN
     IF table_name IS NULL THEN
         RAISE EXCEPTION 'disable_tracking: table_name must not be null'
@@ -186,14 +250,15 @@ CREATE FUNCTION audit.enable_tracking(
 )
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    relation    record;
-    key_columns text[];
+    relation    pg_catalog.record;
+    key_columns pg_catalog.text[];
     key_types   pg_catalog.oid[];
-    unknown     text;
-    mistyped    text;
+    unknown     pg_catalog.text;
+    mistyped    pg_catalog.text;
+    problem     pg_catalog.text;
     config      pg_catalog.jsonb;
 BEGIN
     IF table_name IS NULL THEN
@@ -209,8 +274,13 @@ BEGIN
         RAISE EXCEPTION 'enable_tracking: % belongs to the audit log itself', table_name
             USING ERRCODE = 'AU004', COLUMN = 'table_name';
     END IF;
+    problem := audit._untrackable(table_name);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'enable_tracking: %', problem
+            USING ERRCODE = 'AU004', COLUMN = 'table_name';
+    END IF;
 
-    SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum), pg_catalog.array_agg(a.atttypid ORDER BY a.attnum)
+    SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attnum), pg_catalog.array_agg(a.atttypid ORDER BY a.attnum)
     INTO key_columns, key_types
     FROM pg_catalog.pg_index i
     JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
@@ -258,7 +328,7 @@ BEGIN
         WHEN relation.relname ~ '[^aeiou]ies$' THEN pg_catalog.regexp_replace(relation.relname, 'ies$', 'y')
         WHEN relation.relname ~ '(ss|sh|ch|x|z)es$' THEN pg_catalog.regexp_replace(relation.relname, 'es$', '')
         WHEN relation.relname ~ '[^su]s$' THEN pg_catalog.regexp_replace(relation.relname, 's$', '')
-        ELSE relation.relname::text
+        ELSE relation.relname::pg_catalog.text
     END);
     IF entity !~ '[^[:space:]]' THEN
         RAISE EXCEPTION 'enable_tracking: entity must not be blank'

@@ -35,10 +35,10 @@ CREATE FUNCTION audit.history(
 RETURNS SETOF audit.audit_logs
 LANGUAGE plpgsql
 STABLE
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    problem text := CASE WHEN history.entity IS NULL THEN 'entity must not be null'
+    problem pg_catalog.text := CASE WHEN history.entity IS NULL THEN 'entity must not be null'
                          WHEN history.entity_id IS NULL THEN 'entity_id must not be null'
                          ELSE audit._page_problem(page_size, after_created_at, after_id) END;
 BEGIN
@@ -87,10 +87,10 @@ CREATE FUNCTION audit.search(
 RETURNS SETOF audit.audit_logs
 LANGUAGE plpgsql
 STABLE
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    problem text := CASE WHEN search.company_id IS NULL THEN 'company_id must not be null'
+    problem pg_catalog.text := CASE WHEN search.company_id IS NULL THEN 'company_id must not be null'
                          WHEN since > until THEN 'since must not be after until'
                          ELSE audit._page_problem(page_size, after_created_at, after_id) END;
 BEGIN

@@ -5,7 +5,7 @@
 --
 -- The three small helpers have no SET clause so that PostgreSQL inlines them
 -- into their callers (a SET clause forbids it); they qualify every name and
--- operator, and their callers pin search_path = ''.
+-- operator, and their callers pin search_path = pg_catalog, pg_temp.
 
 CREATE FUNCTION audit._str_bytes(value text)
 RETURNS bytea
@@ -86,10 +86,10 @@ RETURNS bytea
 LANGUAGE plpgsql
 IMMUTABLE
 PARALLEL SAFE
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    level bytea[];
+    level pg_catalog.bytea[];
 BEGIN
     IF pg_catalog.cardinality(leaves) = 0 THEN
         RETURN pg_catalog.sha256(''::pg_catalog.bytea);
@@ -131,7 +131,7 @@ RETURNS bytea
 LANGUAGE sql
 STABLE
 PARALLEL SAFE
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT pg_catalog.sha256(
     '\x01'::pg_catalog.bytea

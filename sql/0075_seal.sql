@@ -8,29 +8,60 @@
 -- that can no longer change, while an entry of a transaction that began
 -- before this seal and commits after it has a txid at or above the horizon:
 -- a later block takes it. Writers take no lock of ours and never wait.
--- Concurrent calls queue on an advisory lock, and the second finds only what
--- the first left: no forked chain, no duplicate block (the primary key on
--- (company_id, block_no) would refuse one anyway).
+-- Concurrent calls queue on the row of audit.seal_lock, and the second finds
+-- only what the first left: no forked chain, no duplicate block (the primary
+-- key on (company_id, block_no) would refuse one anyway).
+
+-- The turn of audit.seal(): one row, which each seal updates before anything
+-- else. Its row lock queues concurrent seals. Only audit_definer may update
+-- it, and nobody else may lock it (LOCK TABLE and SELECT ... FOR UPDATE need
+-- privileges no other role has), so no login can hold sealing back by
+-- holding the lock, as any login could hold an advisory lock.
+CREATE TABLE audit.seal_lock (
+    seal_count bigint NOT NULL
+);
+
+CREATE UNIQUE INDEX seal_lock_one_row ON audit.seal_lock ((true));
+
+INSERT INTO audit.seal_lock (seal_count) VALUES (0);
+
+COMMENT ON TABLE audit.seal_lock IS
+    'One row, updated by every audit.seal(): its row lock makes concurrent seals take turns.';
+COMMENT ON COLUMN audit.seal_lock.seal_count IS 'How many seals have run (counted from 0009.trust-boundary).';
+COMMENT ON INDEX audit.seal_lock_one_row IS 'Keeps the table to one row.';
 
 CREATE FUNCTION audit.seal()
 RETURNS TABLE (company_id uuid, block_no bigint, entry_count integer)
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     horizon   bigint;
     start_at  bigint;
-    sealed    timestamptz := pg_catalog.now();
-    batch     record;
-    previous  record;
+    sealed    pg_catalog.timestamptz := pg_catalog.now();
+    batch     pg_catalog.record;
+    previous  pg_catalog.record;
     new_no    bigint;
     new_from  bigint;
-    root      bytea;
-    zero_hash CONSTANT bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
+    root      pg_catalog.bytea;
+    zero_hash CONSTANT pg_catalog.bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
 BEGIN
-    -- The key is the first 8 bytes of md5('audit.seal'): ours alone.
-    PERFORM pg_catalog.pg_advisory_xact_lock(6467206942688935610);
+    -- Wait for our turn. Under REPEATABLE READ or SERIALIZABLE, a seal that
+    -- committed after this transaction's snapshot was taken makes the update
+    -- fail: its blocks are invisible here, so this call seals nothing rather
+    -- than fork the chain, and says so.
+    BEGIN
+        UPDATE audit.seal_lock s SET seal_count = s.seal_count + 1;
+    EXCEPTION WHEN serialization_failure THEN
+        RAISE NOTICE 'audit.seal(): another seal committed after this transaction''s snapshot; nothing sealed'
+            USING HINT = 'Seal again in a new transaction, or at READ COMMITTED.';
+        RETURN;
+    END;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'audit.seal(): audit.seal_lock has lost its row'
+            USING ERRCODE = 'AU003', HINT = 'Someone with the owner''s rights removed it: restore it, with one row.';
+    END IF;
     horizon := pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8;
     -- Every entry below the newest sealed xid_to is sealed, for every company.
     SELECT COALESCE(pg_catalog.max(b.xid_to), 0) INTO start_at FROM audit.blocks b;
@@ -75,4 +106,5 @@ $$;
 COMMENT ON FUNCTION audit.seal() IS
 $$Seals every finished, unsealed entry into a new block of its company's chain; returns one row per
 block made. Run it on a schedule: pg_cron, cron with psql, or `audit-py seal --watch SECONDS`.
-Entries of transactions still open are left for a later call.$$;
+Entries of transactions still open are left for a later call. Concurrent calls take turns; one
+whose snapshot predates the last seal (REPEATABLE READ, SERIALIZABLE) seals nothing, with a NOTICE.$$;

@@ -8,7 +8,7 @@ RETURNS jsonb
 LANGUAGE sql
 STABLE
 SECURITY DEFINER
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT pg_catalog.jsonb_build_object(
     'format', 1,

@@ -2,8 +2,9 @@
 --
 -- Start from nothing: PUBLIC gets no privilege in schema audit, not even the
 -- EXECUTE on functions that PostgreSQL grants it by default. Then each role
--- gets exactly what it needs. The owner of the objects (the role that applied
--- the migrations) keeps its privileges; the triggers bind it.
+-- gets exactly what it needs. The owners of the objects (audit_owner, and
+-- audit_definer for the SECURITY DEFINER functions, 0098_ownership.sql) keep
+-- their privileges; the triggers bind them.
 
 REVOKE ALL ON SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
@@ -39,5 +40,27 @@ GRANT EXECUTE ON FUNCTION audit.history(text, uuid, integer, timestamptz, uuid),
     TO audit_reader, audit_tenant_reader;
 GRANT EXECUTE ON FUNCTION audit.set_context(uuid, uuid, uuid, jsonb) TO audit_tenant_reader;
 
--- The owner keeps audit.seal(), which it schedules (pg_cron, cron, audit-py
--- seal --watch), and audit.enable_strict_mode() and disable_strict_mode().
+-- audit_definer: what the SECURITY DEFINER functions it owns do, and nothing
+-- more. Insert entries and blocks, read them to seal, verify and digest,
+-- read strict mode (and the tenant pins, 0092_tenant_readers.sql), take its
+-- turn to seal; run the helpers those functions call. Row-level security applies to it too
+-- (0092_tenant_readers.sql gives it its policies).
+GRANT USAGE ON SCHEMA audit TO audit_definer;
+GRANT SELECT, INSERT ON audit.audit_logs, audit.blocks TO audit_definer;
+GRANT SELECT ON audit.strict_mode TO audit_definer;
+GRANT SELECT, UPDATE ON audit.seal_lock TO audit_definer;
+GRANT EXECUTE ON FUNCTION audit._context_uuid(text), audit._context_extra(), audit._context_user(text),
+                          audit._require_user(text), audit._entry_problem(uuid, text, text, uuid, jsonb),
+                          audit._missing_company(text, text), audit._untrackable(regclass),
+                          audit._str_bytes(text), audit._opt_uuid_bytes(uuid), audit._micros(timestamptz),
+                          audit.entry_hash(audit.audit_logs), audit._merkle_root(bytea[]),
+                          audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz),
+                          audit._protection_problems()
+    TO audit_definer;
+
+-- audit_admin: seal (pg_cron, cron, audit-py seal --watch) and switch strict
+-- mode; 0092_tenant_readers.sql adds pinning tenant logins.
+GRANT USAGE ON SCHEMA audit TO audit_admin;
+GRANT EXECUTE ON FUNCTION audit.seal(), audit.enable_strict_mode(regrole), audit.disable_strict_mode(regrole)
+    TO audit_admin;
+GRANT SELECT, INSERT, DELETE ON audit.strict_mode TO audit_admin;

@@ -5,8 +5,8 @@
 -- context (audit.company_id, set with audit.set_context() or SET LOCAL,
 -- 0036_context.sql); with no company in the context they see nothing.
 -- Row-level security enforces it, on entries and on blocks, whatever the
--- query. audit_reader keeps reading everything. The owner, who bypasses
--- row-level security, still writes through audit.record_audit() and seals.
+-- query. audit_reader keeps reading everything, and audit_definer, as which
+-- the SECURITY DEFINER functions run, reads and inserts everything too.
 -- A role granted both reader roles reads everything: policies add up.
 --
 -- The context is the application's to set: on its own, it confines a login
@@ -33,7 +33,7 @@ RETURNS uuid[]
 LANGUAGE sql
 STABLE
 SECURITY DEFINER
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT pg_catalog.array_agg(p.company_id)
 FROM audit.tenant_logins p
@@ -46,7 +46,7 @@ COMMENT ON FUNCTION audit._pinned_companies() IS
 CREATE FUNCTION audit.pin_tenant(login_role regrole, company_id uuid)
 RETURNS void
 LANGUAGE sql
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 INSERT INTO audit.tenant_logins (login_role, company_id) VALUES (pin_tenant.login_role, pin_tenant.company_id)
 ON CONFLICT DO NOTHING;
@@ -58,7 +58,7 @@ COMMENT ON FUNCTION audit.pin_tenant(regrole, uuid) IS
 CREATE FUNCTION audit.unpin_tenant(login_role regrole, company_id uuid DEFAULT NULL)
 RETURNS void
 LANGUAGE sql
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DELETE FROM audit.tenant_logins p
 WHERE p.login_role = unpin_tenant.login_role AND (unpin_tenant.company_id IS NULL OR p.company_id = unpin_tenant.company_id);
@@ -79,6 +79,10 @@ CREATE POLICY audit_logs_tenant_reader ON audit.audit_logs FOR SELECT TO audit_t
            AND COALESCE(NULLIF(pg_catalog.current_setting('audit.company_id', true), '')::uuid
                         = ANY ((SELECT audit._pinned_companies())::uuid[]), true));
 CREATE POLICY blocks_reader ON audit.blocks FOR SELECT TO audit_reader USING (true);
+CREATE POLICY audit_logs_definer_read ON audit.audit_logs FOR SELECT TO audit_definer USING (true);
+CREATE POLICY audit_logs_definer_insert ON audit.audit_logs FOR INSERT TO audit_definer WITH CHECK (true);
+CREATE POLICY blocks_definer_read ON audit.blocks FOR SELECT TO audit_definer USING (true);
+CREATE POLICY blocks_definer_insert ON audit.blocks FOR INSERT TO audit_definer WITH CHECK (true);
 CREATE POLICY blocks_tenant_reader ON audit.blocks FOR SELECT TO audit_tenant_reader
     USING (company_id = NULLIF(pg_catalog.current_setting('audit.company_id', true), '')::uuid
            AND COALESCE(NULLIF(pg_catalog.current_setting('audit.company_id', true), '')::uuid
@@ -88,6 +92,12 @@ COMMENT ON POLICY audit_logs_reader ON audit.audit_logs IS 'audit_reader reads e
 COMMENT ON POLICY audit_logs_tenant_reader ON audit.audit_logs IS
     'audit_tenant_reader reads the entries of the company in its transaction''s context, and no other; a pinned login, only if it is one of its companies.';
 COMMENT ON POLICY blocks_reader ON audit.blocks IS 'audit_reader reads every block.';
+COMMENT ON POLICY audit_logs_definer_read ON audit.audit_logs IS
+    'audit_definer (the SECURITY DEFINER functions) reads every entry: to seal, verify, and return a new entry''s id.';
+COMMENT ON POLICY audit_logs_definer_insert ON audit.audit_logs IS
+    'audit_definer (audit.record_audit(), audit.record_audit_many(), tracking) inserts entries.';
+COMMENT ON POLICY blocks_definer_read ON audit.blocks IS 'audit_definer (seal, verify, digest) reads every block.';
+COMMENT ON POLICY blocks_definer_insert ON audit.blocks IS 'audit_definer (audit.seal()) inserts blocks.';
 COMMENT ON POLICY blocks_tenant_reader ON audit.blocks IS
     'audit_tenant_reader reads the blocks of the company in its transaction''s context, and no other; a pinned login, only if it is one of its companies.';
 
@@ -95,3 +105,6 @@ COMMENT ON POLICY blocks_tenant_reader ON audit.blocks IS
 REVOKE ALL ON FUNCTION audit._pinned_companies(), audit.pin_tenant(regrole, uuid), audit.unpin_tenant(regrole, uuid)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit._pinned_companies() TO audit_tenant_reader;
+GRANT EXECUTE ON FUNCTION audit.pin_tenant(regrole, uuid), audit.unpin_tenant(regrole, uuid) TO audit_admin;
+GRANT SELECT, INSERT, DELETE ON audit.tenant_logins TO audit_admin;
+GRANT SELECT ON audit.tenant_logins TO audit_definer;

@@ -21,7 +21,7 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from audit_py import migrate
 from audit_py.server import SUPERUSER, ThrowawayServer, throwaway_server
 
-OWNER = "audit_owner"  # applies the migrations and owns the log, like neondb_owner on Neon
+OWNER = "erp_owner"  # applies the migrations (the installing login), like neondb_owner on Neon
 WRITER = "app_writer"  # an application login granted audit_writer
 READER = "app_reader"  # an auditor's login granted audit_reader
 OUTSIDER = "app_outsider"  # a login granted nothing: PUBLIC's view
