@@ -64,6 +64,12 @@ def _tour(conn: psycopg.Connection[tuple[object, ...]], commit_each_step: bool) 
             conn.commit()
         print(f"\n{title}")
 
+    who, superuser = conn.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
+                                  ).fetchone() or ("?", False)
+    if not superuser:
+        # The installing login holds no role of the log's but audit_admin; it may grant itself the
+        # others, here for the demo's one transaction, which is rolled back.
+        conn.execute("GRANT audit_writer, audit_reader TO CURRENT_USER")
     conn.execute("CREATE TEMP TABLE demo_invoices (id uuid PRIMARY KEY, amount numeric NOT NULL)")
 
     step("1. From SQL: SELECT audit.record_audit(...), in named notation")
@@ -99,13 +105,20 @@ def _tour(conn: psycopg.Connection[tuple[object, ...]], commit_each_step: bool) 
     _show_refusal(conn, lambda: audit.record(COMPANY, "   ", "invoice", invoice))
     _show_refusal(conn, lambda: audit.record(COMPANY, "VOID_INVOICE", "invoice", invoice, ["not", "an", "object"]))  # type: ignore[arg-type]
 
-    who = conn.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
-    rank = "a superuser" if who and who[1] else "the owner of the log"
-    step(f"5. Changing the past is refused, even for {who[0] if who else '?'}, {rank}")
-    for statement in ("UPDATE audit.audit_logs SET details = '{}'",
-                      "DELETE FROM audit.audit_logs",
-                      "TRUNCATE audit.audit_logs"):
+    tampering = ("UPDATE audit.audit_logs SET details = '{}'", "DELETE FROM audit.audit_logs",
+                 "TRUNCATE audit.audit_logs")
+    if superuser:
+        step(f"5. Changing the past is refused, even for {who}, a superuser")
+    else:
+        step(f"5. Changing the past is refused: {who}, the login that installed the log, owns none of it")
+        for statement in tampering:
+            _show_refusal(conn, partial(conn.execute, statement), statement)
+        print("   ... and audit_owner, the role that owns the log, taken for this transaction, meets the triggers:")
+        conn.execute("GRANT audit_owner TO CURRENT_USER")
+        conn.execute("SET LOCAL ROLE audit_owner")
+    for statement in tampering:
         _show_refusal(conn, partial(conn.execute, statement), statement)
+    conn.execute("RESET ROLE")
 
     step("6. An application granted audit_writer may record, and do nothing else")
     try:
@@ -159,7 +172,7 @@ def _tamper_evidence(conn: psycopg.Connection[tuple[object, ...]], step: Callabl
     print("   ... lifts that guard as a DBA would for a migration, disables the trigger, rewrites an entry,"
           " and re-enables it:")
     with conn.transaction():
-        conn.execute("SET LOCAL audit.allow_ddl = on")
+        conn.execute("SELECT set_config('audit.allow_ddl', pg_current_xact_id()::text, true)")
         conn.execute(disable)
         conn.execute("UPDATE audit.audit_logs SET details = details || '{\"amount\": \"1.50\"}'"
                      " WHERE action = 'CREATE_INVOICE' AND details ? 'currency'")

@@ -19,6 +19,8 @@ GRANT EXECUTE ON FUNCTION audit.record_audit_many(uuid[], text[], text[], uuid[]
 -- the trigger function to a table of its own could write any entry through it.
 GRANT EXECUTE ON FUNCTION audit.enable_tracking(regclass, text, text[]), audit.disable_tracking(regclass),
                           audit._track_changes(), audit._refuse_truncate() TO audit_writer;
+-- enable_tracking() runs as its caller, and asks it first.
+GRANT EXECUTE ON FUNCTION audit._untrackable(regclass) TO audit_writer;
 
 -- Both: say who acts, see what is tracked and where strict mode is on.
 GRANT EXECUTE ON FUNCTION audit.set_context(uuid, uuid, uuid, jsonb) TO audit_writer, audit_reader;

@@ -65,7 +65,7 @@ BEGIN
                                WHERE r.relnamespace OPERATOR(pg_catalog.=) c.objid
                                  AND r.relname OPERATOR(pg_catalog.=) 'audit_logs'))
                -- Triggers, rules and policies have no schema of their own: their table's counts.
-               OR 'audit'::pg_catalog.regnamespace IN (
+               OR pg_catalog.to_regnamespace('audit') IN (
                    SELECT r.relnamespace FROM pg_catalog.pg_class r
                    WHERE r.oid IN (SELECT t.tgrelid FROM pg_catalog.pg_trigger t
                                    WHERE c.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND t.oid = c.objid
@@ -83,7 +83,7 @@ BEGIN
                    AND EXISTS (SELECT FROM pg_catalog.pg_inherits i
                                JOIN pg_catalog.pg_class p ON p.oid OPERATOR(pg_catalog.=) i.inhparent
                                WHERE i.inhrelid OPERATOR(pg_catalog.=) c.objid
-                                 AND p.relnamespace OPERATOR(pg_catalog.=) 'audit'::pg_catalog.regnamespace))
+                                 AND p.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('audit')))
             LIMIT 1;
         END IF;
         IF target.object_identity IS NOT NULL THEN

@@ -43,7 +43,19 @@ AUDIT_SCHEMA_QUERIES = {
         FROM pg_proc p WHERE p.pronamespace = 'audit'::regnamespace ORDER BY 1, 2""",
     "roles": """
         SELECT rolname, rolcanlogin, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolbypassrls
-        FROM pg_roles WHERE rolname IN ('audit_writer', 'audit_reader') ORDER BY 1""",
+        FROM pg_roles WHERE rolname LIKE 'audit\\_%' ORDER BY 1""",
+    "owners": """
+        SELECT 'schema', nspowner::regrole::text FROM pg_namespace WHERE nspname = 'audit'
+        UNION ALL SELECT c.relname, c.relowner::regrole::text FROM pg_class c
+            WHERE c.relnamespace = 'audit'::regnamespace
+        UNION ALL SELECT p.oid::regprocedure::text, p.proowner::regrole::text FROM pg_proc p
+            WHERE p.pronamespace = 'audit'::regnamespace
+        ORDER BY 1""",
+    "policies": """
+        SELECT polrelid::regclass::text, polname, polcmd, polpermissive, polroles::regrole[]::text[],
+               pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid)
+        FROM pg_policy WHERE polrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'audit'::regnamespace)
+        ORDER BY 1, 2""",
 }
 
 # Every object a project could leave behind in a database, whatever its schema.

@@ -26,6 +26,10 @@ WRITER = "app_writer"  # an application login granted audit_writer
 READER = "app_reader"  # an auditor's login granted audit_reader
 OUTSIDER = "app_outsider"  # a login granted nothing: PUBLIC's view
 TENANT = "app_tenant"  # a company admin's login granted audit_tenant_reader
+# The NOLOGIN roles that own the log and its SECURITY DEFINER functions: no login holds them, so a
+# test acts as one through a superuser's connection (SET ROLE), as a migration would.
+OWNING_ROLE = "audit_owner"
+FUNCTION_ROLE = "audit_definer"
 
 LOGIN_ROLES = {
     OWNER: "LOGIN NOSUPERUSER CREATEROLE CREATEDB",
@@ -62,6 +66,8 @@ def audit_proc(pg_server: ThrowawayServer) -> Iterator[NoopExecutor]:
         # The application logins get the roles, as a DBA would grant them.
         with psycopg.connect(pg_server.conninfo, autocommit=True) as conn:
             conn.execute(f"GRANT audit_writer TO {WRITER}")
+            # The ERP's own migrations track its tables as this login (README: tracking).
+            conn.execute(f"GRANT audit_writer TO {OWNER}")
             conn.execute(f"GRANT audit_reader TO {READER}")
             conn.execute(f"GRANT audit_tenant_reader TO {TENANT}")
         yield executor
@@ -76,6 +82,8 @@ def connect_as(postgresql: psycopg.Connection[tuple[object, ...]], pg_server: Th
     opened: list[psycopg.Connection[tuple[object, ...]]] = []
 
     def connect(role: str = SUPERUSER, **options: object) -> psycopg.Connection[tuple[object, ...]]:
+        if role in (OWNING_ROLE, FUNCTION_ROLE):
+            role, options = SUPERUSER, {**options, "options": f"-c role={role}"}
         conn = psycopg.connect(pg_server.conninfo_for(postgresql.info.dbname, user=role), **options)  # type: ignore[arg-type]
         opened.append(conn)
         return conn

@@ -28,7 +28,20 @@ DDL = {
     "new rule": "CREATE RULE sneaky AS ON INSERT TO audit.blocks DO INSTEAD NOTHING",
     "new policy": "CREATE POLICY sneaky ON audit.audit_logs USING (false)",
     "row level security": "ALTER TABLE audit.audit_logs ENABLE ROW LEVEL SECURITY",
+    "new function": "CREATE FUNCTION audit.sneaky() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    "new overload": "CREATE FUNCTION audit.record_audit(company_id text, action text, entity text, entity_id text)"
+                    " RETURNS uuid LANGUAGE sql AS 'SELECT NULL::uuid'",
+    "STRICT": "ALTER FUNCTION audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid) STRICT",
+    "change of owner": "ALTER TABLE audit.blocks OWNER TO app_outsider",
+    "schema owner": "ALTER SCHEMA audit OWNER TO app_outsider",
+    "schema renamed": "ALTER SCHEMA audit RENAME TO audit_old",
+    "inheritance child": "CREATE TABLE public.forged () INHERITS (audit.audit_logs)",
+    "inherit later": "CREATE TABLE public.forged (LIKE audit.audit_logs INCLUDING ALL);"
+                     " ALTER TABLE public.forged INHERIT audit.audit_logs",
+    "drop an index": "DROP INDEX audit.audit_idx",
 }
+LIFT = "SELECT set_config('audit.allow_ddl', pg_current_xact_id()::text, true)"
+
 
 
 @pytest.fixture
@@ -63,12 +76,52 @@ def test_ddl_on_the_audit_schema_is_refused_even_to_a_superuser(pg_server: Throw
 def test_a_dba_lifts_the_refusal_for_one_transaction(pg_server: ThrowawayServer, hardened: str,
                                                      statement: str) -> None:
     with psycopg.connect(pg_server.conninfo_for(hardened)) as conn:
-        conn.execute("SET LOCAL audit.allow_ddl = on")
+        conn.execute(LIFT)
         conn.execute(statement)  # type: ignore[call-overload]
         conn.rollback()
         with pytest.raises(psycopg.Error) as refused:  # the next transaction is protected again
             conn.execute(statement)  # type: ignore[call-overload]
         assert refused.value.sqlstate == "AU003"
+
+
+LIFTS_NOTHING = {
+    "SET": "SET audit.allow_ddl = on",
+    "SET LOCAL": "SET LOCAL audit.allow_ddl = on",
+    "SET to this session's transaction id, then a new one": "SELECT set_config('audit.allow_ddl',"
+                                                             " pg_current_xact_id()::text, false); COMMIT",
+}
+
+
+@pytest.mark.parametrize("attempt", LIFTS_NOTHING.values(), ids=LIFTS_NOTHING.keys())
+def test_a_setting_that_names_no_transaction_lifts_nothing(pg_server: ThrowawayServer, hardened: str,
+                                                           attempt: str) -> None:
+    with psycopg.connect(pg_server.conninfo_for(hardened)) as conn:
+        conn.execute(attempt)  # type: ignore[call-overload]
+        with pytest.raises(psycopg.Error) as refused:
+            conn.execute(DDL["DISABLE TRIGGER"])
+    assert refused.value.sqlstate == "AU003"
+
+
+@pytest.mark.parametrize("where", ["connection string", "role", "database"])
+def test_a_setting_of_the_connection_role_or_database_lifts_nothing(pg_server: ThrowawayServer, hardened: str,
+                                                                    where: str) -> None:
+    options = {}
+    with psycopg.connect(pg_server.conninfo_for(hardened), autocommit=True) as conn:
+        if where == "role":
+            conn.execute("ALTER ROLE postgres SET audit.allow_ddl = on")
+        elif where == "database":
+            conn.execute(f"ALTER DATABASE {hardened} SET audit.allow_ddl = on")
+        else:
+            options = {"options": "-c audit.allow_ddl=on"}
+    try:
+        with psycopg.connect(pg_server.conninfo_for(hardened), **options) as conn:  # type: ignore[arg-type]
+            assert conn.execute("SHOW audit.allow_ddl").fetchone() == ("on",)
+            with pytest.raises(psycopg.Error) as refused:
+                conn.execute(DDL["DROP TRIGGER"])
+        assert refused.value.sqlstate == "AU003"
+    finally:
+        with psycopg.connect(pg_server.conninfo_for(hardened), autocommit=True) as conn:
+            conn.execute("ALTER ROLE postgres RESET audit.allow_ddl")
 
 
 def test_ddl_elsewhere_is_not_affected(pg_server: ThrowawayServer, hardened: str) -> None:
@@ -92,7 +145,12 @@ def test_a_non_superuser_install_skips_them_with_a_notice(pg_server: ThrowawaySe
         for path in sorted(sql_dir().glob("*.sql")):
             conn.execute(path.read_text())  # type: ignore[call-overload]
         assert conn.execute("SELECT count(*) FROM pg_event_trigger").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the installing login owns nothing
+            conn.execute("ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_refuse_update")
+    with psycopg.connect(pg_server.conninfo_for(dbname), autocommit=True) as conn:
         conn.execute("ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_refuse_update")  # nothing stops it
+        conn.execute("GRANT audit_reader TO app_reader")
+    with psycopg.connect(pg_server.conninfo_for(dbname, user="app_reader"), autocommit=True) as conn:
         assert conn.execute("SELECT ok FROM audit.verify(gen_random_uuid())").fetchone() == (False,)
     assert any("need a superuser" in notice and "skipped" in notice for notice in notices)
 

@@ -9,7 +9,7 @@ import pytest
 
 from audit_py.server import SUPERUSER
 
-from .conftest import OUTSIDER, OWNER, READER, WRITER, ConnectAs
+from .conftest import FUNCTION_ROLE, OUTSIDER, OWNER, OWNING_ROLE, READER, WRITER, ConnectAs
 from .helpers import count_entries, record
 
 TAMPERING = {
@@ -40,7 +40,7 @@ def _attempt(conn: psycopg.Connection[tuple[object, ...]], statement: str) -> ps
 
 
 @pytest.mark.parametrize("statement", TAMPERING.values(), ids=TAMPERING.keys())
-@pytest.mark.parametrize("role", [OWNER, SUPERUSER])
+@pytest.mark.parametrize("role", [OWNING_ROLE, SUPERUSER])
 def test_owner_and_superuser_are_refused_by_the_triggers(connect_as: ConnectAs, seeded: int,
                                                          role: str, statement: str) -> None:
     conn = connect_as(role)
@@ -51,7 +51,8 @@ def test_owner_and_superuser_are_refused_by_the_triggers(connect_as: ConnectAs, 
 
 
 @pytest.mark.parametrize("statement", TAMPERING.values(), ids=TAMPERING.keys())
-@pytest.mark.parametrize("role", [WRITER, READER, OUTSIDER])
+# The installing login owns nothing, and the function role may only insert.
+@pytest.mark.parametrize("role", [WRITER, READER, OUTSIDER, OWNER, FUNCTION_ROLE])
 def test_applications_are_refused_by_privileges(connect_as: ConnectAs, seeded: int, role: str, statement: str) -> None:
     error = _attempt(connect_as(role), statement)
     assert error.sqlstate == "42501"  # insufficient_privilege
@@ -60,7 +61,7 @@ def test_applications_are_refused_by_privileges(connect_as: ConnectAs, seeded: i
 
 @pytest.mark.parametrize("operation", ["UPDATE", "DELETE", "TRUNCATE"])
 def test_refusal_names_the_operation_and_table(connect_as: ConnectAs, seeded: int, operation: str) -> None:
-    error = _attempt(connect_as(OWNER), TAMPERING[operation])
+    error = _attempt(connect_as(OWNING_ROLE), TAMPERING[operation])
     assert str(error).startswith(f"{operation} on audit.audit_logs is not allowed")
 
 
@@ -83,7 +84,8 @@ def test_every_protective_trigger_is_enabled_always(connect_as: ConnectAs) -> No
 
 
 # Only a superuser may set session_replication_role.
-@pytest.mark.parametrize(("role", "replica"), [(OWNER, False), (SUPERUSER, False), (SUPERUSER, True)])
+@pytest.mark.parametrize(("role", "replica"), [(OWNING_ROLE, False), (FUNCTION_ROLE, False), (SUPERUSER, False),
+                                               (SUPERUSER, True)])
 def test_a_direct_insert_cannot_pick_its_id_or_back_date_itself(connect_as: ConnectAs, role: str,
                                                                  replica: bool) -> None:
     conn = connect_as(role)
@@ -102,7 +104,7 @@ def test_a_direct_insert_cannot_pick_its_id_or_back_date_itself(connect_as: Conn
 
 
 def test_copy_into_the_log_is_stamped_too(connect_as: ConnectAs) -> None:
-    owner = connect_as(OWNER)
+    owner = connect_as(OWNING_ROLE)
     forged_id = uuid.uuid4()
     with owner.cursor() as cur:
         with cur.copy("COPY audit.audit_logs (id, company_id, action, entity, entity_id, details, created_at)"
@@ -113,7 +115,7 @@ def test_copy_into_the_log_is_stamped_too(connect_as: ConnectAs) -> None:
     assert row is not None and row[0] != forged_id and row[1] != 2001
 
 
-@pytest.mark.parametrize("role", [OWNER, SUPERUSER])
+@pytest.mark.parametrize("role", [OWNING_ROLE, SUPERUSER])
 def test_check_constraints_hold_for_direct_inserts(connect_as: ConnectAs, role: str) -> None:
     conn = connect_as(role)
     for action, entity, details in [(" ", "invoice", "{}"), ("X", "\t", "{}"), ("X", "invoice", "[1]")]:

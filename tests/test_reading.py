@@ -19,7 +19,7 @@ from audit_py import AsyncAuditService, AuditEntry, AuditService, InvalidQuery, 
 from audit_py.errors import translate_errors
 from audit_py.server import SUPERUSER, ThrowawayServer
 
-from .conftest import OWNER, READER, TENANT, WRITER, ConnectAs
+from .conftest import OWNER, OWNING_ROLE, READER, TENANT, WRITER, ConnectAs
 
 COMPANY, OTHER = uuid.uuid4(), uuid.uuid4()
 FRANCHISE, USER = uuid.uuid4(), uuid.uuid4()
@@ -206,9 +206,11 @@ def test_a_pinned_tenant_login_reads_its_companies_whatever_its_context_names(co
     assert owner.execute("SELECT count(*) FROM audit.tenant_logins").fetchone() == (0,)
 
 
-def test_the_reader_and_the_owner_still_see_everything(connect_as: ConnectAs, log: None) -> None:
-    for role in (READER, OWNER):
+def test_the_reader_and_the_owning_role_still_see_everything(connect_as: ConnectAs, log: None) -> None:
+    for role in (READER, OWNING_ROLE):
         assert connect_as(role).execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (300,)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the installing login reads nothing
+        connect_as(OWNER).execute("SELECT count(*) FROM audit.audit_logs")
 
 
 def run_cli(pg_server: ThrowawayServer, dbname: str, role: str, *args: str) -> subprocess.CompletedProcess[str]:

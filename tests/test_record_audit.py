@@ -53,7 +53,7 @@ def test_parameter_names_are_the_documented_ones(connect_as: ConnectAs) -> None:
     assert names == ["company_id", "action", "entity", "entity_id", "details", "user_id", "franchise_id"]
     assert "details jsonb DEFAULT '{}'::jsonb" in arguments
     assert "user_id uuid DEFAULT NULL::uuid" in arguments and "franchise_id uuid DEFAULT NULL::uuid" in arguments
-    assert security_definer and config == ['search_path=""']
+    assert security_definer and config == ["search_path=pg_catalog, pg_temp"]
 
 
 BAD_INPUTS = [

@@ -7,7 +7,7 @@ import pytest
 
 from audit_py.server import SUPERUSER
 
-from .conftest import OUTSIDER, READER, WRITER, ConnectAs
+from .conftest import OUTSIDER, OWNER, READER, WRITER, ConnectAs
 
 
 def test_columns_are_those_of_the_specification(connect_as: ConnectAs) -> None:
@@ -63,7 +63,7 @@ def test_everything_is_documented(connect_as: ConnectAs) -> None:
             WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'audit'::regnamespace)
               AND NOT tgisinternal AND obj_description(t.oid, 'pg_trigger') IS NULL
         UNION ALL SELECT 'role ' || rolname FROM pg_roles r
-            WHERE rolname IN ('audit_writer', 'audit_reader') AND shobj_description(r.oid, 'pg_authid') IS NULL
+            WHERE rolname LIKE 'audit\\_%' AND shobj_description(r.oid, 'pg_authid') IS NULL
     """).fetchall()
     assert undocumented == []
 
@@ -71,10 +71,37 @@ def test_everything_is_documented(connect_as: ConnectAs) -> None:
 def test_every_function_pins_its_search_path_but_those_whose_comment_says_why_not(connect_as: ConnectAs) -> None:
     unpinned = connect_as(SUPERUSER).execute(
         "SELECT proname FROM pg_proc WHERE pronamespace = 'audit'::regnamespace"
-        " AND (proconfig IS NULL OR NOT 'search_path=\"\"' = ANY(proconfig)) ORDER BY 1").fetchall()
+        " AND (proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY(proconfig)) ORDER BY 1").fetchall()
     assert [name for (name,) in unpinned] == [
         "_context_extra", "_context_user", "_context_uuid", "_entry_problem", "_micros", "_missing_company",
-        "_opt_uuid_bytes", "_page_problem", "_stamp_entry", "_str_bytes", "entry_hash"]
+        "_opt_uuid_bytes", "_page_problem", "_stamp_entry", "_str_bytes", "_untrackable", "entry_hash"]
+
+
+def test_every_security_definer_function_belongs_to_the_function_role(connect_as: ConnectAs) -> None:
+    owners = connect_as(SUPERUSER).execute(
+        "SELECT proname, proowner::regrole::text, prosecdef FROM pg_proc"
+        " WHERE pronamespace = 'audit'::regnamespace ORDER BY 1").fetchall()
+    assert {name for name, owner, definer in owners if definer} == {
+        "_pinned_companies", "_track_changes", "digest", "record_audit", "record_audit_many", "seal", "verify"}
+    assert {owner for name, owner, definer in owners if definer} == {"audit_definer"}
+    assert {owner for name, owner, definer in owners if not definer} == {"audit_owner"}
+
+
+def test_no_login_owns_or_holds_the_owning_roles(connect_as: ConnectAs) -> None:
+    conn = connect_as(SUPERUSER)
+    owners = conn.execute(
+        "SELECT DISTINCT relowner::regrole::text FROM pg_class WHERE relnamespace = 'audit'::regnamespace"
+        " UNION SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'audit'").fetchall()
+    assert owners == [("audit_owner",)]
+    members = conn.execute(
+        "SELECT r.rolname, m.member::regrole::text FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid"
+        " WHERE r.rolname IN ('audit_owner', 'audit_definer')").fetchall()
+    assert members == []
+    attributes = conn.execute(
+        "SELECT rolname, rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication"
+        " FROM pg_roles WHERE rolname IN ('audit_owner', 'audit_definer', 'audit_admin') ORDER BY 1").fetchall()
+    assert attributes == [(name, False, False, False, False, False, False)
+                          for name in ("audit_admin", "audit_definer", "audit_owner")]
 
 
 def test_public_gets_nothing_in_schema_audit(connect_as: ConnectAs) -> None:
@@ -101,16 +128,34 @@ ROLE_PRIVILEGES = """
 """
 
 
+WRITER_PRIVILEGES = ["EXECUTE _refuse_truncate", "EXECUTE _track_changes", "EXECUTE _untrackable",
+                     "EXECUTE disable_tracking", "EXECUTE enable_tracking", "EXECUTE record_audit",
+                     "EXECUTE record_audit_many", "EXECUTE set_context", "SELECT strict_mode"]
+ADMIN_PRIVILEGES = ["DELETE strict_mode", "DELETE tenant_logins", "EXECUTE disable_strict_mode",
+                    "EXECUTE enable_strict_mode", "EXECUTE pin_tenant", "EXECUTE seal", "EXECUTE unpin_tenant",
+                    "INSERT strict_mode", "INSERT tenant_logins", "SELECT strict_mode", "SELECT tenant_logins"]
+
+
 @pytest.mark.parametrize(("role", "expected"), [
-    ("audit_writer", ["EXECUTE _refuse_truncate", "EXECUTE _track_changes", "EXECUTE disable_tracking",
-                      "EXECUTE enable_tracking", "EXECUTE record_audit", "EXECUTE record_audit_many",
-                      "EXECUTE set_context", "SELECT strict_mode"]),
+    ("audit_writer", WRITER_PRIVILEGES),
     ("audit_reader", ["EXECUTE _page_problem", "EXECUTE digest", "EXECUTE history", "EXECUTE search",
                       "EXECUTE set_context", "EXECUTE verify", "SELECT audit_logs", "SELECT blocks",
                       "SELECT strict_mode"]),
     # Row-level security confines what it sees to one company: tests/test_reading.py.
     ("audit_tenant_reader", ["EXECUTE _page_problem", "EXECUTE _pinned_companies", "EXECUTE history",
                              "EXECUTE search", "EXECUTE set_context", "SELECT audit_logs", "SELECT blocks"]),
+    ("audit_admin", ADMIN_PRIVILEGES),
+    # What the SECURITY DEFINER functions it owns need, and no UPDATE, DELETE or TRUNCATE of the log.
+    ("audit_definer", ["EXECUTE _block_hash", "EXECUTE _context_extra", "EXECUTE _context_user",
+                       "EXECUTE _context_uuid", "EXECUTE _entry_problem", "EXECUTE _merkle_root", "EXECUTE _micros",
+                       "EXECUTE _missing_company", "EXECUTE _opt_uuid_bytes", "EXECUTE _pinned_companies",
+                       "EXECUTE _protection_problems", "EXECUTE _require_user", "EXECUTE _str_bytes",
+                       "EXECUTE _track_changes", "EXECUTE _untrackable", "EXECUTE digest", "EXECUTE entry_hash",
+                       "EXECUTE record_audit", "EXECUTE record_audit_many", "EXECUTE seal", "EXECUTE verify",
+                       "INSERT audit_logs", "INSERT blocks", "SELECT audit_logs", "SELECT blocks", "SELECT seal_lock",
+                       "SELECT strict_mode", "SELECT tenant_logins", "UPDATE seal_lock"]),
+    # The installing login keeps audit_admin; the tests also grant it audit_writer, to track the ERP's tables.
+    (OWNER, sorted(set(ADMIN_PRIVILEGES) | set(WRITER_PRIVILEGES))),
     (OUTSIDER, []),
 ])
 def test_each_role_has_exactly_its_privileges(connect_as: ConnectAs, role: str, expected: list[str]) -> None:
@@ -120,9 +165,9 @@ def test_each_role_has_exactly_its_privileges(connect_as: ConnectAs, role: str, 
 
 def test_roles_cannot_log_in(connect_as: ConnectAs) -> None:
     rows = connect_as(SUPERUSER).execute(
-        "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'audit\\_%' AND rolname <> 'audit_owner'"
-        " ORDER BY 1").fetchall()
-    assert rows == [("audit_reader", False), ("audit_tenant_reader", False), ("audit_writer", False)]
+        "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'audit\\_%' ORDER BY 1").fetchall()
+    assert rows == [(name, False) for name in ("audit_admin", "audit_definer", "audit_owner", "audit_reader",
+                                               "audit_tenant_reader", "audit_writer")]
 
 
 def test_reader_reads_and_writer_does_not(connect_as: ConnectAs) -> None:

@@ -14,7 +14,7 @@ from audit_py import AuditEntry, AuditError, AuditRecord, AuditService, Immutabl
 from audit_py.errors import translate_errors
 from audit_py.server import SUPERUSER
 
-from .conftest import OWNER, READER, WRITER, ConnectAs
+from .conftest import OWNING_ROLE, READER, WRITER, ConnectAs
 from .helpers import count_entries
 
 COMPANY = uuid.uuid4()
@@ -186,7 +186,7 @@ def test_tampering_maps_to_immutable_violation(connect_as: ConnectAs, statement:
     writer = connect_as(WRITER)
     AuditService(writer).record(COMPANY, "A", "e", uuid.uuid4())
     writer.commit()
-    owner = connect_as(OWNER)
+    owner = connect_as(OWNING_ROLE)
     with pytest.raises(ImmutableViolation) as refused, translate_errors():
         owner.execute(statement)
     assert refused.value.sqlstate == "AU001" and isinstance(refused.value, AuditError)
@@ -211,7 +211,7 @@ def test_a_direct_insert_breaking_a_check_maps_to_invalid_entry(connect_as: Conn
                                                                 value: str) -> None:
     values = {"action": "'A'", "entity": "'e'", "details": "'{}'", column: value}
     with pytest.raises(InvalidEntry) as refused, translate_errors():
-        connect_as(OWNER).execute(
+        connect_as(OWNING_ROLE).execute(
             "INSERT INTO audit.audit_logs (company_id, action, entity, entity_id, details) VALUES"  # noqa: S608
             f" (gen_random_uuid(), {values['action']}, {values['entity']}, gen_random_uuid(), {values['details']})")
     assert (refused.value.sqlstate, refused.value.parameter) == ("23514", column)

@@ -13,7 +13,7 @@ import pytest
 from audit_py import AuditEntry, AuditService, canonical, ledger
 from audit_py.server import SUPERUSER
 
-from .conftest import OWNER, READER, WRITER, ConnectAs
+from .conftest import OWNER, OWNING_ROLE, READER, WRITER, ConnectAs
 from .helpers import record
 
 Verifier = Callable[[psycopg.Connection[tuple[object, ...]], uuid.UUID], tuple[bool, str, object, object]]
@@ -346,7 +346,7 @@ def test_writers_cannot_seal_and_readers_may_verify(connect_as: ConnectAs) -> No
     assert connect_as(READER).execute("SELECT audit.digest()->'chains'").fetchone() == ({},)
 
 
-@pytest.mark.parametrize("role", [OWNER, SUPERUSER])
+@pytest.mark.parametrize("role", [OWNING_ROLE, SUPERUSER])
 @pytest.mark.parametrize("statement", ["UPDATE audit.blocks SET block_no = block_no + 1", "DELETE FROM audit.blocks",
                                        "TRUNCATE audit.blocks"])
 def test_blocks_are_append_only(connect_as: ConnectAs, sealed_log: list[uuid.UUID], role: str,
