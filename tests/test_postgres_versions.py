@@ -15,6 +15,8 @@ import pytest
 from audit_py import AuditService, ledger, migrate, rollback
 from audit_py.server import embedded_bindir, throwaway_server
 
+from .helpers import INSTALLING_LOGIN_REFUSED, set_trap
+
 
 @pytest.mark.parametrize("major", [16, 18])
 def test_install_use_refuse_and_roll_back(major: int) -> None:
@@ -29,8 +31,12 @@ def test_install_use_refuse_and_roll_back(major: int) -> None:
         with psycopg.connect(owner_dsn, autocommit=True) as owner:
             # From PostgreSQL 16 on, the owner may grant the roles it created.
             owner.execute("GRANT audit_writer TO app")
+            for statement in INSTALLING_LOGIN_REFUSED:  # it owns none of the log (CREATEROLE differs by version)
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    owner.execute(statement)  # type: ignore[call-overload]
         with psycopg.connect(server.conninfo_for("erp", user="app")) as app:
-            AuditService(app).record(uuid.uuid4(), "A", "e", uuid.uuid4())
+            set_trap(app)  # its temporary types never run as the log's function role
+            AuditService(app).record(uuid.uuid4(), "A", "e", uuid.uuid4(), {"n": 1}, user_id=uuid.uuid4())
             app.commit()
         with psycopg.connect(server.conninfo_for("erp"), autocommit=True) as superuser:
             superuser.execute("SET session_replication_role = replica")

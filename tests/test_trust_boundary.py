@@ -1,0 +1,295 @@
+"""The trust boundary: no role runs its own code with the log's rights, or gains one through schema audit.
+
+Each test plays the role that would try: a writer, a reader, a tenant reader, a login that may only
+change a tracked table, and the installing login, whom a schema tool would run as.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from audit_py import AuditEntry, AuditService, ledger
+
+from .conftest import OUTSIDER, OWNER, READER, TENANT, WRITER, ConnectAs
+from .helpers import INSTALLING_LOGIN_REFUSED, record, set_trap
+
+COMPANY = uuid.uuid4()
+
+TRACKED = """
+CREATE TABLE erp.invoices (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), company_id uuid NOT NULL, amount numeric);
+GRANT USAGE ON SCHEMA erp TO app_outsider;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON erp.invoices TO app_outsider;
+SELECT audit.enable_tracking('erp.invoices');
+"""
+
+
+@pytest.fixture
+def tracked(connect_as: ConnectAs) -> None:
+    connect_as(WRITER).execute(  # something to seal, verify and read
+        "SELECT audit.record_audit(%s, 'A', 'e', gen_random_uuid(), user_id => gen_random_uuid())", (COMPANY,))
+    connect_as(WRITER).commit()
+    superuser = connect_as("postgres", autocommit=True)
+    superuser.execute(f"CREATE SCHEMA erp AUTHORIZATION {OWNER}")
+    superuser.execute(f"GRANT audit_writer TO {OWNER}")
+    connect_as(OWNER, autocommit=True).execute(TRACKED)  # type: ignore[call-overload]
+    superuser.execute(f"SELECT audit.pin_tenant('{TENANT}', %s)", (COMPANY,))
+
+
+CALLS: dict[str, tuple[str, list[str]]] = {
+    "record_audit": (WRITER, ["SELECT audit.record_audit(%(c)s, 'A', 'e', gen_random_uuid(), '{\"n\": 1}',"
+                              " gen_random_uuid(), gen_random_uuid())"]),
+    "record_audit with a context": (WRITER, [
+        "SELECT audit.set_context(gen_random_uuid(), %(c)s, gen_random_uuid(), '{\"request\": \"r\"}')",
+        "SELECT audit.record_audit(NULL, 'A', 'e', gen_random_uuid())"]),
+    "record_audit_many": (WRITER, ["SELECT audit.record_audit_many(ARRAY[%(c)s]::uuid[], '{A}', '{e}',"
+                                   " ARRAY[gen_random_uuid()], '{\"{}\"}')"]),
+    "enable and disable tracking": (OWNER, ["SELECT audit.enable_tracking('erp.invoices', 'bill')",
+                                            "SELECT audit.disable_tracking('erp.invoices')"]),
+    "a tracked INSERT, UPDATE, DELETE": (OUTSIDER, [
+        "SELECT set_config('audit.user_id', gen_random_uuid()::text, true),"
+        " set_config('audit.context', '{\"request\": \"r\"}', true)",
+        "INSERT INTO erp.invoices (company_id, amount) VALUES (%(c)s, 1)",
+        "UPDATE erp.invoices SET amount = 2", "DELETE FROM erp.invoices"]),
+    "verify": (READER, ["SELECT * FROM audit.verify(%(c)s)"]),
+    "digest": (READER, ["SELECT audit.digest()"]),
+    "search and history": (READER, ["SELECT * FROM audit.search(%(c)s, since => now() - interval '1 day')",
+                                    "SELECT * FROM audit.history('e', gen_random_uuid())"]),
+    "the tenant policies": (TENANT, ["SELECT audit.set_context(company_id => %(c)s)",
+                                     "SELECT count(*) FROM audit.audit_logs", "SELECT count(*) FROM audit.blocks",
+                                     "SELECT * FROM audit.search(%(c)s)"]),
+    "seal, pins and strict mode": (OWNER, ["SELECT * FROM audit.seal()",
+                                           f"SELECT audit.pin_tenant('{TENANT}', gen_random_uuid())",
+                                           "SELECT audit.enable_strict_mode('app_reader')",
+                                           "SELECT audit.disable_strict_mode('app_reader')"]),
+}
+
+
+@pytest.mark.usefixtures("tracked")
+@pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
+def test_temporary_types_never_run_the_callers_code_with_the_logs_rights(connect_as: ConnectAs,
+                                                                          call: tuple[str, list[str]]) -> None:
+    role, statements = call
+    conn = connect_as(role)
+    set_trap(conn)
+    for statement in statements:
+        conn.execute(statement, {"c": COMPANY})  # type: ignore[call-overload]
+    conn.commit()
+
+
+def test_the_trap_does_catch_a_function_that_leaves_pg_temp_first(connect_as: ConnectAs) -> None:
+    """The test above can fail: a SECURITY DEFINER function with search_path = '' falls into the trap."""
+    superuser = connect_as("postgres", autocommit=True)
+    superuser.execute("CREATE FUNCTION public.naive() RETURNS text LANGUAGE plpgsql SECURITY DEFINER"
+                      " SET search_path = '' AS $$DECLARE v uuid := pg_catalog.gen_random_uuid();"
+                      " BEGIN RETURN v::pg_catalog.text; END$$")
+    writer = connect_as(WRITER)
+    set_trap(writer)
+    with pytest.raises(psycopg.Error, match="HIJACKED: the caller's code ran as postgres"):
+        writer.execute("SELECT public.naive()")
+
+
+# A cast of one's own to json or jsonb, which to_jsonb() of a row calls for a column of that type.
+CAST_TYPES = {
+    "enum": ("CREATE TYPE erp.mood AS ENUM ('calm', 'angry')", "erp.mood", "erp.mood", "'calm'"),
+    "domain over an enum": ("CREATE TYPE erp.mood AS ENUM ('calm', 'angry'); CREATE DOMAIN erp.mood_d AS erp.mood",
+                            "erp.mood_d", "erp.mood", "'calm'"),
+    "range": ("CREATE TYPE erp.span AS RANGE (subtype = int4)", "erp.span", "erp.span", "'[1,2)'"),
+}
+EVIL_CAST = """
+CREATE FUNCTION erp.evil({source}) RETURNS {target} LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_user <> session_user THEN
+        RAISE EXCEPTION 'HIJACKED: the cast ran as %', current_user;
+    END IF;
+    RETURN pg_catalog.to_json($1::text)::{target};
+END $$;
+CREATE CAST ({source} AS {target}) WITH FUNCTION erp.evil({source});
+"""
+
+
+def _schema_of(connect_as: ConnectAs, owner: str) -> psycopg.Connection[Any]:
+    connect_as("postgres", autocommit=True).execute(f"CREATE SCHEMA erp AUTHORIZATION {owner}")
+    return connect_as(owner, autocommit=True)
+
+
+@pytest.mark.parametrize("target", ["json", "jsonb"])
+@pytest.mark.parametrize("kind", CAST_TYPES.values(), ids=CAST_TYPES.keys())
+def test_tracking_refuses_a_column_a_cast_of_ones_own_would_serialize(connect_as: ConnectAs, kind: tuple[str, ...],
+                                                                      target: str) -> None:
+    """A writer tracking its own table: refused when it enables tracking, and at the first write after a cast."""
+    make_type, column_type, cast_source, value = kind
+    writer = _schema_of(connect_as, WRITER)
+    writer.execute(f"{make_type}; CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid, x {column_type})")
+    writer.execute("SELECT audit.enable_tracking('erp.things')")  # no cast yet: tracked
+    writer.execute(f"INSERT INTO erp.things VALUES (gen_random_uuid(), %s, {value})", (COMPANY,))
+    writer.execute(EVIL_CAST.format(source=cast_source, target=target))  # type: ignore[call-overload]
+    with pytest.raises(psycopg.Error) as refused:
+        writer.execute(f"INSERT INTO erp.things VALUES (gen_random_uuid(), %s, {value})", (COMPANY,))
+    assert refused.value.sqlstate == "AU004", refused.value
+    assert "column x is of type" in str(refused.value) and "erp.evil" in str(refused.value)
+    with pytest.raises(psycopg.Error) as refused:
+        writer.execute("SELECT audit.enable_tracking('erp.things')")
+    assert refused.value.sqlstate == "AU004" and "cast of its own" in str(refused.value)
+    assert connect_as("postgres").execute("SELECT count(*) FROM erp.things").fetchone() == (1,)
+
+
+def test_a_table_owner_without_audit_roles_cannot_use_a_cast_on_a_table_the_dba_tracks(
+        connect_as: ConnectAs) -> None:
+    outsider = _schema_of(connect_as, OUTSIDER)
+    outsider.execute("CREATE TYPE erp.mood AS ENUM ('calm'); CREATE TABLE erp.things"
+                     " (id uuid PRIMARY KEY, company_id uuid, x erp.mood)")
+    connect_as("postgres", autocommit=True).execute("SELECT audit.enable_tracking('erp.things')")
+    outsider.execute(EVIL_CAST.format(source="erp.mood", target="json"))  # type: ignore[call-overload]
+    for statement in ("INSERT INTO erp.things VALUES (gen_random_uuid(), %s, 'calm')",
+                      "UPDATE erp.things SET x = 'calm'", "DELETE FROM erp.things"):
+        with pytest.raises(psycopg.Error) as refused:
+            outsider.execute(statement, (COMPANY,) if "%s" in statement else None)
+        assert refused.value.sqlstate == "AU004" and "HIJACKED" not in str(refused.value)
+
+
+def test_a_cast_in_c_or_of_no_function_does_not_stop_tracking(connect_as: ConnectAs) -> None:
+    writer = _schema_of(connect_as, WRITER)
+    writer.execute("CREATE TYPE erp.mood AS ENUM ('calm', 'angry');"
+                   " CREATE CAST (erp.mood AS json) WITH INOUT;"
+                   " CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid, x erp.mood, tags text[])")
+    writer.execute("SELECT audit.enable_tracking('erp.things')")
+    writer.execute("INSERT INTO erp.things VALUES (gen_random_uuid(), %s, 'angry', '{a,b}')", (COMPANY,))
+    details = connect_as(READER).execute("SELECT details FROM audit.audit_logs").fetchone()
+    assert details is not None and details[0]["x"] == "angry" and details[0]["tags"] == ["a", "b"]
+
+
+# Columns named like the trigger's own aliases, variables and transition tables.
+ODD_COLUMNS = ["t", "old", "new", "audit_new", "audit_old", "j", "position", "new_row", "changes", "name",
+               "entity", "action", "config", "excluded", "visible", "operation", "key_column"]
+
+
+def test_columns_of_any_name_are_tracked(connect_as: ConnectAs) -> None:
+    writer = _schema_of(connect_as, WRITER)
+    columns = ", ".join(f'"{name}" text' for name in ODD_COLUMNS)
+    writer.execute(f"CREATE TABLE erp.odd (id uuid PRIMARY KEY, company_id uuid, {columns})")
+    writer.execute("SELECT audit.enable_tracking('erp.odd')")
+    names = ", ".join(f'"{name}"' for name in ODD_COLUMNS)
+    values = ", ".join(f"'{name}-1'" for name in ODD_COLUMNS)
+    writer.execute(f"INSERT INTO erp.odd (id, company_id, {names}) VALUES (gen_random_uuid(), %s, {values})",
+                   (COMPANY,))
+    writer.execute("UPDATE erp.odd SET t = 't-2', \"new\" = 'new-2'")
+    writer.execute("DELETE FROM erp.odd")
+    rows = dict(connect_as(READER).execute("SELECT action, details FROM audit.audit_logs").fetchall())
+    assert {name: rows["CREATE_ODD"][name] for name in ODD_COLUMNS} == {name: f"{name}-1" for name in ODD_COLUMNS}
+    assert rows["UPDATE_ODD"] == {"t": {"old": "t-1", "new": "t-2"}, "new": {"old": "new-1", "new": "new-2"}}
+    assert rows["DELETE_ODD"]["t"] == "t-2"
+
+
+UNTRACKABLE = {
+    "partitioned": ("CREATE TABLE erp.p (id uuid, company_id uuid, n int, PRIMARY KEY (id, n)) PARTITION BY RANGE (n);"
+                    " CREATE TABLE erp.p1 PARTITION OF erp.p FOR VALUES FROM (0) TO (10)", "erp.p", "is partitioned"),
+    "a partition": ("CREATE TABLE erp.p (id uuid, company_id uuid, n int) PARTITION BY RANGE (n);"
+                    " CREATE TABLE erp.p1 (id uuid PRIMARY KEY, company_id uuid, n int);"
+                    " ALTER TABLE erp.p ATTACH PARTITION erp.p1 FOR VALUES FROM (0) TO (10)",
+                    "erp.p1", "is a partition"),
+    "an inheritance parent": ("CREATE TABLE erp.parent (id uuid PRIMARY KEY, company_id uuid);"
+                              " CREATE TABLE erp.child () INHERITS (erp.parent)", "erp.parent", "inheritance children"),
+    "an inheritance child": ("CREATE TABLE erp.parent (id uuid, company_id uuid);"
+                             " CREATE TABLE erp.child (id uuid PRIMARY KEY) INHERITS (erp.parent)",
+                             "erp.child", "inherits from another table"),
+}
+
+
+@pytest.mark.parametrize("case", UNTRACKABLE.values(), ids=UNTRACKABLE.keys())
+def test_enable_tracking_refuses_what_it_could_not_record_whole(connect_as: ConnectAs,
+                                                                case: tuple[str, str, str]) -> None:
+    ddl, table, why = case
+    writer = _schema_of(connect_as, WRITER)
+    writer.execute(ddl)  # type: ignore[call-overload]
+    with pytest.raises(psycopg.Error) as refused:
+        writer.execute("SELECT audit.enable_tracking(%s)", (table,))
+    assert refused.value.sqlstate == "AU004" and why in str(refused.value)
+    assert refused.value.diag.column_name == "table_name"
+
+
+def test_a_tracked_table_that_gains_a_child_refuses_writes_until_tracking_is_fixed(connect_as: ConnectAs) -> None:
+    writer = _schema_of(connect_as, WRITER)
+    writer.execute("CREATE TABLE erp.parent (id uuid PRIMARY KEY, company_id uuid);"
+                   " SELECT audit.enable_tracking('erp.parent');"
+                   " CREATE TABLE erp.child () INHERITS (erp.parent)")
+    for statement in ("INSERT INTO erp.parent VALUES (gen_random_uuid(), gen_random_uuid())",
+                      "UPDATE erp.parent SET company_id = company_id", "DELETE FROM erp.parent"):
+        with pytest.raises(psycopg.Error) as refused:
+            writer.execute(statement)  # type: ignore[call-overload]
+        assert refused.value.sqlstate == "AU004" and "inheritance children" in str(refused.value)
+
+
+@pytest.mark.parametrize("statement", INSTALLING_LOGIN_REFUSED)
+def test_the_installing_login_cannot_alter_the_log_as_a_schema_tool_would(connect_as: ConnectAs,
+                                                                            statement: str) -> None:
+    """What drizzle-kit push and Alembic autogenerate proposed, run with the application's DATABASE_URL."""
+    conn = connect_as(OWNER)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(statement)  # type: ignore[call-overload]
+
+
+def test_any_login_holding_the_old_advisory_lock_does_not_stop_sealing(connect_as: ConnectAs) -> None:
+    record(connect_as(WRITER), COMPANY)
+    outsider = connect_as(OUTSIDER)
+    outsider.execute("SELECT pg_advisory_lock(6467206942688935610)")
+    sealer = connect_as(OWNER)
+    sealer.execute("SET lock_timeout = '5s'")
+    assert [block[2] for block in ledger.seal(sealer)] == [1]
+
+
+@pytest.mark.parametrize("statement", ["LOCK TABLE audit.seal_lock IN ACCESS SHARE MODE",
+                                       "SELECT * FROM audit.seal_lock FOR UPDATE",
+                                       "UPDATE audit.seal_lock SET seal_count = 0",
+                                       "LOCK TABLE audit.blocks IN SHARE ROW EXCLUSIVE MODE",
+                                       "SELECT pg_catalog.pg_advisory_xact_lock(1)"])
+@pytest.mark.parametrize("role", [WRITER, READER, TENANT, OUTSIDER, OWNER])
+def test_nobody_but_the_function_role_can_hold_the_turn_of_sealing(connect_as: ConnectAs, role: str,
+                                                                   statement: str) -> None:
+    conn = connect_as(role)
+    if "advisory" in statement:  # anyone may take an advisory lock: sealing no longer waits on one
+        conn.execute(statement)
+        return
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(statement)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("isolation", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_a_seal_waiting_its_turn_at_a_strict_isolation_level_seals_nothing_and_does_not_fail(
+        connect_as: ConnectAs, isolation: str) -> None:
+    writer = connect_as(WRITER)
+    record(writer, COMPANY)
+    first, second = connect_as(OWNER), connect_as(OWNER)
+    notices: list[str] = []
+    second.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary or ""))
+    first.execute("SELECT * FROM audit.seal()")  # holds the turn until it commits
+    second.execute(f"BEGIN ISOLATION LEVEL {isolation}")
+    second.execute("SELECT 1")  # its snapshot, taken before the first seal commits
+    result: list[Any] = []
+    waiting = threading.Thread(target=lambda: result.append(second.execute("SELECT * FROM audit.seal()").fetchall()))
+    waiting.start()
+    waiting.join(1.0)
+    assert waiting.is_alive(), "the second seal waits its turn"
+    first.commit()
+    waiting.join(10)
+    assert result == [[]]
+    assert any("another seal committed" in notice for notice in notices)
+    second.commit()
+    record(writer, COMPANY)
+    assert [block[1:] for block in ledger.seal(second)] == [(2, 1)]
+    assert ledger.verify(connect_as(READER), COMPANY).ok
+
+
+def test_python_service_keeps_working_for_the_writer(connect_as: ConnectAs) -> None:
+    writer = connect_as(WRITER)
+    set_trap(writer)
+    audit = AuditService(writer)
+    with audit.context(user_id=uuid.uuid4(), request="r"):
+        audit.record(COMPANY, "A", "e", uuid.uuid4(), {"n": 1})
+        audit.record_many([AuditEntry(COMPANY, "B", "e", uuid.uuid4())])
+    writer.commit()
+
