@@ -50,9 +50,10 @@ CHUNK = 1_000_000
 
 def generate(server: ThrowawayServer, entries: int) -> None:
     migrate(server.conninfo)
-    with psycopg.connect(server.conninfo, autocommit=True) as conn:
-        conn.execute("SET audit.allow_ddl = on")
-        conn.execute("SET maintenance_work_mem = '1GB'")
+    with psycopg.connect(server.conninfo, autocommit=True) as conn, conn.transaction():
+        # The guard of superuser installs lifts for one transaction, the one it names.
+        conn.execute("SELECT set_config('audit.allow_ddl', pg_current_xact_id()::text, true)")
+        conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
         indexes = conn.execute("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index"
                                " WHERE indrelid = 'audit.audit_logs'::regclass").fetchall()
         constraint = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
@@ -70,6 +71,7 @@ def generate(server: ThrowawayServer, entries: int) -> None:
         for name, definition in indexes:
             if name != "audit.audit_logs_pkey":
                 conn.execute(definition)
+    with psycopg.connect(server.conninfo, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE audit.audit_logs")
 
 

@@ -19,7 +19,7 @@ DECLARE
     function_ pg_catalog.regprocedure;
 BEGIN
     FOREACH role_name IN ARRAY ARRAY['audit_owner', 'audit_definer']::name[] LOOP
-        -- From PostgreSQL 16 on, the creator of a role is a member that may not SET it.
+        -- From PostgreSQL 16 on, the role's creator is a member that may not SET it.
         IF NOT (CASE WHEN pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 160000
                      THEN pg_catalog.pg_has_role(installer, role_name, 'SET')
                      ELSE pg_catalog.pg_has_role(installer, role_name, 'MEMBER') END) THEN
