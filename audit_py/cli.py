@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
                                         "it is migrated, and the demo's own entries are rolled back")
 
     seal_cmd = commands.add_parser("seal", help="seal finished entries into each company's hash chain")
-    _dsn_option(seal_cmd, "database to seal, as the owner of the log")
+    _dsn_option(seal_cmd, "database to seal, as a login granted audit_admin")
     seal_cmd.add_argument("--watch", type=float, metavar="SECONDS", help="seal again every SECONDS, until stopped")
 
     verify_cmd = commands.add_parser("verify", help="verify the chains in Python, recomputing every hash")

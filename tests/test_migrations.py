@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -140,3 +141,36 @@ def test_yoyo_url_carries_every_connection_parameter() -> None:
     assert parsed.scheme == "postgresql+psycopg"
     assert parsed.args == {"host": "/var/run/postgresql", "port": "6543", "user": "o'neil",
                            "password": "p@ss/w?rd", "dbname": "my&db", "sslmode": "disable"}
+
+
+def test_an_existing_log_moves_behind_the_trust_boundary_and_keeps_verifying(
+        pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> None:
+    """A log of 0008 with entries, blocks and a tracked table, migrated to 0009 by its installing login."""
+    from yoyo import read_migrations
+
+    from audit_py import ledger
+    from audit_py.schema import _backend
+
+    dbname = empty_database()
+    conninfo = pg_server.conninfo_for(dbname, user=OWNER)
+    with _backend(conninfo) as backend:
+        pending = backend.to_apply(read_migrations(str(migrations_dir())))
+        backend.apply_migrations(type(pending)([m for m in pending if m.id < "0009"]))
+    company = uuid.uuid4()
+    with _connect(pg_server, dbname, OWNER) as owner:  # before 0009, the installing login owns the log
+        owner.execute("CREATE TABLE public.invoices (id uuid PRIMARY KEY, company_id uuid, amount int);"
+                      " SELECT audit.enable_tracking('public.invoices')")
+        owner.execute("INSERT INTO public.invoices VALUES (gen_random_uuid(), %s, 1)", (company,))
+        owner.execute("SELECT audit.record_audit(%s, 'A', 'e', gen_random_uuid())", (company,))
+        assert [block[1:] for block in ledger.seal(owner)] == [(1, 2)]
+    assert migrate(conninfo) == ["0009.trust-boundary"]
+    with _connect(pg_server, dbname, OWNER) as owner:
+        owner.execute("UPDATE public.invoices SET amount = 2")  # still tracked
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            owner.execute("ALTER TABLE audit.audit_logs DISABLE TRIGGER ALL")
+        assert [block[1:] for block in ledger.seal(owner)] == [(2, 1)]  # it seals as audit_admin
+    with _connect(pg_server, dbname) as superuser:
+        assert superuser.execute("SELECT ok, report FROM audit.verify(%s)", (company,)).fetchone()[0]  # type: ignore[index]
+        verdict = ledger.verify(superuser, company)
+        assert verdict.ok and "2 blocks and 3 sealed entries" in verdict.report, verdict.report
+    assert rollback(conninfo)[0] == "0009.trust-boundary"
