@@ -1045,6 +1045,19 @@ WHERE p.login_role = unpin_tenant.login_role AND (unpin_tenant.company_id IS NUL
 $$;
 
 
+CREATE OR REPLACE FUNCTION audit._stamp_entry()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    NEW.id := pg_catalog.gen_random_uuid();
+    NEW.created_at := pg_catalog.now();
+    -- txid_current() is pg_current_xact_id() as a bigint, with no text round trip.
+    NEW.txid := pg_catalog.txid_current();
+    RETURN NEW;
+END;
+$$;
+
 DROP FUNCTION audit._untrackable(regclass);
 
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM audit_definer, audit_admin;

@@ -218,6 +218,21 @@ BEGIN
 END;
 $$;
 
+CREATE OR REPLACE FUNCTION audit._stamp_entry()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.id := pg_catalog.gen_random_uuid();
+    NEW.created_at := pg_catalog.now();
+    -- txid_current() is pg_current_xact_id() as a bigint, with no text round trip.
+    NEW.txid := pg_catalog.txid_current();
+    RETURN NEW;
+END;
+$$;
+
+
 CREATE OR REPLACE FUNCTION audit._context_uuid(setting text)
 RETURNS uuid
 LANGUAGE plpgsql
@@ -999,7 +1014,7 @@ WITH expected_triggers (table_name, trigger_name, definition) AS (VALUES
 -- recomputes them from a fresh install.
 expected_functions (signature, fingerprint) AS (VALUES
     ('audit._refuse_change()', '60d1a65caa43b1f954e013e0f6c023b52aa9029381bca78ba973835c0b4b1f9e'),
-    ('audit._stamp_entry()', '6af9bf4746e719b2c58ac0d6ed24008f5e5c15aec9a1900725d866e44e118563'),
+    ('audit._stamp_entry()', 'a6769bf2dd97358082a6930aba0dfc666014c9d0339bdb7fa8b432c4230a8d4f'),
     ('audit._context_uuid(text)', '33a6d3e1142b0be3713839242c3ea9977d7387299880768bbc9b0007b87320ca'),
     ('audit._context_user(text)', '78d8f5a770eceda0c9079a7340f8e3d57188e0cc42614406cc11ad71dce7d8dd'),
     ('audit._context_extra()', '908a9f6c09482249c86962eedb9fbbef6cae33755e7f4770da5e7b734702853d'),

@@ -26,15 +26,13 @@ COMMENT ON FUNCTION audit._refuse_change() IS
 -- into a range that is already sealed. Assigning here, rather than
 -- refusing a supplied value, is the only way: a trigger cannot tell a
 -- supplied value from the column default.
--- No SET search_path here, unlike every other function: it runs for each
--- inserted row, a SET clause costs a configuration change per call, and the
--- body names only qualified pg_catalog functions and no type, so no
--- search_path or temporary object can shadow anything in it. It fires for
--- the roles that may insert: audit_definer, inside functions that pin the
--- search_path, and superusers.
+-- Its body names only qualified pg_catalog functions and no type; the
+-- search_path is pinned all the same, as on every trigger function, at a
+-- cost of about a microsecond per row.
 CREATE FUNCTION audit._stamp_entry()
 RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     NEW.id := pg_catalog.gen_random_uuid();

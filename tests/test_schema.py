@@ -74,7 +74,7 @@ def test_every_function_pins_its_search_path_but_those_whose_comment_says_why_no
         " AND (proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY(proconfig)) ORDER BY 1").fetchall()
     assert [name for (name,) in unpinned] == [
         "_context_extra", "_context_user", "_context_uuid", "_entry_problem", "_micros", "_missing_company",
-        "_opt_uuid_bytes", "_page_problem", "_stamp_entry", "_str_bytes", "_untrackable", "entry_hash"]
+        "_opt_uuid_bytes", "_page_problem", "_str_bytes", "_untrackable", "entry_hash"]
 
 
 def test_every_security_definer_function_belongs_to_the_function_role(connect_as: ConnectAs) -> None:
