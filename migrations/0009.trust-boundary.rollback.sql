@@ -17,6 +17,7 @@ DECLARE
     taken     name[] := '{}';
     role_name name;
     function_ pg_catalog.regprocedure;
+    relation  pg_catalog.regclass;
 BEGIN
     FOREACH role_name IN ARRAY ARRAY['audit_owner', 'audit_definer']::name[] LOOP
         -- From PostgreSQL 16 on, the role's creator is a member that may not SET it.
@@ -30,11 +31,12 @@ BEGIN
     PERFORM pg_catalog.set_config('audit.rollback_taken', pg_catalog.array_to_string(taken, ','), true);
 
     EXECUTE pg_catalog.format('ALTER SCHEMA audit OWNER TO %I', installer);
-    EXECUTE pg_catalog.format('ALTER TABLE audit.audit_logs OWNER TO %I', installer);
-    EXECUTE pg_catalog.format('ALTER TABLE audit.blocks OWNER TO %I', installer);
-    EXECUTE pg_catalog.format('ALTER TABLE audit.strict_mode OWNER TO %I', installer);
-    EXECUTE pg_catalog.format('ALTER TABLE audit.tenant_logins OWNER TO %I', installer);
-    EXECUTE pg_catalog.format('ALTER VIEW audit.tracked_tables OWNER TO %I', installer);
+    FOR relation IN
+        SELECT c.oid::pg_catalog.regclass FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace AND c.relkind IN ('r', 'v')
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', relation, installer);
+    END LOOP;
     FOR function_ IN
         SELECT p.oid::pg_catalog.regprocedure FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = 'audit'::pg_catalog.regnamespace
@@ -49,6 +51,8 @@ DROP POLICY blocks_definer_read ON audit.blocks;
 DROP POLICY audit_logs_definer_insert ON audit.audit_logs;
 DROP POLICY audit_logs_definer_read ON audit.audit_logs;
 DROP TABLE audit.seal_lock;
+DROP VIEW audit.audit_new;
+DROP VIEW audit.audit_old;
 
 -- ---- the functions as 0008.reading-indexes left them ----
 
@@ -1059,6 +1063,40 @@ END;
 $$;
 
 DROP FUNCTION audit._untrackable(regclass);
+DROP FUNCTION audit._no_transition_table(text);
+DROP FUNCTION audit._built_in(oid);
+
+CREATE OR REPLACE VIEW audit.tracked_tables AS
+SELECT tracker.tgrelid::pg_catalog.regclass AS table_name,
+       tracker.config ->> 'entity' AS entity,
+       ARRAY(SELECT a.attname::text
+             FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = tracker.tgrelid AND a.attnum > 0
+               AND NOT a.attisdropped
+               AND (a.attname::text = ANY (ARRAY(
+                        SELECT pg_catalog.jsonb_array_elements_text(tracker.config -> 'exclude_columns')))
+                    OR a.attnum = ANY (ARRAY(
+                        SELECT pg_catalog.jsonb_array_elements_text(tracker.config -> 'exclude_attnums')::pg_catalog.int2)))
+             ORDER BY a.attnum) AS exclude_columns,
+       (SELECT pg_catalog.count(*) = 4
+               AND pg_catalog.bool_and(t.tgenabled <> 'D')
+        FROM pg_catalog.pg_trigger t
+        WHERE t.tgrelid = tracker.tgrelid
+          AND t.tgname IN ('audit_track_insert', 'audit_track_update', 'audit_track_delete', 'audit_refuse_truncate'))
+           AS triggers_in_place
+FROM (
+    SELECT DISTINCT ON (t.tgrelid) t.tgrelid,
+           -- The trigger's one argument, NUL-terminated, in the server's encoding.
+           pg_catalog.convert_from(pg_catalog.substring(t.tgargs, 1, pg_catalog.length(t.tgargs) - 1),
+                                   pg_catalog.current_setting('server_encoding'))::pg_catalog.jsonb AS config
+    FROM pg_catalog.pg_trigger t
+    WHERE t.tgfoid = 'audit._track_changes()'::pg_catalog.regprocedure
+    ORDER BY t.tgrelid, t.tgname
+) AS tracker;
+
+COMMENT ON COLUMN audit.tracked_tables.triggers_in_place IS
+    'False when one of the four tracking triggers was dropped or disabled: enable_tracking() again restores them.';
+
 
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM audit_definer, audit_admin;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM audit_definer, audit_admin;

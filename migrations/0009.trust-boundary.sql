@@ -490,34 +490,71 @@ SELECT CASE
         '%s has inheritance children: writes made straight to them would not be recorded', c.oid::pg_catalog.regclass)
     WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) c.oid) THEN pg_catalog.format(
         '%s inherits from another table: writes made through the parent would not be recorded', c.oid::pg_catalog.regclass)
-    ELSE (SELECT pg_catalog.format(
-              'column %I is of type %s, not a built-in one, and this database has a cast of its own to %s (from %s, by %s): serializing the row would run that function with the rights of the log',
-              a.attname, a.atttypid::pg_catalog.regtype, k.casttarget::pg_catalog.regtype,
-              k.castsource::pg_catalog.regtype, k.castfunc::pg_catalog.regprocedure)
-          FROM pg_catalog.pg_attribute a,
-               pg_catalog.pg_cast k
-               JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) k.castfunc
-               JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) f.prolang
-          WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
-            -- 16384 is FirstNormalObjectId: every type below it is built in.
-            AND a.atttypid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
-            AND k.casttarget IN ('pg_catalog.json'::pg_catalog.regtype, 'pg_catalog.jsonb'::pg_catalog.regtype)
-            AND l.lanname NOT IN ('c', 'internal')
-          ORDER BY a.attnum
-          LIMIT 1)
 END
 FROM pg_catalog.pg_class c
 WHERE c.oid OPERATOR(pg_catalog.=) table_name
 $$;
 
 COMMENT ON FUNCTION audit._untrackable(regclass) IS
-    'Why a table cannot be tracked (partitioned, a partition, an inheritance parent or child, or a column type a user-defined cast to json could serialize); NULL when it can.';
+    'Why a table cannot be tracked (partitioned, a partition, an inheritance parent or child); NULL when it can.';
+
+-- The transition tables of the tracking triggers are named audit_old and
+-- audit_new, names that cannot be schema-qualified. Where a trigger has no
+-- such transition table (one created without the REFERENCING clause that
+-- enable_tracking() writes), an unqualified audit_new would be looked up in
+-- the search_path, and found in pg_temp, where the caller could have put a
+-- view that runs its code as audit_definer. These two views, in schema audit,
+-- which _track_changes() searches before pg_temp, are what it finds instead:
+-- reading either refuses the statement.
+CREATE FUNCTION audit._no_transition_table(name text)
+RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'tracking: this trigger has no transition table %; only audit.enable_tracking() creates tracking triggers', name
+        USING ERRCODE = 'AU004',
+              HINT = 'Drop the trigger, and track the table with audit.enable_tracking().';
+END;
+$$;
+
+COMMENT ON FUNCTION audit._no_transition_table(text) IS
+    'Refuses (AU004) a tracking trigger that lacks the transition table named: called by the views audit.audit_new and audit.audit_old.';
+
+CREATE VIEW audit.audit_new AS SELECT NULL::pg_catalog.int4 AS missing WHERE audit._no_transition_table('audit_new');
+CREATE VIEW audit.audit_old AS SELECT NULL::pg_catalog.int4 AS missing WHERE audit._no_transition_table('audit_old');
+
+COMMENT ON VIEW audit.audit_new IS
+    'What audit._track_changes() finds under the name audit_new when its trigger has no such transition table: reading it refuses the statement.';
+COMMENT ON VIEW audit.audit_old IS
+    'What audit._track_changes() finds under the name audit_old when its trigger has no such transition table: reading it refuses the statement.';
+COMMENT ON COLUMN audit.audit_new.missing IS 'Never read: the view refuses first.';
+COMMENT ON COLUMN audit.audit_old.missing IS 'Never read: the view refuses first.';
+
+-- Whether to_jsonb() serializes a column of this type without looking for a
+-- cast of its own: built into PostgreSQL, or a domain over such a type
+-- (to_jsonb() looks through domains). 16384 is FirstNormalObjectId: every
+-- type below it is built in. No SET clause, so that it is inlined.
+CREATE FUNCTION audit._built_in(type_oid oid)
+RETURNS boolean
+LANGUAGE sql
+STABLE
+AS $$
+SELECT CASE WHEN y.typtype OPERATOR(pg_catalog.=) 'd' THEN y.typbasetype ELSE y.oid END
+       OPERATOR(pg_catalog.<) 16384::pg_catalog.oid
+FROM pg_catalog.pg_type y
+WHERE y.oid OPERATOR(pg_catalog.=) type_oid
+$$;
+
+COMMENT ON FUNCTION audit._built_in(oid) IS
+    'Whether to_jsonb() serializes values of this type without calling a cast of someone else''s: built in, or a domain over a built-in type.';
 
 CREATE OR REPLACE FUNCTION audit._track_changes()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, audit, pg_temp
 SET jit = off
 AS $$
 DECLARE
@@ -529,8 +566,15 @@ DECLARE
     key_column pg_catalog.text;
     excluded   pg_catalog.text[];
     visible    pg_catalog.text[];
+    row_json   pg_catalog.text;
+    built_in   pg_catalog.bool;
+    file_node  pg_catalog.oid;
+    column_max pg_catalog.int2;
     problem    pg_catalog.text := audit._untrackable(TG_RELID);
 BEGIN
+    IF TG_LEVEL OPERATOR(pg_catalog.<>) 'STATEMENT' OR TG_WHEN OPERATOR(pg_catalog.<>) 'AFTER' THEN
+        problem := 'tracking triggers fire AFTER each statement; only audit.enable_tracking() creates them';
+    END IF;
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION '%: tracking cannot record this table: %', operation, problem
             USING ERRCODE = 'AU004',
@@ -541,20 +585,75 @@ BEGIN
     -- excluded under its new name.
     SELECT pg_catalog.min(c.name) FILTER (WHERE c.is_key),
            COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
-           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}')
-    INTO key_column, excluded, visible
+           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}'),
+           pg_catalog.bool_and(c.built_in), pg_catalog.max(c.relfilenode), pg_catalog.max(c.relnatts)
+    INTO key_column, excluded, visible, built_in, file_node, column_max
     FROM (SELECT a.attname::pg_catalog.text AS name,
                  a.attnum = (config ->> 'key_attnum')::pg_catalog.int2
                      AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
                  a.attnum = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::pg_catalog.int2))
                      OR a.attname::pg_catalog.text = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
-                     AS is_excluded
+                     AS is_excluded,
+                 audit._built_in(a.atttypid) AS built_in, r.relfilenode, r.relnatts
           FROM pg_catalog.pg_attribute a
+          JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
           WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
+    IF file_node OPERATOR(pg_catalog.<>) pg_catalog.pg_relation_filenode(TG_RELID)
+       OR pg_catalog.has_column_privilege(TG_RELID, (column_max + 1)::pg_catalog.int2, 'SELECT') IS NOT NULL THEN
+        RAISE EXCEPTION '%: the table changed after this transaction''s snapshot was taken', operation
+            USING ERRCODE = 'AU004', HINT = 'Retry the statement in a new transaction.';
+    END IF;
     IF key_column IS NULL THEN
         RAISE EXCEPTION '%: the column tracking records as entity_id is gone or no longer a uuid', operation
             USING ERRCODE = 'AU004',
                   HINT = 'Run audit.enable_tracking() again for the table, or stop tracking it with audit.disable_tracking().';
+    END IF;
+    IF NOT built_in THEN
+        -- Each column's JSON, in groups of 50: jsonb_build_object() takes
+        -- at most 100 arguments.
+        SELECT pg_catalog.string_agg(g.pairs, ' OPERATOR(pg_catalog.||) ') INTO row_json
+        FROM (SELECT 'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||)
+                     pg_catalog.string_agg(pg_catalog.format(
+                         CASE WHEN audit._built_in(a.atttypid) THEN '%1$L, t.%1$I'
+                              ELSE '%1$L, CASE WHEN pg_catalog.num_nulls(t.%1$I) = 0'
+                                   ' THEN pg_catalog.format(''%%s'', t.%1$I) END' END, a.attname), ', ' ORDER BY a.attnum)
+                     OPERATOR(pg_catalog.||) ')' AS pairs
+              FROM (SELECT a.attname, a.attnum, a.atttypid,
+                           (pg_catalog.row_number() OVER (ORDER BY a.attnum) - 1) / 50 AS chunk
+                    FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS a
+              GROUP BY a.chunk) AS g;
+        EXECUTE pg_catalog.format($sql$
+            INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+            SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid,
+                            (SELECT audit._context_uuid('audit.company_id')),
+                            audit._missing_company($1, c.key_row ->> $2)),
+                   COALESCE((c.new_row ->> 'franchise_id')::pg_catalog.uuid,
+                            (SELECT audit._context_uuid('audit.franchise_id'))),
+                   (SELECT audit._context_user($1)), $3, $4, (c.key_row ->> $2)::pg_catalog.uuid,
+                   c.details, (SELECT audit._context_extra())
+            FROM (%s) AS c
+            WHERE c.details IS NOT NULL$sql$,
+            CASE TG_OP
+                WHEN 'INSERT' THEN pg_catalog.format(
+                    'SELECT r.j AS new_row, r.j AS key_row, r.j OPERATOR(pg_catalog.-) $5 AS details'
+                    ' FROM (SELECT %s AS j FROM audit_new t) AS r', row_json)
+                WHEN 'DELETE' THEN pg_catalog.format(
+                    'SELECT r.j AS new_row, r.j AS key_row, r.j OPERATOR(pg_catalog.-) $5 AS details'
+                    ' FROM (SELECT %s AS j FROM audit_old t) AS r', row_json)
+                -- Paired by position, as below.
+                ELSE pg_catalog.format(
+                    'SELECT n.j AS new_row, n.j AS key_row, d.changes AS details'
+                    ' FROM (SELECT pg_catalog.row_number() OVER () AS position, %1$s AS j FROM audit_old t) AS o'
+                    ' JOIN (SELECT pg_catalog.row_number() OVER () AS position, %1$s AS j FROM audit_new t) AS n'
+                    ' USING (position)'
+                    ' CROSS JOIN LATERAL (SELECT pg_catalog.jsonb_object_agg(k.name, pg_catalog.jsonb_build_object('
+                    '''old'', o.j -> k.name, ''new'', n.j -> k.name)) AS changes'
+                    ' FROM pg_catalog.unnest($6) AS k(name) WHERE (o.j -> k.name) IS DISTINCT FROM (n.j -> k.name)) AS d',
+                    row_json)
+            END)
+        USING operation, key_column, action, entity, excluded, visible;
+        RETURN NULL;
     END IF;
 
     -- One INSERT per statement. company_id and franchise_id come from the
@@ -1023,8 +1122,10 @@ expected_functions (signature, fingerprint) AS (VALUES
     ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '2c5d849f4601b6943d9f32e022ddb360bc89f17a5ce2835170d9d84d00a2e8a9'),
     ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8'),
     ('audit._missing_company(text,text)', '3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1'),
-    ('audit._track_changes()', '483e0f0371cbc6ffa154b2ba6884ce033d3429185a921d51fbc5e85d52e06bdd'),
-    ('audit._untrackable(regclass)', 'de3a724d45c31ee5e11a2c4203a112cd6f8b89a538c3ee9897a6ca309063979f'),
+    ('audit._track_changes()', '381a1eb0f3abca526a7a67198242c4b67345deeaefa8bc60167c5b8945cdb95a'),
+    ('audit._untrackable(regclass)', 'be4a3e2a9beffbd9276f4360865895edd879166f3b5aabd9f8adf29afa5aa486'),
+    ('audit._built_in(oid)', '360ec08e7864533804b2636a5b781081ec2f389f0a000cf404400a523f9a76f3'),
+    ('audit._no_transition_table(text)', '42c26d8084e90fb9b32733d51f0dd7b0437c738504630de4bac93e465ef42cd8'),
     ('audit._refuse_truncate()', '329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d'),
     ('audit._str_bytes(text)', '3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518'),
     ('audit._opt_uuid_bytes(uuid)', '80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de'),
@@ -1278,6 +1379,48 @@ WHERE p.login_role = unpin_tenant.login_role AND (unpin_tenant.company_id IS NUL
 $$;
 
 
+-- ---- 0055_tracking.sql: tracked_tables tells impostor triggers ----
+
+CREATE OR REPLACE VIEW audit.tracked_tables AS
+SELECT tracker.tgrelid::pg_catalog.regclass AS table_name,
+       tracker.config ->> 'entity' AS entity,
+       ARRAY(SELECT a.attname::text
+             FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = tracker.tgrelid AND a.attnum > 0
+               AND NOT a.attisdropped
+               AND (a.attname::text = ANY (ARRAY(
+                        SELECT pg_catalog.jsonb_array_elements_text(tracker.config -> 'exclude_columns')))
+                    OR a.attnum = ANY (ARRAY(
+                        SELECT pg_catalog.jsonb_array_elements_text(tracker.config -> 'exclude_attnums')::pg_catalog.int2)))
+             ORDER BY a.attnum) AS exclude_columns,
+       -- Each of the four as enable_tracking() made it: the same event, timing,
+       -- function and transition tables, no WHEN clause or column list, and
+       -- enabled for ordinary sessions (not disabled, not replica only).
+       (SELECT pg_catalog.count(*) = 4
+        FROM pg_catalog.pg_trigger t
+        JOIN (VALUES ('audit_track_insert', 4, 'audit._track_changes()'::pg_catalog.regprocedure, NULL, 'audit_new'),
+                     ('audit_track_update', 16, 'audit._track_changes()'::pg_catalog.regprocedure, 'audit_old', 'audit_new'),
+                     ('audit_track_delete', 8, 'audit._track_changes()'::pg_catalog.regprocedure, 'audit_old', NULL),
+                     ('audit_refuse_truncate', 34, 'audit._refuse_truncate()'::pg_catalog.regprocedure, NULL, NULL))
+             AS e(name, type, function, old_table, new_table)
+          ON t.tgname = e.name AND t.tgtype = e.type AND t.tgfoid = e.function
+         AND t.tgoldtable IS NOT DISTINCT FROM e.old_table AND t.tgnewtable IS NOT DISTINCT FROM e.new_table
+        WHERE t.tgrelid = tracker.tgrelid AND t.tgenabled IN ('O', 'A') AND t.tgqual IS NULL
+          AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0)
+           AS triggers_in_place
+FROM (
+    SELECT DISTINCT ON (t.tgrelid) t.tgrelid,
+           -- The trigger's one argument, NUL-terminated, in the server's encoding.
+           pg_catalog.convert_from(pg_catalog.substring(t.tgargs, 1, pg_catalog.length(t.tgargs) - 1),
+                                   pg_catalog.current_setting('server_encoding'))::pg_catalog.jsonb AS config
+    FROM pg_catalog.pg_trigger t
+    WHERE t.tgfoid = 'audit._track_changes()'::pg_catalog.regprocedure
+    ORDER BY t.tgrelid, t.tgname
+) AS tracker;
+
+COMMENT ON COLUMN audit.tracked_tables.triggers_in_place IS
+    'False when one of the four tracking triggers was dropped, disabled, enabled for replica sessions only, or replaced by another of its name: enable_tracking() again restores them.';
+
 -- ---- 0092_tenant_readers.sql: audit_definer's policies ----
 
 CREATE POLICY audit_logs_definer_read ON audit.audit_logs FOR SELECT TO audit_definer USING (true);
@@ -1303,9 +1446,12 @@ GRANT USAGE ON SCHEMA audit TO audit_definer;
 GRANT SELECT, INSERT ON audit.audit_logs, audit.blocks TO audit_definer;
 GRANT SELECT ON audit.strict_mode TO audit_definer;
 GRANT SELECT, UPDATE ON audit.seal_lock TO audit_definer;
+-- What _track_changes() finds where a trigger lacks a transition table: reading it refuses.
+GRANT SELECT ON audit.audit_new, audit.audit_old TO audit_definer;
 GRANT EXECUTE ON FUNCTION audit._context_uuid(text), audit._context_extra(), audit._context_user(text),
                           audit._require_user(text), audit._entry_problem(uuid, text, text, uuid, jsonb),
                           audit._missing_company(text, text), audit._untrackable(regclass),
+                          audit._no_transition_table(text), audit._built_in(oid),
                           audit._str_bytes(text), audit._opt_uuid_bytes(uuid), audit._micros(timestamptz),
                           audit.entry_hash(audit.audit_logs), audit._merkle_root(bytea[]),
                           audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz),
@@ -1322,7 +1468,8 @@ GRANT SELECT, INSERT, DELETE ON audit.strict_mode TO audit_admin;
 GRANT EXECUTE ON FUNCTION audit.pin_tenant(regrole, uuid), audit.unpin_tenant(regrole, uuid) TO audit_admin;
 GRANT SELECT, INSERT, DELETE ON audit.tenant_logins TO audit_admin;
 GRANT SELECT ON audit.tenant_logins TO audit_definer;
-REVOKE ALL ON FUNCTION audit._untrackable(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit._untrackable(regclass), audit._no_transition_table(text), audit._built_in(oid)
+    FROM PUBLIC;
 -- enable_tracking() runs as its caller, and asks it first.
 GRANT EXECUTE ON FUNCTION audit._untrackable(regclass) TO audit_writer;
 
@@ -1335,6 +1482,7 @@ DECLARE
     taken      name[] := '{}';
     role_name  name;
     definer    pg_catalog.regprocedure;
+    relation   pg_catalog.regclass;
 BEGIN
     FOREACH role_name IN ARRAY ARRAY['audit_owner', 'audit_definer']::name[] LOOP
         -- From PostgreSQL 16 on, the role's creator is a member that may not SET it.
@@ -1347,12 +1495,13 @@ BEGIN
     END LOOP;
 
     ALTER SCHEMA audit OWNER TO audit_owner;
-    ALTER TABLE audit.audit_logs OWNER TO audit_owner;
-    ALTER TABLE audit.blocks OWNER TO audit_owner;
-    ALTER TABLE audit.seal_lock OWNER TO audit_owner;
-    ALTER TABLE audit.strict_mode OWNER TO audit_owner;
-    ALTER TABLE audit.tenant_logins OWNER TO audit_owner;
-    ALTER VIEW audit.tracked_tables OWNER TO audit_owner;
+    FOR relation IN
+        SELECT c.oid::pg_catalog.regclass FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace AND c.relkind IN ('r', 'v')
+        ORDER BY c.oid
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO audit_owner', relation);
+    END LOOP;
     -- A function's new owner needs CREATE on its schema, which audit_definer
     -- holds only while it takes its functions over.
     GRANT CREATE ON SCHEMA audit TO audit_definer;

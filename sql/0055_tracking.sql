@@ -36,24 +36,13 @@ $$;
 COMMENT ON FUNCTION audit._missing_company(text, text) IS
     'Raises AU002 for a tracked row with no company; called only when there is none, as the last COALESCE argument.';
 
--- What keeps a table from being tracked whole, or from being serialized
--- without running someone else's code: NULL when nothing does, else why.
---
--- Statement triggers fire for the table a statement names, not for its
+-- What keeps a table from being tracked whole: NULL when nothing does, else
+-- why. Statement triggers fire for the table a statement names, not for its
 -- partitions or inheritance children, nor for a parent writing through to
 -- it: tracking any of them would leave writes unrecorded, so it refuses
 -- them all, at enable time and at every statement (a child may be added
--- later).
---
--- to_jsonb() of a row calls the cast to json of any column type not built
--- into PostgreSQL, if one exists: in the tracking trigger, that would run
--- the cast's function with the rights of the function role. A cast whose
--- function is C or internal code was installed by a superuser and is
--- trusted; any other, of any type, refuses every table with a column of a
--- type of its own (an enum, a domain, a range, a composite ...), which
--- over-approximates the types to_jsonb() could reach through a cast.
--- No SET clause, so that it costs no configuration change per statement:
--- every name is qualified, and its callers pin the search_path.
+-- later). No SET clause, so that it costs no configuration change per
+-- statement: every name is qualified, and its callers pin the search_path.
 CREATE FUNCTION audit._untrackable(table_name regclass)
 RETURNS text
 LANGUAGE sql
@@ -68,33 +57,85 @@ SELECT CASE
         '%s has inheritance children: writes made straight to them would not be recorded', c.oid::pg_catalog.regclass)
     WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) c.oid) THEN pg_catalog.format(
         '%s inherits from another table: writes made through the parent would not be recorded', c.oid::pg_catalog.regclass)
-    ELSE (SELECT pg_catalog.format(
-              'column %I is of type %s, not a built-in one, and this database has a cast of its own to %s (from %s, by %s): serializing the row would run that function with the rights of the log',
-              a.attname, a.atttypid::pg_catalog.regtype, k.casttarget::pg_catalog.regtype,
-              k.castsource::pg_catalog.regtype, k.castfunc::pg_catalog.regprocedure)
-          FROM pg_catalog.pg_attribute a,
-               pg_catalog.pg_cast k
-               JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) k.castfunc
-               JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) f.prolang
-          WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
-            -- 16384 is FirstNormalObjectId: every type below it is built in.
-            AND a.atttypid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
-            AND k.casttarget IN ('pg_catalog.json'::pg_catalog.regtype, 'pg_catalog.jsonb'::pg_catalog.regtype)
-            AND l.lanname NOT IN ('c', 'internal')
-          ORDER BY a.attnum
-          LIMIT 1)
 END
 FROM pg_catalog.pg_class c
 WHERE c.oid OPERATOR(pg_catalog.=) table_name
 $$;
 
 COMMENT ON FUNCTION audit._untrackable(regclass) IS
-    'Why a table cannot be tracked (partitioned, a partition, an inheritance parent or child, or a column type a user-defined cast to json could serialize); NULL when it can.';
+    'Why a table cannot be tracked (partitioned, a partition, an inheritance parent or child); NULL when it can.';
+
+-- The transition tables of the tracking triggers are named audit_old and
+-- audit_new, names that cannot be schema-qualified. Where a trigger has no
+-- such transition table (one created without the REFERENCING clause that
+-- enable_tracking() writes), an unqualified audit_new would be looked up in
+-- the search_path, and found in pg_temp, where the caller could have put a
+-- view that runs its code as audit_definer. These two views, in schema audit,
+-- which _track_changes() searches before pg_temp, are what it finds instead:
+-- reading either refuses the statement.
+CREATE FUNCTION audit._no_transition_table(name text)
+RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'tracking: this trigger has no transition table %; only audit.enable_tracking() creates tracking triggers', name
+        USING ERRCODE = 'AU004',
+              HINT = 'Drop the trigger, and track the table with audit.enable_tracking().';
+END;
+$$;
+
+COMMENT ON FUNCTION audit._no_transition_table(text) IS
+    'Refuses (AU004) a tracking trigger that lacks the transition table named: called by the views audit.audit_new and audit.audit_old.';
+
+CREATE VIEW audit.audit_new AS SELECT NULL::pg_catalog.int4 AS missing WHERE audit._no_transition_table('audit_new');
+CREATE VIEW audit.audit_old AS SELECT NULL::pg_catalog.int4 AS missing WHERE audit._no_transition_table('audit_old');
+
+COMMENT ON VIEW audit.audit_new IS
+    'What audit._track_changes() finds under the name audit_new when its trigger has no such transition table: reading it refuses the statement.';
+COMMENT ON VIEW audit.audit_old IS
+    'What audit._track_changes() finds under the name audit_old when its trigger has no such transition table: reading it refuses the statement.';
+COMMENT ON COLUMN audit.audit_new.missing IS 'Never read: the view refuses first.';
+COMMENT ON COLUMN audit.audit_old.missing IS 'Never read: the view refuses first.';
+
+-- Whether to_jsonb() serializes a column of this type without looking for a
+-- cast of its own: built into PostgreSQL, or a domain over such a type
+-- (to_jsonb() looks through domains). 16384 is FirstNormalObjectId: every
+-- type below it is built in. No SET clause, so that it is inlined.
+CREATE FUNCTION audit._built_in(type_oid oid)
+RETURNS boolean
+LANGUAGE sql
+STABLE
+AS $$
+SELECT CASE WHEN y.typtype OPERATOR(pg_catalog.=) 'd' THEN y.typbasetype ELSE y.oid END
+       OPERATOR(pg_catalog.<) 16384::pg_catalog.oid
+FROM pg_catalog.pg_type y
+WHERE y.oid OPERATOR(pg_catalog.=) type_oid
+$$;
+
+COMMENT ON FUNCTION audit._built_in(oid) IS
+    'Whether to_jsonb() serializes values of this type without calling a cast of someone else''s: built in, or a domain over a built-in type.';
 
 -- SECURITY DEFINER: it writes the log as audit_definer, whoever changed the
--- table. It serializes the rows itself, with to_jsonb(), only once
--- audit._untrackable() has found no cast of someone else's that this could
--- run; the rows' other values are data, read by built-in functions.
+-- table. search_path names schema audit before pg_temp for the views above;
+-- everything else is qualified.
+--
+-- Rows become JSON without running anyone's code. to_jsonb() calls the cast
+-- to json of any column type not built into PostgreSQL, if its owner made
+-- one, and that would run as audit_definer; so a table whose columns are all
+-- of built-in types (domains over them included) is serialized by
+-- to_jsonb(t.*), and one with any other column (an enum, a range, a
+-- composite, an array of them) by a statement built for its columns, where
+-- such a column is written as its text, through its type's output function,
+-- which no cast can replace.
+--
+-- Both rely on the catalog describing the table as the statement sees it.
+-- Under REPEATABLE READ or SERIALIZABLE the transaction's snapshot may
+-- predate an ALTER TABLE that changed a column's type or added one: the
+-- table's current file node and column count, read from the caches rather
+-- than the snapshot, tell, and the statement is refused.
+--
 -- jit = off: the planner sizes the INSERT by the transition table, and for a
 -- bulk statement JIT compilation cost more than it saved in bench/tracking.py.
 -- Three statements per tracked statement, whatever its size: two catalog
@@ -103,7 +144,7 @@ CREATE FUNCTION audit._track_changes()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, audit, pg_temp
 SET jit = off
 AS $$
 DECLARE
@@ -115,8 +156,15 @@ DECLARE
     key_column pg_catalog.text;
     excluded   pg_catalog.text[];
     visible    pg_catalog.text[];
+    row_json   pg_catalog.text;
+    built_in   pg_catalog.bool;
+    file_node  pg_catalog.oid;
+    column_max pg_catalog.int2;
     problem    pg_catalog.text := audit._untrackable(TG_RELID);
 BEGIN
+    IF TG_LEVEL OPERATOR(pg_catalog.<>) 'STATEMENT' OR TG_WHEN OPERATOR(pg_catalog.<>) 'AFTER' THEN
+        problem := 'tracking triggers fire AFTER each statement; only audit.enable_tracking() creates them';
+    END IF;
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION '%: tracking cannot record this table: %', operation, problem
             USING ERRCODE = 'AU004',
@@ -127,20 +175,75 @@ BEGIN
     -- excluded under its new name.
     SELECT pg_catalog.min(c.name) FILTER (WHERE c.is_key),
            COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
-           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}')
-    INTO key_column, excluded, visible
+           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}'),
+           pg_catalog.bool_and(c.built_in), pg_catalog.max(c.relfilenode), pg_catalog.max(c.relnatts)
+    INTO key_column, excluded, visible, built_in, file_node, column_max
     FROM (SELECT a.attname::pg_catalog.text AS name,
                  a.attnum = (config ->> 'key_attnum')::pg_catalog.int2
                      AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
                  a.attnum = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::pg_catalog.int2))
                      OR a.attname::pg_catalog.text = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
-                     AS is_excluded
+                     AS is_excluded,
+                 audit._built_in(a.atttypid) AS built_in, r.relfilenode, r.relnatts
           FROM pg_catalog.pg_attribute a
+          JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
           WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
+    IF file_node OPERATOR(pg_catalog.<>) pg_catalog.pg_relation_filenode(TG_RELID)
+       OR pg_catalog.has_column_privilege(TG_RELID, (column_max + 1)::pg_catalog.int2, 'SELECT') IS NOT NULL THEN
+        RAISE EXCEPTION '%: the table changed after this transaction''s snapshot was taken', operation
+            USING ERRCODE = 'AU004', HINT = 'Retry the statement in a new transaction.';
+    END IF;
     IF key_column IS NULL THEN
         RAISE EXCEPTION '%: the column tracking records as entity_id is gone or no longer a uuid', operation
             USING ERRCODE = 'AU004',
                   HINT = 'Run audit.enable_tracking() again for the table, or stop tracking it with audit.disable_tracking().';
+    END IF;
+    IF NOT built_in THEN
+        -- Each column's JSON, in groups of 50: jsonb_build_object() takes
+        -- at most 100 arguments.
+        SELECT pg_catalog.string_agg(g.pairs, ' OPERATOR(pg_catalog.||) ') INTO row_json
+        FROM (SELECT 'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||)
+                     pg_catalog.string_agg(pg_catalog.format(
+                         CASE WHEN audit._built_in(a.atttypid) THEN '%1$L, t.%1$I'
+                              ELSE '%1$L, CASE WHEN pg_catalog.num_nulls(t.%1$I) = 0'
+                                   ' THEN pg_catalog.format(''%%s'', t.%1$I) END' END, a.attname), ', ' ORDER BY a.attnum)
+                     OPERATOR(pg_catalog.||) ')' AS pairs
+              FROM (SELECT a.attname, a.attnum, a.atttypid,
+                           (pg_catalog.row_number() OVER (ORDER BY a.attnum) - 1) / 50 AS chunk
+                    FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS a
+              GROUP BY a.chunk) AS g;
+        EXECUTE pg_catalog.format($sql$
+            INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+            SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid,
+                            (SELECT audit._context_uuid('audit.company_id')),
+                            audit._missing_company($1, c.key_row ->> $2)),
+                   COALESCE((c.new_row ->> 'franchise_id')::pg_catalog.uuid,
+                            (SELECT audit._context_uuid('audit.franchise_id'))),
+                   (SELECT audit._context_user($1)), $3, $4, (c.key_row ->> $2)::pg_catalog.uuid,
+                   c.details, (SELECT audit._context_extra())
+            FROM (%s) AS c
+            WHERE c.details IS NOT NULL$sql$,
+            CASE TG_OP
+                WHEN 'INSERT' THEN pg_catalog.format(
+                    'SELECT r.j AS new_row, r.j AS key_row, r.j OPERATOR(pg_catalog.-) $5 AS details'
+                    ' FROM (SELECT %s AS j FROM audit_new t) AS r', row_json)
+                WHEN 'DELETE' THEN pg_catalog.format(
+                    'SELECT r.j AS new_row, r.j AS key_row, r.j OPERATOR(pg_catalog.-) $5 AS details'
+                    ' FROM (SELECT %s AS j FROM audit_old t) AS r', row_json)
+                -- Paired by position, as below.
+                ELSE pg_catalog.format(
+                    'SELECT n.j AS new_row, n.j AS key_row, d.changes AS details'
+                    ' FROM (SELECT pg_catalog.row_number() OVER () AS position, %1$s AS j FROM audit_old t) AS o'
+                    ' JOIN (SELECT pg_catalog.row_number() OVER () AS position, %1$s AS j FROM audit_new t) AS n'
+                    ' USING (position)'
+                    ' CROSS JOIN LATERAL (SELECT pg_catalog.jsonb_object_agg(k.name, pg_catalog.jsonb_build_object('
+                    '''old'', o.j -> k.name, ''new'', n.j -> k.name)) AS changes'
+                    ' FROM pg_catalog.unnest($6) AS k(name) WHERE (o.j -> k.name) IS DISTINCT FROM (n.j -> k.name)) AS d',
+                    row_json)
+            END)
+        USING operation, key_column, action, entity, excluded, visible;
+        RETURN NULL;
     END IF;
 
     -- One INSERT per statement. company_id and franchise_id come from the
@@ -381,11 +484,20 @@ SELECT tracker.tgrelid::pg_catalog.regclass AS table_name,
                     OR a.attnum = ANY (ARRAY(
                         SELECT pg_catalog.jsonb_array_elements_text(tracker.config -> 'exclude_attnums')::pg_catalog.int2)))
              ORDER BY a.attnum) AS exclude_columns,
+       -- Each of the four as enable_tracking() made it: the same event, timing,
+       -- function and transition tables, no WHEN clause or column list, and
+       -- enabled for ordinary sessions (not disabled, not replica only).
        (SELECT pg_catalog.count(*) = 4
-               AND pg_catalog.bool_and(t.tgenabled <> 'D')
         FROM pg_catalog.pg_trigger t
-        WHERE t.tgrelid = tracker.tgrelid
-          AND t.tgname IN ('audit_track_insert', 'audit_track_update', 'audit_track_delete', 'audit_refuse_truncate'))
+        JOIN (VALUES ('audit_track_insert', 4, 'audit._track_changes()'::pg_catalog.regprocedure, NULL, 'audit_new'),
+                     ('audit_track_update', 16, 'audit._track_changes()'::pg_catalog.regprocedure, 'audit_old', 'audit_new'),
+                     ('audit_track_delete', 8, 'audit._track_changes()'::pg_catalog.regprocedure, 'audit_old', NULL),
+                     ('audit_refuse_truncate', 34, 'audit._refuse_truncate()'::pg_catalog.regprocedure, NULL, NULL))
+             AS e(name, type, function, old_table, new_table)
+          ON t.tgname = e.name AND t.tgtype = e.type AND t.tgfoid = e.function
+         AND t.tgoldtable IS NOT DISTINCT FROM e.old_table AND t.tgnewtable IS NOT DISTINCT FROM e.new_table
+        WHERE t.tgrelid = tracker.tgrelid AND t.tgenabled IN ('O', 'A') AND t.tgqual IS NULL
+          AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0)
            AS triggers_in_place
 FROM (
     SELECT DISTINCT ON (t.tgrelid) t.tgrelid,
@@ -405,4 +517,4 @@ COMMENT ON COLUMN audit.tracked_tables.entity IS
 COMMENT ON COLUMN audit.tracked_tables.exclude_columns IS
     'Columns that never reach the log, by their current names (a renamed column stays excluded).';
 COMMENT ON COLUMN audit.tracked_tables.triggers_in_place IS
-    'False when one of the four tracking triggers was dropped or disabled: enable_tracking() again restores them.';
+    'False when one of the four tracking triggers was dropped, disabled, enabled for replica sessions only, or replaced by another of its name: enable_tracking() again restores them.';

@@ -51,9 +51,12 @@ GRANT USAGE ON SCHEMA audit TO audit_definer;
 GRANT SELECT, INSERT ON audit.audit_logs, audit.blocks TO audit_definer;
 GRANT SELECT ON audit.strict_mode TO audit_definer;
 GRANT SELECT, UPDATE ON audit.seal_lock TO audit_definer;
+-- What _track_changes() finds where a trigger lacks a transition table: reading it refuses.
+GRANT SELECT ON audit.audit_new, audit.audit_old TO audit_definer;
 GRANT EXECUTE ON FUNCTION audit._context_uuid(text), audit._context_extra(), audit._context_user(text),
                           audit._require_user(text), audit._entry_problem(uuid, text, text, uuid, jsonb),
                           audit._missing_company(text, text), audit._untrackable(regclass),
+                          audit._no_transition_table(text), audit._built_in(oid),
                           audit._str_bytes(text), audit._opt_uuid_bytes(uuid), audit._micros(timestamptz),
                           audit.entry_hash(audit.audit_logs), audit._merkle_root(bytea[]),
                           audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz),

@@ -21,6 +21,7 @@ DECLARE
     taken      name[] := '{}';
     role_name  name;
     definer    pg_catalog.regprocedure;
+    relation   pg_catalog.regclass;
 BEGIN
     FOREACH role_name IN ARRAY ARRAY['audit_owner', 'audit_definer']::name[] LOOP
         -- From PostgreSQL 16 on, the role's creator is a member that may not SET it.
@@ -33,12 +34,13 @@ BEGIN
     END LOOP;
 
     ALTER SCHEMA audit OWNER TO audit_owner;
-    ALTER TABLE audit.audit_logs OWNER TO audit_owner;
-    ALTER TABLE audit.blocks OWNER TO audit_owner;
-    ALTER TABLE audit.seal_lock OWNER TO audit_owner;
-    ALTER TABLE audit.strict_mode OWNER TO audit_owner;
-    ALTER TABLE audit.tenant_logins OWNER TO audit_owner;
-    ALTER VIEW audit.tracked_tables OWNER TO audit_owner;
+    FOR relation IN
+        SELECT c.oid::pg_catalog.regclass FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace AND c.relkind IN ('r', 'v')
+        ORDER BY c.oid
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO audit_owner', relation);
+    END LOOP;
     -- A function's new owner needs CREATE on its schema, which audit_definer
     -- holds only while it takes its functions over.
     GRANT CREATE ON SCHEMA audit TO audit_definer;

@@ -71,10 +71,15 @@ def test_everything_is_documented(connect_as: ConnectAs) -> None:
 def test_every_function_pins_its_search_path_but_those_whose_comment_says_why_not(connect_as: ConnectAs) -> None:
     unpinned = connect_as(SUPERUSER).execute(
         "SELECT proname FROM pg_proc WHERE pronamespace = 'audit'::regnamespace"
-        " AND (proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY(proconfig)) ORDER BY 1").fetchall()
+        " AND (proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY(proconfig))"
+        " AND proname <> '_track_changes' ORDER BY 1").fetchall()
     assert [name for (name,) in unpinned] == [
-        "_context_extra", "_context_user", "_context_uuid", "_entry_problem", "_micros", "_missing_company",
-        "_opt_uuid_bytes", "_page_problem", "_str_bytes", "_untrackable", "entry_hash"]
+        "_built_in", "_context_extra", "_context_user", "_context_uuid", "_entry_problem", "_micros",
+        "_missing_company", "_opt_uuid_bytes", "_page_problem", "_str_bytes", "_untrackable", "entry_hash"]
+    # Its trap views for a missing transition table come before pg_temp (sql/0055_tracking.sql).
+    assert connect_as(SUPERUSER).execute(
+        "SELECT proconfig FROM pg_proc WHERE oid = 'audit._track_changes()'::regprocedure").fetchone() == (
+        ["search_path=pg_catalog, audit, pg_temp", "jit=off"],)
 
 
 def test_every_security_definer_function_belongs_to_the_function_role(connect_as: ConnectAs) -> None:
@@ -146,9 +151,10 @@ ADMIN_PRIVILEGES = ["DELETE strict_mode", "DELETE tenant_logins", "EXECUTE disab
                              "EXECUTE search", "EXECUTE set_context", "SELECT audit_logs", "SELECT blocks"]),
     ("audit_admin", ADMIN_PRIVILEGES),
     # What the SECURITY DEFINER functions it owns need, and no UPDATE, DELETE or TRUNCATE of the log.
-    ("audit_definer", ["EXECUTE _block_hash", "EXECUTE _context_extra", "EXECUTE _context_user",
+    ("audit_definer", ["EXECUTE _block_hash", "EXECUTE _built_in", "EXECUTE _context_extra", "EXECUTE _context_user",
                        "EXECUTE _context_uuid", "EXECUTE _entry_problem", "EXECUTE _merkle_root", "EXECUTE _micros",
-                       "EXECUTE _missing_company", "EXECUTE _opt_uuid_bytes", "EXECUTE _pinned_companies",
+                       "EXECUTE _missing_company", "EXECUTE _no_transition_table", "EXECUTE _opt_uuid_bytes",
+                       "EXECUTE _pinned_companies",
                        "EXECUTE _protection_problems", "EXECUTE _require_user", "EXECUTE _str_bytes",
                        "EXECUTE _track_changes", "EXECUTE _untrackable", "EXECUTE digest", "EXECUTE entry_hash",
                        "EXECUTE record_audit", "EXECUTE record_audit_many", "EXECUTE seal", "EXECUTE verify",

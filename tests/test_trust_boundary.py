@@ -119,48 +119,136 @@ def _schema_of(connect_as: ConnectAs, owner: str) -> psycopg.Connection[Any]:
 
 @pytest.mark.parametrize("target", ["json", "jsonb"])
 @pytest.mark.parametrize("kind", CAST_TYPES.values(), ids=CAST_TYPES.keys())
-def test_tracking_refuses_a_column_a_cast_of_ones_own_would_serialize(connect_as: ConnectAs, kind: tuple[str, ...],
-                                                                      target: str) -> None:
-    """A writer tracking its own table: refused when it enables tracking, and at the first write after a cast."""
+def test_a_cast_of_ones_own_never_runs_and_the_column_is_recorded_as_its_text(
+        connect_as: ConnectAs, kind: tuple[str, ...], target: str) -> None:
+    """A writer tracking its own table, with a cast to json of a column's type."""
     make_type, column_type, cast_source, value = kind
     writer = _schema_of(connect_as, WRITER)
     writer.execute(f"{make_type}; CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid, x {column_type})")
-    writer.execute("SELECT audit.enable_tracking('erp.things')")  # no cast yet: tracked
-    writer.execute(f"INSERT INTO erp.things VALUES (gen_random_uuid(), %s, {value})", (COMPANY,))
     writer.execute(EVIL_CAST.format(source=cast_source, target=target))  # type: ignore[call-overload]
-    with pytest.raises(psycopg.Error) as refused:
-        writer.execute(f"INSERT INTO erp.things VALUES (gen_random_uuid(), %s, {value})", (COMPANY,))
-    assert refused.value.sqlstate == "AU004", refused.value
-    assert "column x is of type" in str(refused.value) and "erp.evil" in str(refused.value)
-    with pytest.raises(psycopg.Error) as refused:
-        writer.execute("SELECT audit.enable_tracking('erp.things')")
-    assert refused.value.sqlstate == "AU004" and "cast of its own" in str(refused.value)
-    assert connect_as("postgres").execute("SELECT count(*) FROM erp.things").fetchone() == (1,)
+    writer.execute("SELECT audit.enable_tracking('erp.things')")
+    writer.execute(f"INSERT INTO erp.things VALUES (gen_random_uuid(), %s, {value})", (COMPANY,))
+    writer.execute("UPDATE erp.things SET x = NULL")
+    writer.execute("DELETE FROM erp.things")
+    rows = dict(connect_as(READER).execute("SELECT action, details FROM audit.audit_logs").fetchall())
+    text = value.strip("'")
+    assert rows["CREATE_THING"]["x"] == text
+    assert rows["UPDATE_THING"] == {"x": {"old": text, "new": None}}
+    assert rows["DELETE_THING"]["x"] is None
 
 
-def test_a_table_owner_without_audit_roles_cannot_use_a_cast_on_a_table_the_dba_tracks(
+def test_a_table_owner_without_audit_roles_cannot_run_a_cast_on_a_table_the_dba_tracks(
         connect_as: ConnectAs) -> None:
     outsider = _schema_of(connect_as, OUTSIDER)
     outsider.execute("CREATE TYPE erp.mood AS ENUM ('calm'); CREATE TABLE erp.things"
-                     " (id uuid PRIMARY KEY, company_id uuid, x erp.mood)")
+                     " (id uuid PRIMARY KEY, company_id uuid, x erp.mood, tags erp.mood[])")
     connect_as("postgres", autocommit=True).execute("SELECT audit.enable_tracking('erp.things')")
     outsider.execute(EVIL_CAST.format(source="erp.mood", target="json"))  # type: ignore[call-overload]
-    for statement in ("INSERT INTO erp.things VALUES (gen_random_uuid(), %s, 'calm')",
-                      "UPDATE erp.things SET x = 'calm'", "DELETE FROM erp.things"):
-        with pytest.raises(psycopg.Error) as refused:
-            outsider.execute(statement, (COMPANY,) if "%s" in statement else None)
-        assert refused.value.sqlstate == "AU004" and "HIJACKED" not in str(refused.value)
+    outsider.execute(EVIL_CAST.format(source="erp.mood[]", target="jsonb")  # type: ignore[call-overload]
+                     .replace("erp.evil", "erp.evil_array"))
+    outsider.execute("INSERT INTO erp.things VALUES (gen_random_uuid(), %s, 'calm', '{calm}')", (COMPANY,))
+    outsider.execute("UPDATE erp.things SET tags = '{calm,calm}'")
+    outsider.execute("DELETE FROM erp.things")
+    details = connect_as(READER).execute("SELECT details FROM audit.audit_logs ORDER BY action").fetchall()
+    assert [row[0].get("tags") for row in details] == ["{calm}", "{calm,calm}", {"old": "{calm}", "new": "{calm,calm}"}]
 
 
-def test_a_cast_in_c_or_of_no_function_does_not_stop_tracking(connect_as: ConnectAs) -> None:
+def test_a_cast_made_after_a_repeatable_read_snapshot_never_runs(connect_as: ConnectAs) -> None:
+    """The snapshot does not see the cast; the serialization does not use it either."""
     writer = _schema_of(connect_as, WRITER)
-    writer.execute("CREATE TYPE erp.mood AS ENUM ('calm', 'angry');"
-                   " CREATE CAST (erp.mood AS json) WITH INOUT;"
-                   " CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid, x erp.mood, tags text[])")
-    writer.execute("SELECT audit.enable_tracking('erp.things')")
-    writer.execute("INSERT INTO erp.things VALUES (gen_random_uuid(), %s, 'angry', '{a,b}')", (COMPANY,))
-    details = connect_as(READER).execute("SELECT details FROM audit.audit_logs").fetchone()
-    assert details is not None and details[0]["x"] == "angry" and details[0]["tags"] == ["a", "b"]
+    writer.execute("CREATE TYPE erp.mood AS ENUM ('calm');"
+                   " CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid, x erp.mood);"
+                   " SELECT audit.enable_tracking('erp.things')")
+    victim = connect_as(WRITER)
+    victim.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    victim.execute("SELECT 1")
+    writer.execute(EVIL_CAST.format(source="erp.mood", target="json"))  # type: ignore[call-overload]
+    victim.execute("INSERT INTO erp.things VALUES (gen_random_uuid(), %s, 'calm')", (COMPANY,))
+    victim.commit()
+    assert connect_as(READER).execute("SELECT details->>'x' FROM audit.audit_logs").fetchone() == ("calm",)
+
+
+def test_a_table_changed_after_a_repeatable_read_snapshot_refuses_the_write(connect_as: ConnectAs) -> None:
+    """The snapshot would describe a column as text that now holds an enum with a cast, or miss a new column."""
+    writer = _schema_of(connect_as, WRITER)
+    writer.execute("CREATE TYPE erp.mood AS ENUM ('calm');"
+                   " CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid, x text);"
+                   " SELECT audit.enable_tracking('erp.things')")
+    writer.execute(EVIL_CAST.format(source="erp.mood", target="json"))  # type: ignore[call-overload]
+    for change, row in [("ALTER TABLE erp.things ALTER COLUMN x TYPE erp.mood USING x::erp.mood", "'calm'"),
+                        ("ALTER TABLE erp.things ADD COLUMN y erp.mood", "'calm', 'calm'")]:
+        victim = connect_as(WRITER)
+        victim.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        victim.execute("SELECT 1")
+        writer.execute(change)  # type: ignore[call-overload]
+        with pytest.raises(psycopg.Error) as refused:
+            victim.execute(f"INSERT INTO erp.things VALUES (gen_random_uuid(), %s, {row})", (COMPANY,))
+        assert refused.value.sqlstate == "AU004", refused.value
+        assert "changed after this transaction's snapshot" in str(refused.value)
+
+
+def test_another_logins_temporary_cast_does_not_stop_tracking(connect_as: ConnectAs) -> None:
+    writer = _schema_of(connect_as, WRITER)
+    writer.execute("CREATE TYPE erp.mood AS ENUM ('calm');"
+                   " CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid, x erp.mood);"
+                   " SELECT audit.enable_tracking('erp.things')")
+    outsider = connect_as(OUTSIDER, autocommit=True)
+    outsider.execute("CREATE TYPE pg_temp.e AS ENUM ('x');"
+                     " CREATE FUNCTION pg_temp.f(pg_temp.e) RETURNS json LANGUAGE sql AS 'SELECT NULL::json';"
+                     " CREATE CAST (pg_temp.e AS json) WITH FUNCTION pg_temp.f(pg_temp.e)")
+    writer.execute("INSERT INTO erp.things VALUES (gen_random_uuid(), %s, 'calm')", (COMPANY,))
+    assert connect_as(READER).execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (1,)
+
+
+TRIGGERS_WITHOUT_THEIR_TABLES = {
+    "no REFERENCING": ("AFTER INSERT OR UPDATE ON erp.plain FOR EACH STATEMENT",
+                       ["INSERT INTO erp.plain VALUES (gen_random_uuid(), %s)",
+                        "UPDATE erp.plain SET company_id = %s"]),
+    "no old table for an UPDATE": ("AFTER UPDATE ON erp.plain REFERENCING NEW TABLE AS audit_new FOR EACH STATEMENT",
+                                   ["UPDATE erp.plain SET company_id = %s"]),
+    "a row trigger": ("AFTER INSERT ON erp.plain REFERENCING NEW TABLE AS audit_new FOR EACH ROW",
+                      ["INSERT INTO erp.plain VALUES (gen_random_uuid(), %s)"]),
+}
+TRACKING_CONFIG = ('{"entity": "x", "action_suffix": "X", "key_attnum": 1, "exclude_columns": [],'
+                   ' "exclude_attnums": []}')
+
+
+@pytest.mark.parametrize("case", TRIGGERS_WITHOUT_THEIR_TABLES.values(), ids=TRIGGERS_WITHOUT_THEIR_TABLES.keys())
+def test_a_tracking_trigger_without_its_transition_tables_never_reads_the_callers_view(
+        connect_as: ConnectAs, case: tuple[str, list[str]]) -> None:
+    timing, statements = case
+    writer = _schema_of(connect_as, WRITER)
+    writer.execute("CREATE TABLE erp.plain (id uuid PRIMARY KEY, company_id uuid)")
+    writer.execute(f"CREATE TRIGGER sneaky {timing} EXECUTE FUNCTION audit._track_changes('{TRACKING_CONFIG}')")
+    writer.execute("CREATE FUNCTION pg_temp.whoami() RETURNS uuid LANGUAGE plpgsql AS $$BEGIN"
+                   " IF current_user <> session_user THEN RAISE EXCEPTION 'HIJACKED as %', current_user; END IF;"
+                   " RETURN gen_random_uuid(); END$$")
+    for name in ("audit_new", "audit_old"):
+        writer.execute(f"CREATE TEMP VIEW {name} AS SELECT pg_temp.whoami() AS id, pg_temp.whoami() AS company_id")
+        writer.execute(f"GRANT SELECT ON pg_temp.{name} TO audit_definer")
+    for statement in statements:
+        with pytest.raises(psycopg.Error) as refused:
+            writer.execute(statement, (COMPANY,))
+        assert refused.value.sqlstate == "AU004" and "HIJACKED" not in str(refused.value), refused.value
+        writer.execute("ALTER TABLE erp.plain DISABLE TRIGGER sneaky; INSERT INTO erp.plain VALUES"
+                       " (gen_random_uuid(), gen_random_uuid()); ALTER TABLE erp.plain ENABLE TRIGGER sneaky")
+
+
+def test_tracked_tables_tells_a_trigger_that_no_longer_records(connect_as: ConnectAs) -> None:
+    writer = _schema_of(connect_as, WRITER)
+    writer.execute("CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid);"
+                   " SELECT audit.enable_tracking('erp.things')")
+    in_place = "SELECT triggers_in_place FROM audit.tracked_tables"
+    assert writer.execute(in_place).fetchone() == (True,)
+    for change in ("ALTER TABLE erp.things ENABLE REPLICA TRIGGER audit_track_insert",
+                   "DROP TRIGGER audit_track_update ON erp.things; CREATE TRIGGER audit_track_update AFTER UPDATE"
+                   " ON erp.things FOR EACH STATEMENT WHEN (false) EXECUTE FUNCTION audit._refuse_truncate()",
+                   "DROP TRIGGER audit_track_delete ON erp.things; CREATE TRIGGER audit_track_delete AFTER DELETE"
+                   " ON erp.things FOR EACH STATEMENT EXECUTE FUNCTION audit._refuse_truncate()"):
+        writer.execute(change)  # type: ignore[call-overload]
+        assert writer.execute(in_place).fetchone() == (False,), change
+        writer.execute("SELECT audit.enable_tracking('erp.things')")
+        assert writer.execute(in_place).fetchone() == (True,)
 
 
 # Columns named like the trigger's own aliases, variables and transition tables.
