@@ -3,7 +3,7 @@
 -- former definitions, the guard (superuser installs) its former lift; and
 -- audit_owner, audit_definer and audit_admin go when nothing else in the
 -- cluster refers to them, as in 0001's rollback.
--- squawk-ignore-file ban-drop-function, ban-drop-table
+-- squawk-ignore-file ban-drop-function, ban-drop-table, ban-drop-view
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '60s';

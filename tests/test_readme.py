@@ -28,14 +28,15 @@ def test_the_readme_has_examples() -> None:
 
 def test_sql_examples_run(connect_as: ConnectAs) -> None:
     superuser = connect_as(autocommit=True)
-    superuser.execute("CREATE ROLE erp_app; CREATE ROLE erp_auditor")
+    roles = ("erp_app", "erp_auditor", "erp_company_admin", "erp_sealer")
+    superuser.execute("; ".join(f"CREATE ROLE {role}" for role in roles))
     try:
         for block in _blocks("sql"):
             superuser.execute(block)  # type: ignore[call-overload]
         # Three recorded, and two tracked changes of invoices.
         assert superuser.execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (5,)
     finally:
-        superuser.execute("DROP ROLE erp_app; DROP ROLE erp_auditor")
+        superuser.execute("; ".join(f"DROP ROLE {role}" for role in roles))
 
 
 def test_python_examples_run(postgresql: psycopg.Connection[tuple[object, ...]], pg_server: ThrowawayServer,
