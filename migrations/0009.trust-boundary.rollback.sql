@@ -1064,7 +1064,6 @@ $$;
 
 DROP FUNCTION audit._untrackable(regclass);
 DROP FUNCTION audit._no_transition_table(text);
-DROP FUNCTION audit._built_in(oid);
 
 CREATE OR REPLACE VIEW audit.tracked_tables AS
 SELECT tracker.tgrelid::pg_catalog.regclass AS table_name,

@@ -532,24 +532,6 @@ COMMENT ON VIEW audit.audit_old IS
 COMMENT ON COLUMN audit.audit_new.missing IS 'Never read: the view refuses first.';
 COMMENT ON COLUMN audit.audit_old.missing IS 'Never read: the view refuses first.';
 
--- Whether to_jsonb() serializes a column of this type without looking for a
--- cast of its own: built into PostgreSQL, or a domain over such a type
--- (to_jsonb() looks through domains). 16384 is FirstNormalObjectId: every
--- type below it is built in. No SET clause, so that it is inlined.
-CREATE FUNCTION audit._built_in(type_oid oid)
-RETURNS boolean
-LANGUAGE sql
-STABLE
-AS $$
-SELECT CASE WHEN y.typtype OPERATOR(pg_catalog.=) 'd' THEN y.typbasetype ELSE y.oid END
-       OPERATOR(pg_catalog.<) 16384::pg_catalog.oid
-FROM pg_catalog.pg_type y
-WHERE y.oid OPERATOR(pg_catalog.=) type_oid
-$$;
-
-COMMENT ON FUNCTION audit._built_in(oid) IS
-    'Whether to_jsonb() serializes values of this type without calling a cast of someone else''s: built in, or a domain over a built-in type.';
-
 CREATE OR REPLACE FUNCTION audit._track_changes()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -567,37 +549,49 @@ DECLARE
     excluded   pg_catalog.text[];
     visible    pg_catalog.text[];
     row_json   pg_catalog.text;
-    built_in   pg_catalog.bool;
+    names      pg_catalog.text[];
+    built_ins  pg_catalog.bool[];
+    whole      pg_catalog.bool;
     file_node  pg_catalog.oid;
     column_max pg_catalog.int2;
-    problem    pg_catalog.text := audit._untrackable(TG_RELID);
+    problem    pg_catalog.text;
 BEGIN
+    -- One catalog query, whose plan PL/pgSQL keeps. Columns are known by
+    -- number as well as name, so that a renamed column changes nothing: the
+    -- key is still found, an excluded column stays excluded under its new
+    -- name. A type is built in when its oid is below 16384
+    -- (FirstNormalObjectId); to_jsonb() looks through domains.
+    SELECT pg_catalog.min(c.name) FILTER (WHERE c.is_key),
+           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
+           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}'),
+           pg_catalog.array_agg(c.name ORDER BY c.attnum), pg_catalog.array_agg(c.built_in ORDER BY c.attnum),
+           pg_catalog.bool_and(c.whole), pg_catalog.max(c.relfilenode), pg_catalog.max(c.relnatts)
+    INTO key_column, excluded, visible, names, built_ins, whole, file_node, column_max
+    FROM (SELECT a.attname::pg_catalog.text AS name, a.attnum,
+                 a.attnum = (config ->> 'key_attnum')::pg_catalog.int2
+                     AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
+                 a.attnum = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::pg_catalog.int2))
+                     OR a.attname::pg_catalog.text = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
+                     AS is_excluded,
+                 CASE WHEN y.typtype = 'd' THEN y.typbasetype ELSE y.oid END < 16384::pg_catalog.oid AS built_in,
+                 -- Cheap signs that audit._untrackable() may find a reason; it is asked only then.
+                 r.relkind <> 'p' AND NOT r.relispartition AND NOT r.relhassubclass
+                     AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.oid) AS whole,
+                 r.relfilenode, r.relnatts
+          FROM pg_catalog.pg_attribute a
+          JOIN pg_catalog.pg_type y ON y.oid = a.atttypid
+          JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
+          WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
     IF TG_LEVEL OPERATOR(pg_catalog.<>) 'STATEMENT' OR TG_WHEN OPERATOR(pg_catalog.<>) 'AFTER' THEN
         problem := 'tracking triggers fire AFTER each statement; only audit.enable_tracking() creates them';
+    ELSIF NOT whole THEN
+        problem := audit._untrackable(TG_RELID);
     END IF;
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION '%: tracking cannot record this table: %', operation, problem
             USING ERRCODE = 'AU004',
                   HINT = 'Stop tracking it with audit.disable_tracking(), or remove what the message names.';
     END IF;
-    -- Columns are known by number as well as name, so that a renamed column
-    -- changes nothing: the key is still found, an excluded column stays
-    -- excluded under its new name.
-    SELECT pg_catalog.min(c.name) FILTER (WHERE c.is_key),
-           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
-           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}'),
-           pg_catalog.bool_and(c.built_in), pg_catalog.max(c.relfilenode), pg_catalog.max(c.relnatts)
-    INTO key_column, excluded, visible, built_in, file_node, column_max
-    FROM (SELECT a.attname::pg_catalog.text AS name,
-                 a.attnum = (config ->> 'key_attnum')::pg_catalog.int2
-                     AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
-                 a.attnum = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::pg_catalog.int2))
-                     OR a.attname::pg_catalog.text = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
-                     AS is_excluded,
-                 audit._built_in(a.atttypid) AS built_in, r.relfilenode, r.relnatts
-          FROM pg_catalog.pg_attribute a
-          JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
-          WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
     IF file_node OPERATOR(pg_catalog.<>) pg_catalog.pg_relation_filenode(TG_RELID)
        OR pg_catalog.has_column_privilege(TG_RELID, (column_max + 1)::pg_catalog.int2, 'SELECT') IS NOT NULL THEN
         RAISE EXCEPTION '%: the table changed after this transaction''s snapshot was taken', operation
@@ -608,21 +602,18 @@ BEGIN
             USING ERRCODE = 'AU004',
                   HINT = 'Run audit.enable_tracking() again for the table, or stop tracking it with audit.disable_tracking().';
     END IF;
-    IF NOT built_in THEN
+    IF NOT (TRUE = ALL (built_ins)) THEN
         -- Each column's JSON, in groups of 50: jsonb_build_object() takes
         -- at most 100 arguments.
         SELECT pg_catalog.string_agg(g.pairs, ' OPERATOR(pg_catalog.||) ') INTO row_json
         FROM (SELECT 'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||)
                      pg_catalog.string_agg(pg_catalog.format(
-                         CASE WHEN audit._built_in(a.atttypid) THEN '%1$L, t.%1$I'
+                         CASE WHEN x.built_in THEN '%1$L, t.%1$I'
                               ELSE '%1$L, CASE WHEN pg_catalog.num_nulls(t.%1$I) = 0'
-                                   ' THEN pg_catalog.format(''%%s'', t.%1$I) END' END, a.attname), ', ' ORDER BY a.attnum)
+                                   ' THEN pg_catalog.format(''%%s'', t.%1$I) END' END, x.name), ', ' ORDER BY x.n)
                      OPERATOR(pg_catalog.||) ')' AS pairs
-              FROM (SELECT a.attname, a.attnum, a.atttypid,
-                           (pg_catalog.row_number() OVER (ORDER BY a.attnum) - 1) / 50 AS chunk
-                    FROM pg_catalog.pg_attribute a
-                    WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS a
-              GROUP BY a.chunk) AS g;
+              FROM ROWS FROM (pg_catalog.unnest(names), pg_catalog.unnest(built_ins)) WITH ORDINALITY AS x(name, built_in, n)
+              GROUP BY (x.n - 1) / 50) AS g;
         EXECUTE pg_catalog.format($sql$
             INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
             SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid,
@@ -1122,9 +1113,8 @@ expected_functions (signature, fingerprint) AS (VALUES
     ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '2c5d849f4601b6943d9f32e022ddb360bc89f17a5ce2835170d9d84d00a2e8a9'),
     ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8'),
     ('audit._missing_company(text,text)', '3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1'),
-    ('audit._track_changes()', '381a1eb0f3abca526a7a67198242c4b67345deeaefa8bc60167c5b8945cdb95a'),
+    ('audit._track_changes()', '095b2f2fa346dec36d46d8dd3afc9549386e5d67f90872836e8b8d1c1077d828'),
     ('audit._untrackable(regclass)', 'be4a3e2a9beffbd9276f4360865895edd879166f3b5aabd9f8adf29afa5aa486'),
-    ('audit._built_in(oid)', '360ec08e7864533804b2636a5b781081ec2f389f0a000cf404400a523f9a76f3'),
     ('audit._no_transition_table(text)', '42c26d8084e90fb9b32733d51f0dd7b0437c738504630de4bac93e465ef42cd8'),
     ('audit._refuse_truncate()', '329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d'),
     ('audit._str_bytes(text)', '3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518'),
@@ -1451,7 +1441,7 @@ GRANT SELECT ON audit.audit_new, audit.audit_old TO audit_definer;
 GRANT EXECUTE ON FUNCTION audit._context_uuid(text), audit._context_extra(), audit._context_user(text),
                           audit._require_user(text), audit._entry_problem(uuid, text, text, uuid, jsonb),
                           audit._missing_company(text, text), audit._untrackable(regclass),
-                          audit._no_transition_table(text), audit._built_in(oid),
+                          audit._no_transition_table(text),
                           audit._str_bytes(text), audit._opt_uuid_bytes(uuid), audit._micros(timestamptz),
                           audit.entry_hash(audit.audit_logs), audit._merkle_root(bytea[]),
                           audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz),
@@ -1468,8 +1458,7 @@ GRANT SELECT, INSERT, DELETE ON audit.strict_mode TO audit_admin;
 GRANT EXECUTE ON FUNCTION audit.pin_tenant(regrole, uuid), audit.unpin_tenant(regrole, uuid) TO audit_admin;
 GRANT SELECT, INSERT, DELETE ON audit.tenant_logins TO audit_admin;
 GRANT SELECT ON audit.tenant_logins TO audit_definer;
-REVOKE ALL ON FUNCTION audit._untrackable(regclass), audit._no_transition_table(text), audit._built_in(oid)
-    FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit._untrackable(regclass), audit._no_transition_table(text) FROM PUBLIC;
 -- enable_tracking() runs as its caller, and asks it first.
 GRANT EXECUTE ON FUNCTION audit._untrackable(regclass) TO audit_writer;
 

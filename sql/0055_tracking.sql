@@ -99,24 +99,6 @@ COMMENT ON VIEW audit.audit_old IS
 COMMENT ON COLUMN audit.audit_new.missing IS 'Never read: the view refuses first.';
 COMMENT ON COLUMN audit.audit_old.missing IS 'Never read: the view refuses first.';
 
--- Whether to_jsonb() serializes a column of this type without looking for a
--- cast of its own: built into PostgreSQL, or a domain over such a type
--- (to_jsonb() looks through domains). 16384 is FirstNormalObjectId: every
--- type below it is built in. No SET clause, so that it is inlined.
-CREATE FUNCTION audit._built_in(type_oid oid)
-RETURNS boolean
-LANGUAGE sql
-STABLE
-AS $$
-SELECT CASE WHEN y.typtype OPERATOR(pg_catalog.=) 'd' THEN y.typbasetype ELSE y.oid END
-       OPERATOR(pg_catalog.<) 16384::pg_catalog.oid
-FROM pg_catalog.pg_type y
-WHERE y.oid OPERATOR(pg_catalog.=) type_oid
-$$;
-
-COMMENT ON FUNCTION audit._built_in(oid) IS
-    'Whether to_jsonb() serializes values of this type without calling a cast of someone else''s: built in, or a domain over a built-in type.';
-
 -- SECURITY DEFINER: it writes the log as audit_definer, whoever changed the
 -- table. search_path names schema audit before pg_temp for the views above;
 -- everything else is qualified.
@@ -138,8 +120,10 @@ COMMENT ON FUNCTION audit._built_in(oid) IS
 --
 -- jit = off: the planner sizes the INSERT by the transition table, and for a
 -- bulk statement JIT compilation cost more than it saved in bench/tracking.py.
--- Three statements per tracked statement, whatever its size: two catalog
--- lookups and one INSERT, with the context read in the INSERT's own plan.
+-- Two statements per tracked statement, whatever its size: one catalog
+-- lookup and one INSERT, with the context read in the INSERT's own plan; a
+-- table with a column of a type of its own takes a third, and the INSERT
+-- is planned anew each time.
 CREATE FUNCTION audit._track_changes()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -157,37 +141,49 @@ DECLARE
     excluded   pg_catalog.text[];
     visible    pg_catalog.text[];
     row_json   pg_catalog.text;
-    built_in   pg_catalog.bool;
+    names      pg_catalog.text[];
+    built_ins  pg_catalog.bool[];
+    whole      pg_catalog.bool;
     file_node  pg_catalog.oid;
     column_max pg_catalog.int2;
-    problem    pg_catalog.text := audit._untrackable(TG_RELID);
+    problem    pg_catalog.text;
 BEGIN
+    -- One catalog query, whose plan PL/pgSQL keeps. Columns are known by
+    -- number as well as name, so that a renamed column changes nothing: the
+    -- key is still found, an excluded column stays excluded under its new
+    -- name. A type is built in when its oid is below 16384
+    -- (FirstNormalObjectId); to_jsonb() looks through domains.
+    SELECT pg_catalog.min(c.name) FILTER (WHERE c.is_key),
+           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
+           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}'),
+           pg_catalog.array_agg(c.name ORDER BY c.attnum), pg_catalog.array_agg(c.built_in ORDER BY c.attnum),
+           pg_catalog.bool_and(c.whole), pg_catalog.max(c.relfilenode), pg_catalog.max(c.relnatts)
+    INTO key_column, excluded, visible, names, built_ins, whole, file_node, column_max
+    FROM (SELECT a.attname::pg_catalog.text AS name, a.attnum,
+                 a.attnum = (config ->> 'key_attnum')::pg_catalog.int2
+                     AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
+                 a.attnum = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::pg_catalog.int2))
+                     OR a.attname::pg_catalog.text = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
+                     AS is_excluded,
+                 CASE WHEN y.typtype = 'd' THEN y.typbasetype ELSE y.oid END < 16384::pg_catalog.oid AS built_in,
+                 -- Cheap signs that audit._untrackable() may find a reason; it is asked only then.
+                 r.relkind <> 'p' AND NOT r.relispartition AND NOT r.relhassubclass
+                     AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.oid) AS whole,
+                 r.relfilenode, r.relnatts
+          FROM pg_catalog.pg_attribute a
+          JOIN pg_catalog.pg_type y ON y.oid = a.atttypid
+          JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
+          WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
     IF TG_LEVEL OPERATOR(pg_catalog.<>) 'STATEMENT' OR TG_WHEN OPERATOR(pg_catalog.<>) 'AFTER' THEN
         problem := 'tracking triggers fire AFTER each statement; only audit.enable_tracking() creates them';
+    ELSIF NOT whole THEN
+        problem := audit._untrackable(TG_RELID);
     END IF;
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION '%: tracking cannot record this table: %', operation, problem
             USING ERRCODE = 'AU004',
                   HINT = 'Stop tracking it with audit.disable_tracking(), or remove what the message names.';
     END IF;
-    -- Columns are known by number as well as name, so that a renamed column
-    -- changes nothing: the key is still found, an excluded column stays
-    -- excluded under its new name.
-    SELECT pg_catalog.min(c.name) FILTER (WHERE c.is_key),
-           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
-           COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}'),
-           pg_catalog.bool_and(c.built_in), pg_catalog.max(c.relfilenode), pg_catalog.max(c.relnatts)
-    INTO key_column, excluded, visible, built_in, file_node, column_max
-    FROM (SELECT a.attname::pg_catalog.text AS name,
-                 a.attnum = (config ->> 'key_attnum')::pg_catalog.int2
-                     AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
-                 a.attnum = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::pg_catalog.int2))
-                     OR a.attname::pg_catalog.text = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
-                     AS is_excluded,
-                 audit._built_in(a.atttypid) AS built_in, r.relfilenode, r.relnatts
-          FROM pg_catalog.pg_attribute a
-          JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
-          WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
     IF file_node OPERATOR(pg_catalog.<>) pg_catalog.pg_relation_filenode(TG_RELID)
        OR pg_catalog.has_column_privilege(TG_RELID, (column_max + 1)::pg_catalog.int2, 'SELECT') IS NOT NULL THEN
         RAISE EXCEPTION '%: the table changed after this transaction''s snapshot was taken', operation
@@ -198,21 +194,18 @@ BEGIN
             USING ERRCODE = 'AU004',
                   HINT = 'Run audit.enable_tracking() again for the table, or stop tracking it with audit.disable_tracking().';
     END IF;
-    IF NOT built_in THEN
+    IF NOT (TRUE = ALL (built_ins)) THEN
         -- Each column's JSON, in groups of 50: jsonb_build_object() takes
         -- at most 100 arguments.
         SELECT pg_catalog.string_agg(g.pairs, ' OPERATOR(pg_catalog.||) ') INTO row_json
         FROM (SELECT 'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||)
                      pg_catalog.string_agg(pg_catalog.format(
-                         CASE WHEN audit._built_in(a.atttypid) THEN '%1$L, t.%1$I'
+                         CASE WHEN x.built_in THEN '%1$L, t.%1$I'
                               ELSE '%1$L, CASE WHEN pg_catalog.num_nulls(t.%1$I) = 0'
-                                   ' THEN pg_catalog.format(''%%s'', t.%1$I) END' END, a.attname), ', ' ORDER BY a.attnum)
+                                   ' THEN pg_catalog.format(''%%s'', t.%1$I) END' END, x.name), ', ' ORDER BY x.n)
                      OPERATOR(pg_catalog.||) ')' AS pairs
-              FROM (SELECT a.attname, a.attnum, a.atttypid,
-                           (pg_catalog.row_number() OVER (ORDER BY a.attnum) - 1) / 50 AS chunk
-                    FROM pg_catalog.pg_attribute a
-                    WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS a
-              GROUP BY a.chunk) AS g;
+              FROM ROWS FROM (pg_catalog.unnest(names), pg_catalog.unnest(built_ins)) WITH ORDINALITY AS x(name, built_in, n)
+              GROUP BY (x.n - 1) / 50) AS g;
         EXECUTE pg_catalog.format($sql$
             INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
             SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid,

@@ -74,7 +74,7 @@ def test_every_function_pins_its_search_path_but_those_whose_comment_says_why_no
         " AND (proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY(proconfig))"
         " AND proname <> '_track_changes' ORDER BY 1").fetchall()
     assert [name for (name,) in unpinned] == [
-        "_built_in", "_context_extra", "_context_user", "_context_uuid", "_entry_problem", "_micros",
+        "_context_extra", "_context_user", "_context_uuid", "_entry_problem", "_micros",
         "_missing_company", "_opt_uuid_bytes", "_page_problem", "_str_bytes", "_untrackable", "entry_hash"]
     # Its trap views for a missing transition table come before pg_temp (sql/0055_tracking.sql).
     assert connect_as(SUPERUSER).execute(
@@ -151,7 +151,7 @@ ADMIN_PRIVILEGES = ["DELETE strict_mode", "DELETE tenant_logins", "EXECUTE disab
                              "EXECUTE search", "EXECUTE set_context", "SELECT audit_logs", "SELECT blocks"]),
     ("audit_admin", ADMIN_PRIVILEGES),
     # What the SECURITY DEFINER functions it owns need, and no UPDATE, DELETE or TRUNCATE of the log.
-    ("audit_definer", ["EXECUTE _block_hash", "EXECUTE _built_in", "EXECUTE _context_extra", "EXECUTE _context_user",
+    ("audit_definer", ["EXECUTE _block_hash", "EXECUTE _context_extra", "EXECUTE _context_user",
                        "EXECUTE _context_uuid", "EXECUTE _entry_problem", "EXECUTE _merkle_root", "EXECUTE _micros",
                        "EXECUTE _missing_company", "EXECUTE _no_transition_table", "EXECUTE _opt_uuid_bytes",
                        "EXECUTE _pinned_companies",
