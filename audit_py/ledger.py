@@ -48,7 +48,7 @@ FUNCTIONS = {
     "audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])":
         "55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8",
     "audit._missing_company(text,text)": "3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1",
-    "audit._track_changes()": "095b2f2fa346dec36d46d8dd3afc9549386e5d67f90872836e8b8d1c1077d828",
+    "audit._track_changes()": "1eda5f73b9c78d615a02d3d27c6f52662e65a1d6ecbb656af389c3d8e0dd8055",
     "audit._untrackable(regclass)": "be4a3e2a9beffbd9276f4360865895edd879166f3b5aabd9f8adf29afa5aa486",
     "audit._no_transition_table(text)": "42c26d8084e90fb9b32733d51f0dd7b0437c738504630de4bac93e465ef42cd8",
     "audit._refuse_truncate()": "329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d",

@@ -549,8 +549,7 @@ DECLARE
     excluded   pg_catalog.text[];
     visible    pg_catalog.text[];
     row_json   pg_catalog.text;
-    names      pg_catalog.text[];
-    built_ins  pg_catalog.bool[];
+    built_in   pg_catalog.bool;
     whole      pg_catalog.bool;
     file_node  pg_catalog.oid;
     column_max pg_catalog.int2;
@@ -560,26 +559,25 @@ BEGIN
     -- number as well as name, so that a renamed column changes nothing: the
     -- key is still found, an excluded column stays excluded under its new
     -- name. A type is built in when its oid is below 16384
-    -- (FirstNormalObjectId); to_jsonb() looks through domains.
+    -- (FirstNormalObjectId).
     SELECT pg_catalog.min(c.name) FILTER (WHERE c.is_key),
            COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
            COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}'),
-           pg_catalog.array_agg(c.name ORDER BY c.attnum), pg_catalog.array_agg(c.built_in ORDER BY c.attnum),
-           pg_catalog.bool_and(c.whole), pg_catalog.max(c.relfilenode), pg_catalog.max(c.relnatts)
-    INTO key_column, excluded, visible, names, built_ins, whole, file_node, column_max
-    FROM (SELECT a.attname::pg_catalog.text AS name, a.attnum,
+           pg_catalog.bool_and(c.built_in), pg_catalog.bool_and(c.whole),
+           pg_catalog.max(c.relfilenode), pg_catalog.max(c.relnatts)
+    INTO key_column, excluded, visible, built_in, whole, file_node, column_max
+    FROM (SELECT a.attname::pg_catalog.text AS name,
                  a.attnum = (config ->> 'key_attnum')::pg_catalog.int2
                      AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
                  a.attnum = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::pg_catalog.int2))
                      OR a.attname::pg_catalog.text = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')))
                      AS is_excluded,
-                 CASE WHEN y.typtype = 'd' THEN y.typbasetype ELSE y.oid END < 16384::pg_catalog.oid AS built_in,
+                 a.atttypid < 16384::pg_catalog.oid AS built_in,
                  -- Cheap signs that audit._untrackable() may find a reason; it is asked only then.
                  r.relkind <> 'p' AND NOT r.relispartition AND NOT r.relhassubclass
                      AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.oid) AS whole,
                  r.relfilenode, r.relnatts
           FROM pg_catalog.pg_attribute a
-          JOIN pg_catalog.pg_type y ON y.oid = a.atttypid
           JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
           WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
     IF TG_LEVEL OPERATOR(pg_catalog.<>) 'STATEMENT' OR TG_WHEN OPERATOR(pg_catalog.<>) 'AFTER' THEN
@@ -602,18 +600,24 @@ BEGIN
             USING ERRCODE = 'AU004',
                   HINT = 'Run audit.enable_tracking() again for the table, or stop tracking it with audit.disable_tracking().';
     END IF;
-    IF NOT (TRUE = ALL (built_ins)) THEN
-        -- Each column's JSON, in groups of 50: jsonb_build_object() takes
-        -- at most 100 arguments.
+    IF NOT built_in THEN
+        -- Each column's JSON, in groups of 50 (jsonb_build_object() takes
+        -- at most 100 arguments): a value of a built-in type, or of a domain
+        -- over one (to_jsonb() looks through domains) as it is, any other as
+        -- its text.
         SELECT pg_catalog.string_agg(g.pairs, ' OPERATOR(pg_catalog.||) ') INTO row_json
         FROM (SELECT 'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||)
                      pg_catalog.string_agg(pg_catalog.format(
-                         CASE WHEN x.built_in THEN '%1$L, t.%1$I'
+                         CASE WHEN x.base_type < 16384::pg_catalog.oid THEN '%1$L, t.%1$I'
                               ELSE '%1$L, CASE WHEN pg_catalog.num_nulls(t.%1$I) = 0'
-                                   ' THEN pg_catalog.format(''%%s'', t.%1$I) END' END, x.name), ', ' ORDER BY x.n)
+                                   ' THEN pg_catalog.format(''%%s'', t.%1$I) END' END, x.attname), ', ' ORDER BY x.attnum)
                      OPERATOR(pg_catalog.||) ')' AS pairs
-              FROM ROWS FROM (pg_catalog.unnest(names), pg_catalog.unnest(built_ins)) WITH ORDINALITY AS x(name, built_in, n)
-              GROUP BY (x.n - 1) / 50) AS g;
+              FROM (SELECT a.attname, a.attnum, CASE WHEN y.typtype = 'd' THEN y.typbasetype ELSE y.oid END AS base_type,
+                           (pg_catalog.row_number() OVER (ORDER BY a.attnum) - 1) / 50 AS chunk
+                    FROM pg_catalog.pg_attribute a
+                    JOIN pg_catalog.pg_type y ON y.oid = a.atttypid
+                    WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS x
+              GROUP BY x.chunk) AS g;
         EXECUTE pg_catalog.format($sql$
             INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
             SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid,
@@ -1113,7 +1117,7 @@ expected_functions (signature, fingerprint) AS (VALUES
     ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '2c5d849f4601b6943d9f32e022ddb360bc89f17a5ce2835170d9d84d00a2e8a9'),
     ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8'),
     ('audit._missing_company(text,text)', '3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1'),
-    ('audit._track_changes()', '095b2f2fa346dec36d46d8dd3afc9549386e5d67f90872836e8b8d1c1077d828'),
+    ('audit._track_changes()', '1eda5f73b9c78d615a02d3d27c6f52662e65a1d6ecbb656af389c3d8e0dd8055'),
     ('audit._untrackable(regclass)', 'be4a3e2a9beffbd9276f4360865895edd879166f3b5aabd9f8adf29afa5aa486'),
     ('audit._no_transition_table(text)', '42c26d8084e90fb9b32733d51f0dd7b0437c738504630de4bac93e465ef42cd8'),
     ('audit._refuse_truncate()', '329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d'),

@@ -381,3 +381,14 @@ def test_python_service_keeps_working_for_the_writer(connect_as: ConnectAs) -> N
         audit.record_many([AuditEntry(COMPANY, "B", "e", uuid.uuid4())])
     writer.commit()
 
+
+
+def test_a_domain_over_a_built_in_type_keeps_its_json_beside_an_enum(connect_as: ConnectAs) -> None:
+    writer = _schema_of(connect_as, WRITER)
+    writer.execute("CREATE TYPE erp.mood AS ENUM ('calm'); CREATE DOMAIN erp.money AS numeric(12, 2) CHECK (VALUE >= 0);"
+                   " CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid, m erp.mood, amount erp.money,"
+                   " tags text[]); SELECT audit.enable_tracking('erp.things')")
+    writer.execute("INSERT INTO erp.things VALUES (gen_random_uuid(), %s, 'calm', 12.50, '{a,b}')", (COMPANY,))
+    details = connect_as(READER).execute("SELECT details::text FROM audit.audit_logs").fetchone()
+    assert details is not None and '"m": "calm"' in details[0] and '"amount": 12.50' in details[0]
+    assert '"tags": ["a", "b"]' in details[0]
