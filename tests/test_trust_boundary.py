@@ -385,7 +385,8 @@ def test_python_service_keeps_working_for_the_writer(connect_as: ConnectAs) -> N
 
 def test_a_domain_over_a_built_in_type_keeps_its_json_beside_an_enum(connect_as: ConnectAs) -> None:
     writer = _schema_of(connect_as, WRITER)
-    writer.execute("CREATE TYPE erp.mood AS ENUM ('calm'); CREATE DOMAIN erp.money AS numeric(12, 2) CHECK (VALUE >= 0);"
+    writer.execute("CREATE TYPE erp.mood AS ENUM ('calm');"
+                   " CREATE DOMAIN erp.money AS numeric(12, 2) CHECK (VALUE >= 0);"
                    " CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid, m erp.mood, amount erp.money,"
                    " tags text[]); SELECT audit.enable_tracking('erp.things')")
     writer.execute("INSERT INTO erp.things VALUES (gen_random_uuid(), %s, 'calm', 12.50, '{a,b}')", (COMPANY,))
