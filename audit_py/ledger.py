@@ -48,9 +48,9 @@ FUNCTIONS = {
     "audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])":
         "55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8",
     "audit._missing_company(text,text)": "3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1",
-    "audit._track_changes()": "1eda5f73b9c78d615a02d3d27c6f52662e65a1d6ecbb656af389c3d8e0dd8055",
+    "audit._track_changes()": "88d8340770f5ccea9b58f13ccfc9186c270ac171419402e573c1e6c49e8212b8",
     "audit._untrackable(regclass)": "be4a3e2a9beffbd9276f4360865895edd879166f3b5aabd9f8adf29afa5aa486",
-    "audit._no_transition_table(text)": "42c26d8084e90fb9b32733d51f0dd7b0437c738504630de4bac93e465ef42cd8",
+    "audit._refuse_tracking(text)": "05b9a8d90f6be7cc436a1ab51499fe7df0c4d1053bd69dfe23cc68769c0a47e7",
     "audit._refuse_truncate()": "329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d",
     "audit._str_bytes(text)": "3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518",
     "audit._opt_uuid_bytes(uuid)": "80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de",

@@ -1063,7 +1063,7 @@ END;
 $$;
 
 DROP FUNCTION audit._untrackable(regclass);
-DROP FUNCTION audit._no_transition_table(text);
+DROP FUNCTION audit._refuse_tracking(text);
 
 CREATE OR REPLACE VIEW audit.tracked_tables AS
 SELECT tracker.tgrelid::pg_catalog.regclass AS table_name,

@@ -506,24 +506,25 @@ COMMENT ON FUNCTION audit._untrackable(regclass) IS
 -- view that runs its code as audit_definer. These two views, in schema audit,
 -- which _track_changes() searches before pg_temp, are what it finds instead:
 -- reading either refuses the statement.
-CREATE FUNCTION audit._no_transition_table(name text)
+CREATE FUNCTION audit._refuse_tracking(why text)
 RETURNS boolean
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RAISE EXCEPTION 'tracking: this trigger has no transition table %; only audit.enable_tracking() creates tracking triggers', name
-        USING ERRCODE = 'AU004',
-              HINT = 'Drop the trigger, and track the table with audit.enable_tracking().';
+    RAISE EXCEPTION 'tracking: %', why
+        USING ERRCODE = 'AU004';
 END;
 $$;
 
-COMMENT ON FUNCTION audit._no_transition_table(text) IS
-    'Refuses (AU004) a tracking trigger that lacks the transition table named: called by the views audit.audit_new and audit.audit_old.';
+COMMENT ON FUNCTION audit._refuse_tracking(text) IS
+    'Refuses (AU004) a tracked statement, saying why: read by the views audit.audit_new and audit.audit_old, and by the statement audit._track_changes() builds under a snapshot.';
 
-CREATE VIEW audit.audit_new AS SELECT NULL::pg_catalog.int4 AS missing WHERE audit._no_transition_table('audit_new');
-CREATE VIEW audit.audit_old AS SELECT NULL::pg_catalog.int4 AS missing WHERE audit._no_transition_table('audit_old');
+CREATE VIEW audit.audit_new AS SELECT NULL::pg_catalog.int4 AS missing
+    WHERE audit._refuse_tracking('this trigger has no transition table audit_new; only audit.enable_tracking() makes tracking triggers');
+CREATE VIEW audit.audit_old AS SELECT NULL::pg_catalog.int4 AS missing
+    WHERE audit._refuse_tracking('this trigger has no transition table audit_old; only audit.enable_tracking() makes tracking triggers');
 
 COMMENT ON VIEW audit.audit_new IS
     'What audit._track_changes() finds under the name audit_new when its trigger has no such transition table: reading it refuses the statement.';
@@ -551,8 +552,12 @@ DECLARE
     row_json   pg_catalog.text;
     built_in   pg_catalog.bool;
     whole      pg_catalog.bool;
-    file_node  pg_catalog.oid;
-    column_max pg_catalog.int2;
+    trigger_id pg_catalog.oid;
+    old_table  pg_catalog.text;
+    new_table  pg_catalog.text;
+    -- Under REPEATABLE READ or SERIALIZABLE, the catalog as this
+    -- transaction's snapshot shows it may be older than the table.
+    snapshot   pg_catalog.bool := pg_catalog.current_setting('transaction_isolation') <> 'read committed';
     problem    pg_catalog.text;
 BEGIN
     -- One catalog query, whose plan PL/pgSQL keeps. Columns are known by
@@ -564,8 +569,8 @@ BEGIN
            COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
            COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}'),
            pg_catalog.bool_and(c.built_in), pg_catalog.bool_and(c.whole),
-           pg_catalog.max(c.relfilenode), pg_catalog.max(c.relnatts)
-    INTO key_column, excluded, visible, built_in, whole, file_node, column_max
+           pg_catalog.min(g.oid), pg_catalog.min(g.tgoldtable::pg_catalog.text), pg_catalog.min(g.tgnewtable::pg_catalog.text)
+    INTO key_column, excluded, visible, built_in, whole, trigger_id, old_table, new_table
     FROM (SELECT a.attname::pg_catalog.text AS name,
                  a.attnum = (config ->> 'key_attnum')::pg_catalog.int2
                      AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
@@ -575,13 +580,25 @@ BEGIN
                  a.atttypid < 16384::pg_catalog.oid AS built_in,
                  -- Cheap signs that audit._untrackable() may find a reason; it is asked only then.
                  r.relkind <> 'p' AND NOT r.relispartition AND NOT r.relhassubclass
-                     AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.oid) AS whole,
-                 r.relfilenode, r.relnatts
+                     AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.oid) AS whole
           FROM pg_catalog.pg_attribute a
           JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
-          WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
-    IF TG_LEVEL OPERATOR(pg_catalog.<>) 'STATEMENT' OR TG_WHEN OPERATOR(pg_catalog.<>) 'AFTER' THEN
-        problem := 'tracking triggers fire AFTER each statement; only audit.enable_tracking() creates them';
+          WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c
+    LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = TG_RELID AND g.tgname = TG_NAME;
+    -- A trigger made by hand could name its transition tables otherwise, or
+    -- swap them, and record what did not happen. Under a snapshot,
+    -- pg_get_triggerdef() reads the trigger as it is now.
+    IF TG_LEVEL OPERATOR(pg_catalog.<>) 'STATEMENT' OR TG_WHEN OPERATOR(pg_catalog.<>) 'AFTER'
+       OR old_table IS DISTINCT FROM (CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN 'audit_old' END)
+       OR new_table IS DISTINCT FROM (CASE WHEN TG_OP IN ('UPDATE', 'INSERT') THEN 'audit_new' END)
+       OR (snapshot AND pg_catalog.split_part(pg_catalog.pg_get_triggerdef(trigger_id), ' EXECUTE FUNCTION ', 1)
+                        IS DISTINCT FROM pg_catalog.format('CREATE TRIGGER %I AFTER %s ON %I.%I %s FOR EACH STATEMENT',
+                            TG_NAME, TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME,
+                            (CASE TG_OP WHEN 'INSERT' THEN 'REFERENCING NEW TABLE AS audit_new'
+                                        WHEN 'DELETE' THEN 'REFERENCING OLD TABLE AS audit_old'
+                                        ELSE 'REFERENCING OLD TABLE AS audit_old NEW TABLE AS audit_new' END))) THEN
+        problem := 'this is not a trigger audit.enable_tracking() made: those fire AFTER each statement,'
+                   ' with the transition tables audit_old and audit_new';
     ELSIF NOT whole THEN
         problem := audit._untrackable(TG_RELID);
     END IF;
@@ -590,34 +607,51 @@ BEGIN
             USING ERRCODE = 'AU004',
                   HINT = 'Stop tracking it with audit.disable_tracking(), or remove what the message names.';
     END IF;
-    IF file_node OPERATOR(pg_catalog.<>) pg_catalog.pg_relation_filenode(TG_RELID)
-       OR pg_catalog.has_column_privilege(TG_RELID, (column_max + 1)::pg_catalog.int2, 'SELECT') IS NOT NULL THEN
-        RAISE EXCEPTION '%: the table changed after this transaction''s snapshot was taken', operation
-            USING ERRCODE = 'AU004', HINT = 'Retry the statement in a new transaction.';
-    END IF;
     IF key_column IS NULL THEN
         RAISE EXCEPTION '%: the column tracking records as entity_id is gone or no longer a uuid', operation
             USING ERRCODE = 'AU004',
                   HINT = 'Run audit.enable_tracking() again for the table, or stop tracking it with audit.disable_tracking().';
     END IF;
-    IF NOT built_in THEN
-        -- Each column's JSON, in groups of 50 (jsonb_build_object() takes
-        -- at most 100 arguments): a value of a built-in type, or of a domain
-        -- over one (to_jsonb() looks through domains) as it is, any other as
-        -- its text.
-        SELECT pg_catalog.string_agg(g.pairs, ' OPERATOR(pg_catalog.||) ') INTO row_json
-        FROM (SELECT 'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||)
-                     pg_catalog.string_agg(pg_catalog.format(
-                         CASE WHEN x.base_type < 16384::pg_catalog.oid THEN '%1$L, t.%1$I'
-                              ELSE '%1$L, CASE WHEN pg_catalog.num_nulls(t.%1$I) = 0'
-                                   ' THEN pg_catalog.format(''%%s'', t.%1$I) END' END, x.attname), ', ' ORDER BY x.attnum)
-                     OPERATOR(pg_catalog.||) ')' AS pairs
-              FROM (SELECT a.attname, a.attnum, CASE WHEN y.typtype = 'd' THEN y.typbasetype ELSE y.oid END AS base_type,
-                           (pg_catalog.row_number() OVER (ORDER BY a.attnum) - 1) / 50 AS chunk
-                    FROM pg_catalog.pg_attribute a
-                    JOIN pg_catalog.pg_type y ON y.oid = a.atttypid
-                    WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS x
-              GROUP BY x.chunk) AS g;
+    IF NOT built_in OR snapshot THEN
+        -- Each column named, with its JSON, in groups of 50 (jsonb_build_object()
+        -- takes at most 100 arguments). A value of a built-in type, or of a
+        -- domain over one (to_jsonb() looks through domains), as to_jsonb()
+        -- writes it, provided it still has the type the catalog gave; any
+        -- other as its text, through its type's output function. A column
+        -- renamed since the snapshot is not found, and a row with a column
+        -- the snapshot does not know (its text, by record_out, differs from
+        -- that of the columns named) is refused.
+        WITH columns AS (
+            SELECT a.attname, a.attnum, a.atttypid,
+                   CASE WHEN z.typtype = 'd' THEN z.typbasetype ELSE z.oid END AS base_type,
+                   (pg_catalog.row_number() OVER (ORDER BY a.attnum) - 1) / 50 AS chunk
+            FROM pg_catalog.pg_attribute a
+            JOIN pg_catalog.pg_type z ON z.oid = a.atttypid
+            WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
+        ), chunks AS (
+            SELECT c.chunk,
+                   'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||) pg_catalog.string_agg(
+                       pg_catalog.format(CASE WHEN c.base_type < 16384::pg_catalog.oid THEN $f$%1$L,
+                           CASE WHEN pg_catalog.pg_typeof(t.%1$I) OPERATOR(pg_catalog.=) %2$s::pg_catalog.oid::pg_catalog.regtype
+                                THEN pg_catalog.to_jsonb(t.%1$I)
+                                ELSE pg_catalog.to_jsonb(CASE WHEN pg_catalog.num_nulls(t.%1$I) OPERATOR(pg_catalog.=) 0
+                                                              THEN pg_catalog.format('%%s', t.%1$I) END) END$f$
+                           ELSE $f$%1$L, pg_catalog.to_jsonb(CASE WHEN pg_catalog.num_nulls(t.%1$I) OPERATOR(pg_catalog.=) 0
+                                                                  THEN pg_catalog.format('%%s', t.%1$I) END)$f$ END,
+                           c.attname, c.atttypid),
+                       ', ' ORDER BY c.attnum) OPERATOR(pg_catalog.||) ')' AS pairs
+            FROM columns c
+            GROUP BY c.chunk
+        )
+        SELECT $f$CASE WHEN pg_catalog.format('%s', t.*) OPERATOR(pg_catalog.=) pg_catalog.format('%s', ROW($f$
+               OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', c.attname), ', '
+                                                                   ORDER BY c.attnum) FROM columns c)
+               OPERATOR(pg_catalog.||) ')) THEN '
+               OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(k.pairs, ' OPERATOR(pg_catalog.||) '
+                                                                   ORDER BY k.chunk) FROM chunks k)
+               OPERATOR(pg_catalog.||) $f$ ELSE pg_catalog.to_jsonb(audit._refuse_tracking('the table changed after this transaction''s snapshot was taken; retry in a new transaction')) END$f$
+        INTO row_json;
+        BEGIN
         EXECUTE pg_catalog.format($sql$
             INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
             SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid,
@@ -648,6 +682,11 @@ BEGIN
                     row_json)
             END)
         USING operation, key_column, action, entity, excluded, visible;
+        EXCEPTION WHEN undefined_column THEN
+            -- A column of the snapshot's catalog that the table no longer has.
+            RAISE EXCEPTION '%: tracking: the table changed after this transaction''s snapshot was taken', operation
+                USING ERRCODE = 'AU004', HINT = 'Retry the statement in a new transaction.';
+        END;
         RETURN NULL;
     END IF;
 
@@ -1117,9 +1156,9 @@ expected_functions (signature, fingerprint) AS (VALUES
     ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '2c5d849f4601b6943d9f32e022ddb360bc89f17a5ce2835170d9d84d00a2e8a9'),
     ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8'),
     ('audit._missing_company(text,text)', '3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1'),
-    ('audit._track_changes()', '1eda5f73b9c78d615a02d3d27c6f52662e65a1d6ecbb656af389c3d8e0dd8055'),
+    ('audit._track_changes()', '88d8340770f5ccea9b58f13ccfc9186c270ac171419402e573c1e6c49e8212b8'),
     ('audit._untrackable(regclass)', 'be4a3e2a9beffbd9276f4360865895edd879166f3b5aabd9f8adf29afa5aa486'),
-    ('audit._no_transition_table(text)', '42c26d8084e90fb9b32733d51f0dd7b0437c738504630de4bac93e465ef42cd8'),
+    ('audit._refuse_tracking(text)', '05b9a8d90f6be7cc436a1ab51499fe7df0c4d1053bd69dfe23cc68769c0a47e7'),
     ('audit._refuse_truncate()', '329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d'),
     ('audit._str_bytes(text)', '3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518'),
     ('audit._opt_uuid_bytes(uuid)', '80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de'),
@@ -1445,7 +1484,7 @@ GRANT SELECT ON audit.audit_new, audit.audit_old TO audit_definer;
 GRANT EXECUTE ON FUNCTION audit._context_uuid(text), audit._context_extra(), audit._context_user(text),
                           audit._require_user(text), audit._entry_problem(uuid, text, text, uuid, jsonb),
                           audit._missing_company(text, text), audit._untrackable(regclass),
-                          audit._no_transition_table(text),
+                          audit._refuse_tracking(text),
                           audit._str_bytes(text), audit._opt_uuid_bytes(uuid), audit._micros(timestamptz),
                           audit.entry_hash(audit.audit_logs), audit._merkle_root(bytea[]),
                           audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz),
@@ -1462,7 +1501,7 @@ GRANT SELECT, INSERT, DELETE ON audit.strict_mode TO audit_admin;
 GRANT EXECUTE ON FUNCTION audit.pin_tenant(regrole, uuid), audit.unpin_tenant(regrole, uuid) TO audit_admin;
 GRANT SELECT, INSERT, DELETE ON audit.tenant_logins TO audit_admin;
 GRANT SELECT ON audit.tenant_logins TO audit_definer;
-REVOKE ALL ON FUNCTION audit._untrackable(regclass), audit._no_transition_table(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit._untrackable(regclass), audit._refuse_tracking(text) FROM PUBLIC;
 -- enable_tracking() runs as its caller, and asks it first.
 GRANT EXECUTE ON FUNCTION audit._untrackable(regclass) TO audit_writer;
 

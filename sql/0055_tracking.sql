@@ -73,24 +73,25 @@ COMMENT ON FUNCTION audit._untrackable(regclass) IS
 -- view that runs its code as audit_definer. These two views, in schema audit,
 -- which _track_changes() searches before pg_temp, are what it finds instead:
 -- reading either refuses the statement.
-CREATE FUNCTION audit._no_transition_table(name text)
+CREATE FUNCTION audit._refuse_tracking(why text)
 RETURNS boolean
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RAISE EXCEPTION 'tracking: this trigger has no transition table %; only audit.enable_tracking() creates tracking triggers', name
-        USING ERRCODE = 'AU004',
-              HINT = 'Drop the trigger, and track the table with audit.enable_tracking().';
+    RAISE EXCEPTION 'tracking: %', why
+        USING ERRCODE = 'AU004';
 END;
 $$;
 
-COMMENT ON FUNCTION audit._no_transition_table(text) IS
-    'Refuses (AU004) a tracking trigger that lacks the transition table named: called by the views audit.audit_new and audit.audit_old.';
+COMMENT ON FUNCTION audit._refuse_tracking(text) IS
+    'Refuses (AU004) a tracked statement, saying why: read by the views audit.audit_new and audit.audit_old, and by the statement audit._track_changes() builds under a snapshot.';
 
-CREATE VIEW audit.audit_new AS SELECT NULL::pg_catalog.int4 AS missing WHERE audit._no_transition_table('audit_new');
-CREATE VIEW audit.audit_old AS SELECT NULL::pg_catalog.int4 AS missing WHERE audit._no_transition_table('audit_old');
+CREATE VIEW audit.audit_new AS SELECT NULL::pg_catalog.int4 AS missing
+    WHERE audit._refuse_tracking('this trigger has no transition table audit_new; only audit.enable_tracking() makes tracking triggers');
+CREATE VIEW audit.audit_old AS SELECT NULL::pg_catalog.int4 AS missing
+    WHERE audit._refuse_tracking('this trigger has no transition table audit_old; only audit.enable_tracking() makes tracking triggers');
 
 COMMENT ON VIEW audit.audit_new IS
     'What audit._track_changes() finds under the name audit_new when its trigger has no such transition table: reading it refuses the statement.';
@@ -112,18 +113,18 @@ COMMENT ON COLUMN audit.audit_old.missing IS 'Never read: the view refuses first
 -- any other (an enum, a range, a composite, an array of them) as its text,
 -- through its type's output function, which no cast can replace.
 --
--- Both rely on the catalog describing the table as the statement sees it.
--- Under REPEATABLE READ or SERIALIZABLE the transaction's snapshot may
--- predate an ALTER TABLE that changed a column's type or added one: the
--- table's current file node and column count, read from the caches rather
--- than the snapshot, tell, and the statement is refused.
+-- The first relies on the catalog describing the table as the statement
+-- sees it, which holds at READ COMMITTED: the statement's lock keeps ALTER
+-- TABLE out, and each query takes a new snapshot. Under REPEATABLE READ or
+-- SERIALIZABLE the transaction's snapshot may predate an ALTER TABLE that
+-- changed, renamed, added or dropped a column, so there every table takes
+-- the second way, which checks each value's type and each row's columns.
 --
 -- jit = off: the planner sizes the INSERT by the transition table, and for a
 -- bulk statement JIT compilation cost more than it saved in bench/tracking.py.
 -- Two statements per tracked statement, whatever its size: one catalog
--- lookup and one INSERT, with the context read in the INSERT's own plan; a
--- table with a column of a type of its own takes a third, and the INSERT
--- is planned anew each time.
+-- lookup and one INSERT, with the context read in the INSERT's own plan; the
+-- second way takes a third, and plans the INSERT anew each time.
 CREATE FUNCTION audit._track_changes()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -143,8 +144,12 @@ DECLARE
     row_json   pg_catalog.text;
     built_in   pg_catalog.bool;
     whole      pg_catalog.bool;
-    file_node  pg_catalog.oid;
-    column_max pg_catalog.int2;
+    trigger_id pg_catalog.oid;
+    old_table  pg_catalog.text;
+    new_table  pg_catalog.text;
+    -- Under REPEATABLE READ or SERIALIZABLE, the catalog as this
+    -- transaction's snapshot shows it may be older than the table.
+    snapshot   pg_catalog.bool := pg_catalog.current_setting('transaction_isolation') <> 'read committed';
     problem    pg_catalog.text;
 BEGIN
     -- One catalog query, whose plan PL/pgSQL keeps. Columns are known by
@@ -156,8 +161,8 @@ BEGIN
            COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE c.is_excluded), '{}'),
            COALESCE(pg_catalog.array_agg(c.name) FILTER (WHERE NOT c.is_excluded), '{}'),
            pg_catalog.bool_and(c.built_in), pg_catalog.bool_and(c.whole),
-           pg_catalog.max(c.relfilenode), pg_catalog.max(c.relnatts)
-    INTO key_column, excluded, visible, built_in, whole, file_node, column_max
+           pg_catalog.min(g.oid), pg_catalog.min(g.tgoldtable::pg_catalog.text), pg_catalog.min(g.tgnewtable::pg_catalog.text)
+    INTO key_column, excluded, visible, built_in, whole, trigger_id, old_table, new_table
     FROM (SELECT a.attname::pg_catalog.text AS name,
                  a.attnum = (config ->> 'key_attnum')::pg_catalog.int2
                      AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AS is_key,
@@ -167,13 +172,25 @@ BEGIN
                  a.atttypid < 16384::pg_catalog.oid AS built_in,
                  -- Cheap signs that audit._untrackable() may find a reason; it is asked only then.
                  r.relkind <> 'p' AND NOT r.relispartition AND NOT r.relhassubclass
-                     AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.oid) AS whole,
-                 r.relfilenode, r.relnatts
+                     AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.oid) AS whole
           FROM pg_catalog.pg_attribute a
           JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
-          WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c;
-    IF TG_LEVEL OPERATOR(pg_catalog.<>) 'STATEMENT' OR TG_WHEN OPERATOR(pg_catalog.<>) 'AFTER' THEN
-        problem := 'tracking triggers fire AFTER each statement; only audit.enable_tracking() creates them';
+          WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS c
+    LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = TG_RELID AND g.tgname = TG_NAME;
+    -- A trigger made by hand could name its transition tables otherwise, or
+    -- swap them, and record what did not happen. Under a snapshot,
+    -- pg_get_triggerdef() reads the trigger as it is now.
+    IF TG_LEVEL OPERATOR(pg_catalog.<>) 'STATEMENT' OR TG_WHEN OPERATOR(pg_catalog.<>) 'AFTER'
+       OR old_table IS DISTINCT FROM (CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN 'audit_old' END)
+       OR new_table IS DISTINCT FROM (CASE WHEN TG_OP IN ('UPDATE', 'INSERT') THEN 'audit_new' END)
+       OR (snapshot AND pg_catalog.split_part(pg_catalog.pg_get_triggerdef(trigger_id), ' EXECUTE FUNCTION ', 1)
+                        IS DISTINCT FROM pg_catalog.format('CREATE TRIGGER %I AFTER %s ON %I.%I %s FOR EACH STATEMENT',
+                            TG_NAME, TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME,
+                            (CASE TG_OP WHEN 'INSERT' THEN 'REFERENCING NEW TABLE AS audit_new'
+                                        WHEN 'DELETE' THEN 'REFERENCING OLD TABLE AS audit_old'
+                                        ELSE 'REFERENCING OLD TABLE AS audit_old NEW TABLE AS audit_new' END))) THEN
+        problem := 'this is not a trigger audit.enable_tracking() made: those fire AFTER each statement,'
+                   ' with the transition tables audit_old and audit_new';
     ELSIF NOT whole THEN
         problem := audit._untrackable(TG_RELID);
     END IF;
@@ -182,34 +199,51 @@ BEGIN
             USING ERRCODE = 'AU004',
                   HINT = 'Stop tracking it with audit.disable_tracking(), or remove what the message names.';
     END IF;
-    IF file_node OPERATOR(pg_catalog.<>) pg_catalog.pg_relation_filenode(TG_RELID)
-       OR pg_catalog.has_column_privilege(TG_RELID, (column_max + 1)::pg_catalog.int2, 'SELECT') IS NOT NULL THEN
-        RAISE EXCEPTION '%: the table changed after this transaction''s snapshot was taken', operation
-            USING ERRCODE = 'AU004', HINT = 'Retry the statement in a new transaction.';
-    END IF;
     IF key_column IS NULL THEN
         RAISE EXCEPTION '%: the column tracking records as entity_id is gone or no longer a uuid', operation
             USING ERRCODE = 'AU004',
                   HINT = 'Run audit.enable_tracking() again for the table, or stop tracking it with audit.disable_tracking().';
     END IF;
-    IF NOT built_in THEN
-        -- Each column's JSON, in groups of 50 (jsonb_build_object() takes
-        -- at most 100 arguments): a value of a built-in type, or of a domain
-        -- over one (to_jsonb() looks through domains) as it is, any other as
-        -- its text.
-        SELECT pg_catalog.string_agg(g.pairs, ' OPERATOR(pg_catalog.||) ') INTO row_json
-        FROM (SELECT 'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||)
-                     pg_catalog.string_agg(pg_catalog.format(
-                         CASE WHEN x.base_type < 16384::pg_catalog.oid THEN '%1$L, t.%1$I'
-                              ELSE '%1$L, CASE WHEN pg_catalog.num_nulls(t.%1$I) = 0'
-                                   ' THEN pg_catalog.format(''%%s'', t.%1$I) END' END, x.attname), ', ' ORDER BY x.attnum)
-                     OPERATOR(pg_catalog.||) ')' AS pairs
-              FROM (SELECT a.attname, a.attnum, CASE WHEN y.typtype = 'd' THEN y.typbasetype ELSE y.oid END AS base_type,
-                           (pg_catalog.row_number() OVER (ORDER BY a.attnum) - 1) / 50 AS chunk
-                    FROM pg_catalog.pg_attribute a
-                    JOIN pg_catalog.pg_type y ON y.oid = a.atttypid
-                    WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped) AS x
-              GROUP BY x.chunk) AS g;
+    IF NOT built_in OR snapshot THEN
+        -- Each column named, with its JSON, in groups of 50 (jsonb_build_object()
+        -- takes at most 100 arguments). A value of a built-in type, or of a
+        -- domain over one (to_jsonb() looks through domains), as to_jsonb()
+        -- writes it, provided it still has the type the catalog gave; any
+        -- other as its text, through its type's output function. A column
+        -- renamed since the snapshot is not found, and a row with a column
+        -- the snapshot does not know (its text, by record_out, differs from
+        -- that of the columns named) is refused.
+        WITH columns AS (
+            SELECT a.attname, a.attnum, a.atttypid,
+                   CASE WHEN z.typtype = 'd' THEN z.typbasetype ELSE z.oid END AS base_type,
+                   (pg_catalog.row_number() OVER (ORDER BY a.attnum) - 1) / 50 AS chunk
+            FROM pg_catalog.pg_attribute a
+            JOIN pg_catalog.pg_type z ON z.oid = a.atttypid
+            WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
+        ), chunks AS (
+            SELECT c.chunk,
+                   'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||) pg_catalog.string_agg(
+                       pg_catalog.format(CASE WHEN c.base_type < 16384::pg_catalog.oid THEN $f$%1$L,
+                           CASE WHEN pg_catalog.pg_typeof(t.%1$I) OPERATOR(pg_catalog.=) %2$s::pg_catalog.oid::pg_catalog.regtype
+                                THEN pg_catalog.to_jsonb(t.%1$I)
+                                ELSE pg_catalog.to_jsonb(CASE WHEN pg_catalog.num_nulls(t.%1$I) OPERATOR(pg_catalog.=) 0
+                                                              THEN pg_catalog.format('%%s', t.%1$I) END) END$f$
+                           ELSE $f$%1$L, pg_catalog.to_jsonb(CASE WHEN pg_catalog.num_nulls(t.%1$I) OPERATOR(pg_catalog.=) 0
+                                                                  THEN pg_catalog.format('%%s', t.%1$I) END)$f$ END,
+                           c.attname, c.atttypid),
+                       ', ' ORDER BY c.attnum) OPERATOR(pg_catalog.||) ')' AS pairs
+            FROM columns c
+            GROUP BY c.chunk
+        )
+        SELECT $f$CASE WHEN pg_catalog.format('%s', t.*) OPERATOR(pg_catalog.=) pg_catalog.format('%s', ROW($f$
+               OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', c.attname), ', '
+                                                                   ORDER BY c.attnum) FROM columns c)
+               OPERATOR(pg_catalog.||) ')) THEN '
+               OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(k.pairs, ' OPERATOR(pg_catalog.||) '
+                                                                   ORDER BY k.chunk) FROM chunks k)
+               OPERATOR(pg_catalog.||) $f$ ELSE pg_catalog.to_jsonb(audit._refuse_tracking('the table changed after this transaction''s snapshot was taken; retry in a new transaction')) END$f$
+        INTO row_json;
+        BEGIN
         EXECUTE pg_catalog.format($sql$
             INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
             SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid,
@@ -240,6 +274,11 @@ BEGIN
                     row_json)
             END)
         USING operation, key_column, action, entity, excluded, visible;
+        EXCEPTION WHEN undefined_column THEN
+            -- A column of the snapshot's catalog that the table no longer has.
+            RAISE EXCEPTION '%: tracking: the table changed after this transaction''s snapshot was taken', operation
+                USING ERRCODE = 'AU004', HINT = 'Retry the statement in a new transaction.';
+        END;
         RETURN NULL;
     END IF;
 

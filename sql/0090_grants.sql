@@ -56,7 +56,7 @@ GRANT SELECT ON audit.audit_new, audit.audit_old TO audit_definer;
 GRANT EXECUTE ON FUNCTION audit._context_uuid(text), audit._context_extra(), audit._context_user(text),
                           audit._require_user(text), audit._entry_problem(uuid, text, text, uuid, jsonb),
                           audit._missing_company(text, text), audit._untrackable(regclass),
-                          audit._no_transition_table(text),
+                          audit._refuse_tracking(text),
                           audit._str_bytes(text), audit._opt_uuid_bytes(uuid), audit._micros(timestamptz),
                           audit.entry_hash(audit.audit_logs), audit._merkle_root(bytea[]),
                           audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz),
