@@ -652,6 +652,15 @@ BEGIN
                OPERATOR(pg_catalog.||) $f$ ELSE pg_catalog.to_jsonb(audit._refuse_tracking('the table changed after this transaction''s snapshot was taken; retry in a new transaction')) END$f$
         INTO row_json;
         BEGIN
+        -- Where t.x names no column, PostgreSQL reads it as x(t), a function
+        -- call: a column of the snapshot renamed or dropped since, and named
+        -- like to_jsonb, would call to_jsonb(t) on the whole row. So every
+        -- column named is first looked up in the catalog caches, which are
+        -- current: has_column_privilege() raises undefined_column (below)
+        -- for a name the table no longer has.
+        PERFORM pg_catalog.has_column_privilege(TG_RELID, a.attname::pg_catalog.text, 'SELECT')
+        FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
         EXECUTE pg_catalog.format($sql$
             INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
             SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid,
@@ -1156,7 +1165,7 @@ expected_functions (signature, fingerprint) AS (VALUES
     ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '2c5d849f4601b6943d9f32e022ddb360bc89f17a5ce2835170d9d84d00a2e8a9'),
     ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8'),
     ('audit._missing_company(text,text)', '3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1'),
-    ('audit._track_changes()', '88d8340770f5ccea9b58f13ccfc9186c270ac171419402e573c1e6c49e8212b8'),
+    ('audit._track_changes()', 'eef4a01a9ad90abebbaac2cba4280e05904f09751bf78cae1b7928be6b724ed2'),
     ('audit._untrackable(regclass)', 'be4a3e2a9beffbd9276f4360865895edd879166f3b5aabd9f8adf29afa5aa486'),
     ('audit._refuse_tracking(text)', '05b9a8d90f6be7cc436a1ab51499fe7df0c4d1053bd69dfe23cc68769c0a47e7'),
     ('audit._refuse_truncate()', '329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d'),

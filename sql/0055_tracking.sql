@@ -244,6 +244,15 @@ BEGIN
                OPERATOR(pg_catalog.||) $f$ ELSE pg_catalog.to_jsonb(audit._refuse_tracking('the table changed after this transaction''s snapshot was taken; retry in a new transaction')) END$f$
         INTO row_json;
         BEGIN
+        -- Where t.x names no column, PostgreSQL reads it as x(t), a function
+        -- call: a column of the snapshot renamed or dropped since, and named
+        -- like to_jsonb, would call to_jsonb(t) on the whole row. So every
+        -- column named is first looked up in the catalog caches, which are
+        -- current: has_column_privilege() raises undefined_column (below)
+        -- for a name the table no longer has.
+        PERFORM pg_catalog.has_column_privilege(TG_RELID, a.attname::pg_catalog.text, 'SELECT')
+        FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
         EXECUTE pg_catalog.format($sql$
             INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
             SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid,

@@ -431,3 +431,26 @@ def test_a_trigger_with_its_transition_tables_swapped_records_nothing(connect_as
     with pytest.raises(psycopg.Error) as refused:
         outsider.execute("UPDATE erp.things SET amount = 100")
     assert refused.value.sqlstate == "AU004" and "not a trigger audit.enable_tracking() made" in str(refused.value)
+
+
+@pytest.mark.parametrize("change", ['ALTER TABLE erp.things DROP COLUMN "to_jsonb"',
+                                    'ALTER TABLE erp.things RENAME COLUMN "to_jsonb" TO plain'])
+def test_a_column_named_like_a_function_and_gone_since_the_snapshot_calls_nothing(connect_as: ConnectAs,
+                                                                                  change: str) -> None:
+    """t.to_jsonb, once no column has that name, would read as to_jsonb(t): the whole row through the cast."""
+    writer = _schema_of(connect_as, WRITER)
+    writer.execute("CREATE TYPE erp.mood AS ENUM ('calm');"
+                   ' CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid, x erp.mood, "to_jsonb" text);'
+                   " SELECT audit.enable_tracking('erp.things')")
+    writer.execute(EVIL_CAST.format(source="erp.mood", target="json"))  # type: ignore[call-overload]
+    victim = connect_as(OUTSIDER)
+    connect_as("postgres", autocommit=True).execute("GRANT USAGE ON SCHEMA erp TO app_outsider;"
+                                                    " GRANT INSERT ON erp.things TO app_outsider")
+    victim.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    victim.execute("SELECT 1")
+    writer.execute(change)  # type: ignore[call-overload]
+    with pytest.raises(psycopg.Error) as refused:
+        victim.execute("INSERT INTO erp.things (id, company_id, x) VALUES (gen_random_uuid(), %s, 'calm')",
+                       (COMPANY,))
+    assert refused.value.sqlstate == "AU004" and "HIJACKED" not in str(refused.value), refused.value
+    assert connect_as(READER).execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (0,)
