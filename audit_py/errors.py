@@ -69,12 +69,14 @@ _BY_SQLSTATE: dict[str, type[AuditError]] = {
 }
 
 # A direct INSERT by the log's owner meets the table's CHECK constraints instead of
-# audit.record_audit()'s checks; each constraint guards one column.
+# audit.record_audit()'s checks, and every entry meets the size ones; each guards one column.
 _CHECKED_COLUMNS = {
     "audit_logs_action_not_blank": "action",
     "audit_logs_entity_not_blank": "entity",
     "audit_logs_details_is_object": "details",
     "audit_logs_context_is_object": "context",
+    "audit_logs_details_printable": "details",
+    "audit_logs_context_printable": "context",
 }
 
 

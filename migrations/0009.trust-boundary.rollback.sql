@@ -3,7 +3,7 @@
 -- former definitions, the guard (superuser installs) its former lift; and
 -- audit_owner, audit_definer and audit_admin go when nothing else in the
 -- cluster refers to them, as in 0001's rollback.
--- squawk-ignore-file ban-drop-function, ban-drop-table, ban-drop-view
+-- squawk-ignore-file ban-drop-function, ban-drop-table, ban-drop-view, ban-drop-constraint
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '60s';
@@ -51,6 +51,8 @@ DROP POLICY blocks_definer_read ON audit.blocks;
 DROP POLICY audit_logs_definer_insert ON audit.audit_logs;
 DROP POLICY audit_logs_definer_read ON audit.audit_logs;
 DROP TABLE audit.seal_lock;
+ALTER TABLE audit.audit_logs DROP CONSTRAINT audit_logs_context_printable;
+ALTER TABLE audit.audit_logs DROP CONSTRAINT audit_logs_details_printable;
 DROP VIEW audit.audit_new;
 DROP VIEW audit.audit_old;
 

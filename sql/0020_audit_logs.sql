@@ -23,7 +23,14 @@ CREATE TABLE audit.audit_logs (
     CONSTRAINT audit_logs_action_not_blank CHECK (action ~ '[^[:space:]]'),
     CONSTRAINT audit_logs_entity_not_blank CHECK (entity ~ '[^[:space:]]'),
     CONSTRAINT audit_logs_details_is_object CHECK (pg_catalog.jsonb_typeof(details) = 'object'),
-    CONSTRAINT audit_logs_context_is_object CHECK (pg_catalog.jsonb_typeof(context) = 'object')
+    CONSTRAINT audit_logs_context_is_object CHECK (pg_catalog.jsonb_typeof(context) = 'object'),
+    -- Added by 0009.trust-boundary (validated by 0010). Sealing and verifying
+    -- hash the text of details and context, and a few stored bytes can print
+    -- as a gigabyte (a number like 1e131071; control characters, six bytes
+    -- each): one such entry would make every later seal fail, for every
+    -- company. 1 MiB of text is far beyond what an entry needs.
+    CONSTRAINT audit_logs_details_printable CHECK (pg_catalog.octet_length(details::pg_catalog.text) <= 1048576),
+    CONSTRAINT audit_logs_context_printable CHECK (pg_catalog.octet_length(context::pg_catalog.text) <= 1048576)
 );
 
 -- The indexes of reading (0058_reading.sql), each ending in (created_at, id),

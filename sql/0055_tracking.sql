@@ -122,6 +122,10 @@ COMMENT ON COLUMN audit.audit_old.missing IS 'Never read: the view refuses first
 --
 -- jit = off: the planner sizes the INSERT by the transition table, and for a
 -- bulk statement JIT compilation cost more than it saved in bench/tracking.py.
+-- The output settings are pinned too: values are recorded as their text in
+-- places (floats, ranges, dates in a range, intervals, bytea), and the
+-- writer's session must not round a float away or make a time ambiguous.
+-- Times are written in UTC.
 -- Two statements per tracked statement, whatever its size: one catalog
 -- lookup and one INSERT, with the context read in the INSERT's own plan; the
 -- second way takes a third, and plans the INSERT anew each time.
@@ -131,6 +135,11 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, audit, pg_temp
 SET jit = off
+SET extra_float_digits = 1
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET TimeZone = 'UTC'
+SET bytea_output = 'hex'
 AS $$
 DECLARE
     config     pg_catalog.jsonb := TG_ARGV[0]::pg_catalog.jsonb;

@@ -79,7 +79,8 @@ def test_every_function_pins_its_search_path_but_those_whose_comment_says_why_no
     # Its trap views for a missing transition table come before pg_temp (sql/0055_tracking.sql).
     assert connect_as(SUPERUSER).execute(
         "SELECT proconfig FROM pg_proc WHERE oid = 'audit._track_changes()'::regprocedure").fetchone() == (
-        ["search_path=pg_catalog, audit, pg_temp", "jit=off"],)
+        ["search_path=pg_catalog, audit, pg_temp", "jit=off", "extra_float_digits=1", "DateStyle=ISO, YMD",
+         "IntervalStyle=postgres", "TimeZone=UTC", "bytea_output=hex"],)
 
 
 def test_every_security_definer_function_belongs_to_the_function_role(connect_as: ConnectAs) -> None:

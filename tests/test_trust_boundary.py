@@ -14,7 +14,7 @@ from unittest.mock import ANY
 import psycopg
 import pytest
 
-from audit_py import AuditEntry, AuditService, ledger
+from audit_py import AuditEntry, AuditService, InvalidEntry, ledger
 
 from .conftest import OUTSIDER, OWNER, READER, TENANT, WRITER, ConnectAs
 from .helpers import INSTALLING_LOGIN_REFUSED, record, set_trap
@@ -454,3 +454,41 @@ def test_a_column_named_like_a_function_and_gone_since_the_snapshot_calls_nothin
                        (COMPANY,))
     assert refused.value.sqlstate == "AU004" and "HIJACKED" not in str(refused.value), refused.value
     assert connect_as(READER).execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (0,)
+
+
+def test_an_entry_that_would_print_too_large_to_seal_is_refused(connect_as: ConnectAs) -> None:
+    """A few stored bytes can print as a gigabyte, which every later seal would fail to hash."""
+    writer = connect_as(WRITER)
+    with pytest.raises(InvalidEntry) as refused:
+        AuditService(writer).record(COMPANY, "A", "e", uuid.uuid4(), {"x": "\x01" * 200_000})  # six bytes each
+    assert (refused.value.sqlstate, refused.value.parameter) == ("23514", "details")
+    writer.rollback()
+    owner = _schema_of(connect_as, WRITER)
+    owner.execute("CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid);"
+                  " SELECT audit.enable_tracking('erp.things')")
+    outsider = connect_as(OUTSIDER)
+    connect_as("postgres", autocommit=True).execute("GRANT USAGE ON SCHEMA erp TO app_outsider;"
+                                                    " GRANT INSERT ON erp.things TO app_outsider")
+    outsider.execute("SELECT set_config('audit.context', %s, true)",
+                     ('{"r": [' + ", ".join(["1e131071"] * 10) + "]}",))
+    with pytest.raises(psycopg.errors.CheckViolation) as violated:
+        outsider.execute("INSERT INTO erp.things VALUES (gen_random_uuid(), %s)", (COMPANY,))
+    assert violated.value.diag.constraint_name == "audit_logs_context_printable"
+    outsider.rollback()
+    record(connect_as(WRITER), COMPANY)
+    assert [block[1:] for block in ledger.seal(connect_as(OWNER))] == [(1, 1)]
+
+
+def test_the_writers_output_settings_do_not_change_what_tracking_records(connect_as: ConnectAs) -> None:
+    writer = _schema_of(connect_as, WRITER)
+    writer.execute("CREATE TABLE erp.things (id uuid PRIMARY KEY, company_id uuid, price float8, during tstzrange,"
+                   " took interval, raw bytea); SELECT audit.enable_tracking('erp.things')")
+    writer.execute("SET extra_float_digits = -15; SET DateStyle = 'SQL, DMY'; SET TimeZone = 'XYZ+7';"
+                   " SET IntervalStyle = 'sql_standard'; SET bytea_output = 'escape'")
+    writer.execute("INSERT INTO erp.things VALUES (gen_random_uuid(), %s, 123456.789,"
+                   " '[2020-04-03 10:00+00, 2020-05-01 00:00+00)', '1 day 2 hours', '\\x0102')", (COMPANY,))
+    details = connect_as(READER).execute("SELECT details FROM audit.audit_logs").fetchone()
+    assert details is not None
+    assert details[0]["price"] == 123456.789
+    assert details[0]["during"] == '["2020-04-03 10:00:00+00","2020-05-01 00:00:00+00")'
+    assert (details[0]["took"], details[0]["raw"]) == ("1 day 02:00:00", "\\x0102")
