@@ -637,6 +637,13 @@ BEGIN
         -- renamed since the snapshot is not found, and a row with a column
         -- the snapshot does not know (its text, by record_out, differs from
         -- that of the columns named) is refused.
+        BEGIN
+        -- Where t.x names no column, PostgreSQL reads it as x(t), a function
+        -- call: a column of the snapshot renamed or dropped since, and named
+        -- like to_jsonb, would call to_jsonb(t) on the whole row. So every
+        -- column is first looked up in the catalog caches, which are current:
+        -- has_column_privilege() raises undefined_column (below) for a name
+        -- the table no longer has.
         WITH columns AS (
             SELECT a.attname, a.attnum, a.atttypid,
                    CASE WHEN z.typtype = 'd' THEN z.typbasetype ELSE z.oid END AS base_type,
@@ -644,6 +651,7 @@ BEGIN
             FROM pg_catalog.pg_attribute a
             JOIN pg_catalog.pg_type z ON z.oid = a.atttypid
             WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
+              AND pg_catalog.has_column_privilege(TG_RELID, a.attname::pg_catalog.text, 'SELECT') IS NOT NULL
         ), chunks AS (
             SELECT c.chunk,
                    'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||) pg_catalog.string_agg(
@@ -667,16 +675,6 @@ BEGIN
                                                                    ORDER BY k.chunk) FROM chunks k)
                OPERATOR(pg_catalog.||) $f$ ELSE pg_catalog.to_jsonb(audit._refuse_tracking('the table changed after this transaction''s snapshot was taken; retry in a new transaction')) END$f$
         INTO row_json;
-        BEGIN
-        -- Where t.x names no column, PostgreSQL reads it as x(t), a function
-        -- call: a column of the snapshot renamed or dropped since, and named
-        -- like to_jsonb, would call to_jsonb(t) on the whole row. So every
-        -- column named is first looked up in the catalog caches, which are
-        -- current: has_column_privilege() raises undefined_column (below)
-        -- for a name the table no longer has.
-        PERFORM pg_catalog.has_column_privilege(TG_RELID, a.attname::pg_catalog.text, 'SELECT')
-        FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
         EXECUTE pg_catalog.format($sql$
             INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
             SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid,
@@ -1181,7 +1179,7 @@ expected_functions (signature, fingerprint) AS (VALUES
     ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '2c5d849f4601b6943d9f32e022ddb360bc89f17a5ce2835170d9d84d00a2e8a9'),
     ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8'),
     ('audit._missing_company(text,text)', '3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1'),
-    ('audit._track_changes()', '84205ba3860cf84ba3f1a1d10d5d866b8f85e76d7c48a957ed87289f8fd580e0'),
+    ('audit._track_changes()', 'b1ab9483b016f715eb2f0425125a27a775154e92532917a235f8bdb8fb0f113f'),
     ('audit._untrackable(regclass)', 'be4a3e2a9beffbd9276f4360865895edd879166f3b5aabd9f8adf29afa5aa486'),
     ('audit._refuse_tracking(text)', '05b9a8d90f6be7cc436a1ab51499fe7df0c4d1053bd69dfe23cc68769c0a47e7'),
     ('audit._refuse_truncate()', '329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d'),
@@ -1538,7 +1536,8 @@ DECLARE
     is_super   boolean := (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
     taken      name[] := '{}';
     role_name  name;
-    definer    pg_catalog.regprocedure;
+    function_  pg_catalog.regprocedure;
+    new_owner  name;
     relation   pg_catalog.regclass;
 BEGIN
     FOREACH role_name IN ARRAY ARRAY['audit_owner', 'audit_definer']::name[] LOOP
@@ -1562,14 +1561,14 @@ BEGIN
     -- A function's new owner needs CREATE on its schema, which audit_definer
     -- holds only while it takes its functions over.
     GRANT CREATE ON SCHEMA audit TO audit_definer;
-    FOR definer IN
-        SELECT p.oid::pg_catalog.regprocedure FROM pg_catalog.pg_proc p
+    FOR function_, new_owner IN
+        SELECT p.oid::pg_catalog.regprocedure,
+               CASE WHEN p.prosecdef THEN 'audit_definer' ELSE 'audit_owner' END
+        FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = 'audit'::pg_catalog.regnamespace
         ORDER BY p.oid
     LOOP
-        EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO %I', definer,
-            CASE WHEN (SELECT p.prosecdef FROM pg_catalog.pg_proc p WHERE p.oid = definer)
-                 THEN 'audit_definer' ELSE 'audit_owner' END);
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO %I', function_, new_owner);
     END LOOP;
     REVOKE CREATE ON SCHEMA audit FROM audit_definer;
 

@@ -222,6 +222,13 @@ BEGIN
         -- renamed since the snapshot is not found, and a row with a column
         -- the snapshot does not know (its text, by record_out, differs from
         -- that of the columns named) is refused.
+        BEGIN
+        -- Where t.x names no column, PostgreSQL reads it as x(t), a function
+        -- call: a column of the snapshot renamed or dropped since, and named
+        -- like to_jsonb, would call to_jsonb(t) on the whole row. So every
+        -- column is first looked up in the catalog caches, which are current:
+        -- has_column_privilege() raises undefined_column (below) for a name
+        -- the table no longer has.
         WITH columns AS (
             SELECT a.attname, a.attnum, a.atttypid,
                    CASE WHEN z.typtype = 'd' THEN z.typbasetype ELSE z.oid END AS base_type,
@@ -229,6 +236,7 @@ BEGIN
             FROM pg_catalog.pg_attribute a
             JOIN pg_catalog.pg_type z ON z.oid = a.atttypid
             WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
+              AND pg_catalog.has_column_privilege(TG_RELID, a.attname::pg_catalog.text, 'SELECT') IS NOT NULL
         ), chunks AS (
             SELECT c.chunk,
                    'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||) pg_catalog.string_agg(
@@ -252,16 +260,6 @@ BEGIN
                                                                    ORDER BY k.chunk) FROM chunks k)
                OPERATOR(pg_catalog.||) $f$ ELSE pg_catalog.to_jsonb(audit._refuse_tracking('the table changed after this transaction''s snapshot was taken; retry in a new transaction')) END$f$
         INTO row_json;
-        BEGIN
-        -- Where t.x names no column, PostgreSQL reads it as x(t), a function
-        -- call: a column of the snapshot renamed or dropped since, and named
-        -- like to_jsonb, would call to_jsonb(t) on the whole row. So every
-        -- column named is first looked up in the catalog caches, which are
-        -- current: has_column_privilege() raises undefined_column (below)
-        -- for a name the table no longer has.
-        PERFORM pg_catalog.has_column_privilege(TG_RELID, a.attname::pg_catalog.text, 'SELECT')
-        FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
         EXECUTE pg_catalog.format($sql$
             INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
             SELECT COALESCE((c.new_row ->> 'company_id')::pg_catalog.uuid,

@@ -44,7 +44,7 @@ expected_functions (signature, fingerprint) AS (VALUES
     ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '2c5d849f4601b6943d9f32e022ddb360bc89f17a5ce2835170d9d84d00a2e8a9'),
     ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8'),
     ('audit._missing_company(text,text)', '3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1'),
-    ('audit._track_changes()', '84205ba3860cf84ba3f1a1d10d5d866b8f85e76d7c48a957ed87289f8fd580e0'),
+    ('audit._track_changes()', 'b1ab9483b016f715eb2f0425125a27a775154e92532917a235f8bdb8fb0f113f'),
     ('audit._untrackable(regclass)', 'be4a3e2a9beffbd9276f4360865895edd879166f3b5aabd9f8adf29afa5aa486'),
     ('audit._refuse_tracking(text)', '05b9a8d90f6be7cc436a1ab51499fe7df0c4d1053bd69dfe23cc68769c0a47e7'),
     ('audit._refuse_truncate()', '329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d'),

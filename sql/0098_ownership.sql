@@ -20,7 +20,8 @@ DECLARE
     is_super   boolean := (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
     taken      name[] := '{}';
     role_name  name;
-    definer    pg_catalog.regprocedure;
+    function_  pg_catalog.regprocedure;
+    new_owner  name;
     relation   pg_catalog.regclass;
 BEGIN
     FOREACH role_name IN ARRAY ARRAY['audit_owner', 'audit_definer']::name[] LOOP
@@ -44,14 +45,14 @@ BEGIN
     -- A function's new owner needs CREATE on its schema, which audit_definer
     -- holds only while it takes its functions over.
     GRANT CREATE ON SCHEMA audit TO audit_definer;
-    FOR definer IN
-        SELECT p.oid::pg_catalog.regprocedure FROM pg_catalog.pg_proc p
+    FOR function_, new_owner IN
+        SELECT p.oid::pg_catalog.regprocedure,
+               CASE WHEN p.prosecdef THEN 'audit_definer' ELSE 'audit_owner' END
+        FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = 'audit'::pg_catalog.regnamespace
         ORDER BY p.oid
     LOOP
-        EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO %I', definer,
-            CASE WHEN (SELECT p.prosecdef FROM pg_catalog.pg_proc p WHERE p.oid = definer)
-                 THEN 'audit_definer' ELSE 'audit_owner' END);
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO %I', function_, new_owner);
     END LOOP;
     REVOKE CREATE ON SCHEMA audit FROM audit_definer;
 
