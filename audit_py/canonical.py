@@ -23,15 +23,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _str(value: str) -> bytes:
-    data = value.encode("utf-8")
-    return struct.pack(">I", len(data)) + data
-
-
-def _opt_uuid(value: UUID | None) -> bytes:
-    return b"\x00" if value is None else b"\x01" + value.bytes
-
-
 def micros(instant: datetime) -> int:
     return (instant - _EPOCH) // _MICROSECOND
 
@@ -40,11 +31,37 @@ def entry_bytes(id: UUID, company_id: UUID, franchise_id: UUID | None, user_id: 
                 entity: str, entity_id: UUID, details_text: str, created_at: datetime, txid: int | None,
                 context_text: str = NO_CONTEXT) -> bytes:
     """details_text and context_text are the jsonb values' text form, as PostgreSQL prints them (`details::text`)."""
-    with_context = context_text != NO_CONTEXT
+    def optional(value: UUID | None) -> bytes | None:
+        return value.bytes if value is not None else None
+
+    return raw_entry_bytes(id.bytes, company_id.bytes, optional(franchise_id), optional(user_id), action.encode(),
+                           entity.encode(), entity_id.bytes, details_text.encode(), micros(created_at), txid,
+                           context_text.encode())
+
+
+_NO_CONTEXT_BYTES = NO_CONTEXT.encode()
+_HEAD = {False: bytes((FORMAT,)), True: bytes((ENTRY_WITH_CONTEXT,))}
+_STAMP = struct.Struct(">qq")
+_LENGTH = struct.Struct(">I")
+
+
+def raw_entry_bytes(id: bytes, company_id: bytes, franchise_id: bytes | None, user_id: bytes | None, action: bytes,
+                    entity: bytes, entity_id: bytes, details_text: bytes, created_micros: int, txid: int | None,
+                    context_text: bytes) -> bytes:
+    """entry_bytes() from the values as the wire carries them: 16-byte uuids, UTF-8 text, microseconds.
+
+    The verifier hashes millions of rows: building UUID, str and datetime objects only to take
+    their bytes back would cost more than the hashing.
+    """
+    with_context = context_text != _NO_CONTEXT_BYTES
+    pack = _LENGTH.pack
     return b"".join((
-        bytes((ENTRY_WITH_CONTEXT if with_context else FORMAT,)), id.bytes, company_id.bytes,
-        _opt_uuid(franchise_id), _opt_uuid(user_id), _str(action), _str(entity), entity_id.bytes, _str(details_text),
-        struct.pack(">qq", micros(created_at), txid or 0), _str(context_text) if with_context else b"",
+        _HEAD[with_context], id, company_id,
+        b"\x00" if franchise_id is None else b"\x01" + franchise_id,
+        b"\x00" if user_id is None else b"\x01" + user_id,
+        pack(len(action)), action, pack(len(entity)), entity, entity_id, pack(len(details_text)), details_text,
+        _STAMP.pack(created_micros, txid or 0),
+        pack(len(context_text)) + context_text if with_context else b"",
     ))
 
 
@@ -90,8 +107,10 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
 
 
 def block_hash(company_id: UUID, block_no: int, xid_from: int, xid_to: int, entry_count: int,
-               merkle_root: bytes, prev_hash: bytes, sealed_at: datetime) -> bytes:
+               merkle_root: bytes, prev_hash: bytes, sealed_at: datetime | int) -> bytes:
+    """sealed_at as a time, or as microseconds since 1970."""
+    sealed_micros = sealed_at if isinstance(sealed_at, int) else micros(sealed_at)
     return hashlib.sha256(b"".join((
         bytes((FORMAT,)), company_id.bytes, struct.pack(">qqqI", block_no, xid_from, xid_to, entry_count),
-        merkle_root, prev_hash, struct.pack(">q", micros(sealed_at)),
+        merkle_root, prev_hash, struct.pack(">q", sealed_micros),
     ))).digest()

@@ -98,9 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return demo.run(args.dsn)
     if args.command == "verify" and args.export:
-        verdict = offline.verify_export(args.export)
-        print(("OK       " if verdict.ok else "TAMPERED ") + verdict.report)
-        return 0 if verdict.ok else 1
+        return _verify_export(args)
     if args.command == "keygen":
         print(f"public key: {digest.generate_key(args.out)}")
         return 0
@@ -119,6 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (digest.DigestError, AuditError) as error:
         print(f"audit-py {args.command}: {error}", file=sys.stderr)
         return 2
+    except psycopg.Error as error:
+        if args.command not in ("verify", "digest"):
+            raise
+        # An alert must tell "could not verify" (2) from "tampered" (1), in one line.
+        print(f"audit-py {args.command}: could not verify: {ledger._first_line(error)}", file=sys.stderr)
+        return 2
 
 
 def _seal(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace) -> int:
@@ -133,26 +137,52 @@ def _seal(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace
         time.sleep(args.watch)
 
 
-def _verify(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace) -> int:
+def _held_digest(args: argparse.Namespace) -> dict[str, object] | None:
+    """The digest given with --digest, read and judged; DigestError when it must not be trusted."""
+    if not args.digest:
+        if args.public_key:
+            raise digest.DigestError("--public-key checks the signature of a --digest file: give one")
+        return None
     trusted = digest.load_public_key(args.public_key) if args.public_key else None
-    held = None
-    if args.digest:
-        held, trust = digest.read(args.digest, trusted)
-        print(f"digest {args.digest}: {trust}")
-    company_ids = args.company or ledger.companies(conn)
-    verdicts = [ledger.verify(conn, company_id) for company_id in company_ids]
-    if held is not None:
-        verdicts += ledger.check_digest(conn, held, args.company)
+    held, trust = digest.read(args.digest, trusted)
+    print(f"digest {args.digest}: {trust}")
+    return held
+
+
+def _verify(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace) -> int:
+    held = _held_digest(args)
+    run = ledger.verify_all(conn, args.company)
+    verdicts = run.verdicts + (ledger.check_digest(run, held, args.company) if held is not None else [])
     for verdict in verdicts:
-        print(("OK       " if verdict.ok else "TAMPERED ") + verdict.report)
-    if not company_ids:
+        print(verdict.line)
+    if len(run.verdicts) == 1 and run.verdicts[0].ok:
         print("nothing to verify: the log is empty")
-    return 0 if all(v.ok for v in verdicts) else 1
+    return ledger.Run(verdicts).exit_code
+
+
+def _verify_export(args: argparse.Namespace) -> int:
+    try:
+        held = _held_digest(args)
+    except digest.DigestError as error:
+        print(f"audit-py verify: {error}", file=sys.stderr)
+        return 2
+    verdicts = offline.verify_export(args.export, held)
+    for verdict in verdicts:
+        print(verdict.line)
+    return ledger.Run(verdicts).exit_code
 
 
 def _digest(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace) -> int:
     key = digest.load_private_key(args.key) if args.key else None
-    text = json.dumps(digest.document(digest.take(conn), key), indent=2, sort_keys=True) + "\n"
+    # Built here from chains just verified: never from a database function's word.
+    run = ledger.verify_all(conn)
+    if run.exit_code != 0:
+        for verdict in run.verdicts:
+            if not verdict.ok:
+                print(verdict.line, file=sys.stderr)
+        print("audit-py digest: not taken: the log did not verify", file=sys.stderr)
+        return run.exit_code
+    text = json.dumps(digest.document(ledger.take_digest(conn, run), key), indent=2, sort_keys=True) + "\n"
     if args.out:
         args.out.write_text(text)
         print(f"digest written to {args.out}" + (" (signed)" if key else ""))

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -20,13 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 class DigestError(Exception):
     """A digest file that cannot be trusted: unreadable, or its signature does not verify."""
-
-
-def take(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    row = conn.execute("SELECT audit.digest()").fetchone()
-    assert row is not None
-    digest: dict[str, Any] = row[0]
-    return digest
 
 
 def _message(digest: dict[str, Any]) -> bytes:
@@ -53,21 +45,26 @@ def read(path: Path, trusted_key: Ed25519PublicKey | None = None) -> tuple[dict[
     try:
         content = json.loads(path.read_text())
         digest: dict[str, Any] = content["digest"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        digest["chains"].items()
+        signature = content.get("signature")
+        embedded = None if signature is None else Ed25519PublicKey.from_public_bytes(
+            base64.b64decode(signature["public_key"], validate=True))
+        value = None if signature is None else base64.b64decode(signature["value"], validate=True)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise DigestError(f"{path}: not a digest file ({error})") from error
-    signature = content.get("signature")
-    if signature is None:
+    if embedded is None or value is None:
         if trusted_key is not None:
             raise DigestError(f"{path}: not signed, but a public key was given")
-        return digest, "unsigned"
-    embedded = Ed25519PublicKey.from_public_bytes(base64.b64decode(signature["public_key"]))
-    key = trusted_key or embedded
+        return digest, "unsigned: it proves only as much as the place it was kept"
     try:
-        key.verify(base64.b64decode(signature["value"]), _message(digest))
+        embedded.verify(value, _message(digest))
     except InvalidSignature:
         raise DigestError(f"{path}: the signature does not match the digest: the file was altered") from None
     if trusted_key is None:
-        return digest, "signed by the key it carries (give --public-key to check whose it is)"
+        return digest, ("signed, but no --public-key was given: a signature checked against the key the file"
+                        " carries proves nothing")
+    if _raw(embedded) != _raw(trusted_key):
+        raise DigestError(f"{path}: signed by another key than the one given: not a digest you took")
     return digest, "signed by the trusted key"
 
 

@@ -1,108 +1,48 @@
 """Sealing, verifying and taking digests of the companies' hash chains.
 
-verify() is the independent verifier: it reads the rows and the catalogs and
-recomputes every hash in Python (audit_py.canonical), trusting no function of
-the database. audit.verify() in SQL makes the same checks on its own.
+verify() is the independent verifier: it reads the rows and the catalogs with its own queries and
+recomputes every hash in Python (audit_py.canonical), calling no function of the database's schema
+audit: each could have been replaced. It compares the whole protection surface with a fresh
+install's (audit_py.surface), and counts every row once. audit.verify() in SQL makes the same
+checks on its own.
 """
 
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import pq
 
-from . import canonical
+from . import canonical, surface, wire
 
-TRIGGERS = {
-    (table, name):
-        f"CREATE TRIGGER {name} {event} ON audit.{table} FOR EACH {level} EXECUTE FUNCTION audit.{function}()"
-    for table, name, event, level, function in [
-        ("audit_logs", "audit_logs_stamp", "BEFORE INSERT", "ROW", "_stamp_entry"),
-        ("audit_logs", "audit_logs_refuse_update", "BEFORE UPDATE", "ROW", "_refuse_change"),
-        ("audit_logs", "audit_logs_refuse_delete", "BEFORE DELETE", "ROW", "_refuse_change"),
-        ("audit_logs", "audit_logs_refuse_truncate", "BEFORE TRUNCATE", "STATEMENT", "_refuse_change"),
-        ("blocks", "blocks_refuse_update", "BEFORE UPDATE", "ROW", "_refuse_change"),
-        ("blocks", "blocks_refuse_delete", "BEFORE DELETE", "ROW", "_refuse_change"),
-        ("blocks", "blocks_refuse_truncate", "BEFORE TRUNCATE", "STATEMENT", "_refuse_change"),
-    ]
-}
-
-# SHA-256 of body, SECURITY DEFINER flag and settings of each function that
-# writes, protects, seals or verifies, as the migrations install them
-# (tests/test_tamper_evidence.py recomputes them from a fresh install).
-FUNCTIONS = {
-    "audit._refuse_change()": "60d1a65caa43b1f954e013e0f6c023b52aa9029381bca78ba973835c0b4b1f9e",
-    "audit._stamp_entry()": "a6769bf2dd97358082a6930aba0dfc666014c9d0339bdb7fa8b432c4230a8d4f",
-    "audit._context_uuid(text)": "33a6d3e1142b0be3713839242c3ea9977d7387299880768bbc9b0007b87320ca",
-    "audit._context_user(text)": "78d8f5a770eceda0c9079a7340f8e3d57188e0cc42614406cc11ad71dce7d8dd",
-    "audit._context_extra()": "908a9f6c09482249c86962eedb9fbbef6cae33755e7f4770da5e7b734702853d",
-    "audit._require_user(text)": "e8bef3fb1001c2a60b244686d67b4da2e2f8709dfc040c2cc4397ebfdf260e57",
-    "audit._entry_problem(uuid,text,text,uuid,jsonb)":
-        "7fd1a507835b9058340df3be9388841b0a0f4a5e1abc1482ad74f0dac9042dab",
-    "audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)":
-        "2c5d849f4601b6943d9f32e022ddb360bc89f17a5ce2835170d9d84d00a2e8a9",
-    "audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])":
-        "55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8",
-    "audit._missing_company(text,text)": "3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1",
-    "audit._track_changes()": "b1ab9483b016f715eb2f0425125a27a775154e92532917a235f8bdb8fb0f113f",
-    "audit._untrackable(regclass)": "be4a3e2a9beffbd9276f4360865895edd879166f3b5aabd9f8adf29afa5aa486",
-    "audit._refuse_tracking(text)": "05b9a8d90f6be7cc436a1ab51499fe7df0c4d1053bd69dfe23cc68769c0a47e7",
-    "audit._refuse_truncate()": "329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d",
-    "audit._str_bytes(text)": "3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518",
-    "audit._opt_uuid_bytes(uuid)": "80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de",
-    "audit._micros(timestamp with time zone)": "205468512f459fa240e62c261b1c7cbb305cd1226e72daee2e35b58ddb5b0715",
-    "audit.entry_hash(audit.audit_logs)": "0dd7c1be918428bad5f1965cbe63ec085a279e837dec273103418022e119ccb2",
-    "audit._merkle_root(bytea[])": "b7680745e537e2c63f0fddc9bc41b1277eae6b9369d306f44ea431e665340e41",
-    "audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)":
-        "8067120b9910f7c2b6d7097c23d141b077c3bdf98639d37d9db218a66841b785",
-    "audit.seal()": "3c08b5b60a7a5a690c2b72e344fc7697e98a0779f97b17eddc996c36e06bbca2",
-}
-
-_TRIGGERS_SQL = """
-SELECT c.relname, t.tgname, t.tgenabled, pg_get_triggerdef(t.oid)
-FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-WHERE c.relnamespace = 'audit'::regnamespace AND NOT t.tgisinternal
-"""
-_RULES_SQL = """
-SELECT w.rulename, c.relname FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class
-WHERE c.relnamespace = 'audit'::regnamespace AND c.relkind = 'r'
-"""
-_FUNCTIONS_SQL = """
-SELECT p.oid::regprocedure::text, p.prosrc, p.prosecdef, p.proconfig
-FROM pg_proc p WHERE p.pronamespace = 'audit'::regnamespace
-"""
-_BLOCKS_SQL = """
-SELECT block_no, xid_from, xid_to, entry_ids, entry_hashes, merkle_root, prev_hash, block_hash, sealed_at
-FROM audit.blocks WHERE company_id = %s ORDER BY block_no
-"""
-# Ordered by transaction, so that the entries of each block arrive together, and streamed.
-_ENTRIES_SQL = """
-SELECT id, company_id, franchise_id, user_id, action, entity, entity_id, details::text, created_at, txid, context::text
-FROM audit.audit_logs WHERE company_id = %s AND coalesce(txid, 0) < %s
-ORDER BY coalesce(txid, 0)
-"""
-_UNSEALED_SQL = "SELECT count(*) FROM audit.audit_logs WHERE company_id = %s AND coalesce(txid, 0) >= %s"
-_ORPHAN_SQL = """
-SELECT id FROM audit.audit_logs
-WHERE company_id = %s AND coalesce(txid, 0) >= %s AND coalesce(txid, 0) < %s
-ORDER BY id LIMIT 1
-"""
-_ENABLED = {"D": "disabled", "O": "enabled only for origin sessions", "R": "enabled only for replica sessions"}
-
+VERIFIED, TAMPERED, UNVERIFIABLE = "verified", "tampered", "unverifiable"
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of verifying one company's chain, in words an auditor reads."""
+    """The outcome of verifying one company's chain (or, company_id None, the log's protections)."""
 
     company_id: UUID | None
-    ok: bool
+    status: str
     report: str
     block_no: int | None = None
     entry_id: UUID | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == VERIFIED
+
+    @property
+    def line(self) -> str:
+        """The verdict as `audit-py verify` prints it."""
+        label = {VERIFIED: "OK", TAMPERED: "TAMPERED", UNVERIFIABLE: "UNVERIFIED"}[self.status]
+        return f"{label:<11}{self.report}"
 
 
 @dataclass(frozen=True)
@@ -110,92 +50,194 @@ class _Block:
     block_no: int
     xid_from: int
     xid_to: int
-    entry_ids: list[UUID]
+    entry_ids: list[bytes]
     entry_hashes: list[bytes]
     merkle_root: bytes
     prev_hash: bytes
     block_hash: bytes
-    sealed_at: Any
+    sealed_at: int  # microseconds since 1970
+    format: int = canonical.FORMAT
 
 
-def protection_problems(conn: psycopg.Connection[Any]) -> list[str]:
-    """What is wrong with the triggers and functions that protect the log; empty when all is in place."""
-    problems = []
-    triggers = {(table, name): (enabled, definition) for table, name, enabled, definition
-                in conn.execute(_TRIGGERS_SQL).fetchall()}
-    for (table, name), expected in TRIGGERS.items():
-        if (table, name) not in triggers:
-            problems.append(f"trigger {name} on audit.{table} is missing: it was dropped")
-            continue
-        enabled, definition = triggers[(table, name)]
-        if enabled != "A":
-            problems.append(f"trigger {name} on audit.{table} is {_ENABLED.get(enabled, enabled)}, not enabled always")
-        if definition != expected:
-            problems.append(f"trigger {name} on audit.{table} was redefined: {definition}")
-    for rule, table in conn.execute(_RULES_SQL).fetchall():
-        problems.append(f"rule {rule} on audit.{table} was added: it can rewrite or swallow writes")
-    functions = {signature: _fingerprint(source, secdef, config) for signature, source, secdef, config
-                 in conn.execute(_FUNCTIONS_SQL).fetchall()}
-    for signature, fingerprint in FUNCTIONS.items():
-        if signature not in functions:
-            problems.append(f"function {signature} is missing: it was dropped")
-        elif functions[signature] != fingerprint:
-            problems.append(f"function {signature} was replaced: its definition is not the one installed")
-    return problems
+@dataclass
+class Run:
+    """What one verification found: a verdict on the protections, one per company, and the heads of
+    the chains it verified (what a digest records)."""
+
+    verdicts: list[Verdict] = field(default_factory=list)
+    heads: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    chains: dict[UUID, dict[int, bytes]] = field(default_factory=dict)
+    guard_installed: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 everything verified, 1 tampering found, 2 something could not be verified."""
+        statuses = {verdict.status for verdict in self.verdicts}
+        return 1 if TAMPERED in statuses else 2 if UNVERIFIABLE in statuses or not self.verdicts else 0
 
 
-def _fingerprint(source: str, security_definer: bool, config: list[str] | None) -> str:
-    text = f"{source}\n{'true' if security_definer else 'false'}\n{','.join(config or [])}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+_BLOCKS_SQL = """
+SELECT b.block_no::pg_catalog.int8, b.xid_from::pg_catalog.int8, b.xid_to::pg_catalog.int8, b.entry_ids,
+       b.entry_hashes, b.merkle_root, b.prev_hash, b.block_hash, b.sealed_at, b.format::pg_catalog.int8
+FROM audit.blocks b WHERE b.company_id OPERATOR(pg_catalog.=) %s ORDER BY b.block_no
+"""
+# Every row of the company, sealed or not, in transaction order: the entries of a block arrive together.
+# Numbers are read as the canonical form has them (i64), whatever type a tampered column has.
+_ENTRIES_SQL = """
+SELECT a.id, a.company_id, a.franchise_id, a.user_id, a.action, a.entity, a.entity_id,
+       a.details::pg_catalog.text, a.created_at, a.txid::pg_catalog.int8, a.context::pg_catalog.text
+FROM audit.audit_logs a WHERE a.company_id OPERATOR(pg_catalog.=) %s
+ORDER BY COALESCE(a.txid, 0)
+"""
+_HORIZON_SQL = "SELECT COALESCE(pg_catalog.max(b.xid_to), 0) FROM audit.blocks b"
+_COMPANIES_SQL = """
+SELECT b.company_id FROM audit.blocks b UNION SELECT a.company_id FROM audit.audit_logs a ORDER BY 1
+"""
+_LOGIN_SQL = """
+SELECT r.rolname, r.rolsuper OR r.rolbypassrls,
+       EXISTS (SELECT FROM pg_catalog.pg_roles x WHERE x.rolname OPERATOR(pg_catalog.=) 'audit_reader'
+                                                  AND pg_catalog.pg_has_role(r.oid, x.oid, 'USAGE'))
+FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user
+"""
+# Whatever the login, its role or its database set: names resolve in pg_catalog, text arrives
+# in UTF-8, row-level security applies as the login's policies say (never an error instead).
+_PIN_SETTINGS = ("SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true),"
+                 " pg_catalog.set_config('client_encoding', 'UTF8', true),"
+                 " pg_catalog.set_config('row_security', 'on', true)")
+_ORPHAN = ("entry {} lies in a sealed range but no block holds it: the company's last block was removed,"
+           " or the entry inserted afterwards")
+
+
+@contextmanager
+def _session(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """A read-only snapshot of the whole log, with pinned settings; a savepoint inside a caller's transaction."""
+    idle = conn.info.transaction_status == pq.TransactionStatus.IDLE
+    with conn.transaction():
+        if idle:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.execute(_PIN_SETTINGS)
+        yield
 
 
 def companies(conn: psycopg.Connection[Any]) -> list[UUID]:
     """Every company with a chain or an entry."""
-    rows = conn.execute("SELECT company_id FROM audit.blocks UNION SELECT DISTINCT company_id FROM audit.audit_logs"
-                        " ORDER BY 1").fetchall()
-    return [row[0] for row in rows]
+    with _session(conn):
+        return [row[0] for row in conn.execute(_COMPANIES_SQL).fetchall()]
 
 
 def verify(conn: psycopg.Connection[Any], company_id: UUID) -> Verdict:
-    """Verify one company's chain against its entries, and the protections; read no other company's entries."""
-    with conn.transaction():  # the entries are streamed through a server-side cursor
-        return _verify(conn, company_id)
+    """Verify the protections and one company's chain against its entries, reading no other company's."""
+    run = verify_all(conn, [company_id])
+    worst = next((v for v in run.verdicts if v.status == TAMPERED), None) \
+        or next((v for v in run.verdicts if v.status == UNVERIFIABLE), None)
+    if worst is None:
+        company = run.verdicts[-1]
+        return Verdict(company_id, VERIFIED, company.report.rstrip(".") + "; protections in place.")
+    if worst.company_id is None and worst.status == TAMPERED:
+        return Verdict(company_id, TAMPERED, worst.report)
+    return worst if worst.company_id is not None else Verdict(company_id, worst.status, worst.report)
 
 
-def _verify(conn: psycopg.Connection[Any], company_id: UUID) -> Verdict:
-    problems = protection_problems(conn)
-    if problems:
-        return Verdict(company_id, False, "The protections of the log were tampered with: " + "; ".join(problems))
-    # Read before the chain: a seal committing in between only adds blocks above this horizon,
-    # so that no entry it seals can pass for an orphan below.
-    horizon = _scalar(conn, "SELECT coalesce(max(xid_to), 0) FROM audit.blocks")
-    # Binary results throughout: their decoding depends on no session setting (DateStyle, ...).
-    with conn.cursor(binary=True) as cur:
+def verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None = None) -> Run:
+    """Verify the protections, then each company (every one with a chain or entries, unless `only`).
+
+    A company that cannot be read gets its own verdict; the others are verified still.
+    """
+    run = Run()
+    try:
+        with _session(conn):
+            refusal = _refusal(conn)
+            if refusal:
+                run.verdicts.append(Verdict(None, UNVERIFIABLE, refusal))
+                return run
+            judgement = surface.judge(surface.read(conn))
+            run.guard_installed = judgement.guard_installed
+            run.verdicts.append(_protections_verdict(judgement))
+        with _session(conn):
+            company_ids = only or [row[0] for row in conn.execute(_COMPANIES_SQL).fetchall()]
+    except psycopg.errors.InsufficientPrivilege as error:
+        run.verdicts.append(Verdict(None, UNVERIFIABLE, f"This login may not read the log: {_first_line(error)}."))
+        return run
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as error:
+        run.verdicts.append(Verdict(None, TAMPERED, f"The log's tables could not be read: {_first_line(error)}."))
+        return run
+    for company_id in company_ids:
+        try:
+            with _session(conn):
+                verdict, chain = _verify_company(conn, company_id)
+        except psycopg.errors.InsufficientPrivilege as error:
+            verdict, chain = Verdict(company_id, UNVERIFIABLE, f"Company {company_id} could not be read:"
+                                                               f" {_first_line(error)}."), []
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as error:
+            verdict, chain = Verdict(company_id, TAMPERED, f"Company {company_id} could not be read, the log's"
+                                                           f" tables having changed: {_first_line(error)}."), []
+        except (psycopg.DataError, struct.error, TypeError, ValueError) as error:
+            # Rows of types the schema does not have (the protections' verdict says which column).
+            verdict, chain = Verdict(company_id, UNVERIFIABLE, f"Company {company_id} could not be verified: its"
+                                                               f" rows are not of the log's types ({error})."), []
+        run.verdicts.append(verdict)
+        if verdict.ok:
+            run.chains[company_id] = {block.block_no: block.block_hash for block in chain}
+            if chain:
+                run.heads[company_id] = {"block_no": chain[-1].block_no, "block_hash": chain[-1].block_hash.hex(),
+                                         "xid_to": chain[-1].xid_to}
+    return run
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
+
+
+def _refusal(conn: psycopg.Connection[Any]) -> str | None:
+    """Why this login cannot verify, if it cannot: no log, another version, or rows it would not see."""
+    if not surface.has_schema(conn):
+        return "There is no audit log in this database (no schema audit): nothing to verify. Migrate it first."
+    found, known = surface.schema_version(conn), surface.version()
+    if found != known:
+        what = "older than 11" if found is None else str(found)
+        return (f"The log's schema is version {what}; this audit-py verifies version {known}."
+                " Migrate the database (audit-py migrate), or use the audit-py of its version.")
+    row = conn.execute(_LOGIN_SQL).fetchone()
+    assert row is not None, "the current role exists"
+    login, sees_everything, reader = row
+    if not (sees_everything or reader):
+        return (f"Login {login} is not an audit_reader: it may not see every entry (a tenant reader sees its"
+                " own company's only), and a verdict on part of a chain proves nothing. Verify as an"
+                " audit_reader login.")
+    return None
+
+
+def _protections_verdict(judgement: surface.Judgement) -> Verdict:
+    if judgement.problems:
+        return Verdict(None, TAMPERED, "The protections of the log were tampered with: "
+                                       + "; ".join(judgement.problems) + ".")
+    guard = ("the DDL guard is installed" if judgement.guard_installed
+             else "no DDL guard (it needs a superuser to install): changes are detected, not refused")
+    return Verdict(None, VERIFIED, f"Protections in place: schema audit is as a fresh install of version"
+                                   f" {surface.version()} has it; {guard}.")
+
+
+def _verify_company(conn: psycopg.Connection[Any], company_id: UUID) -> tuple[Verdict, list[_Block]]:
+    horizon = conn.execute(_HORIZON_SQL).fetchone()[0]  # type: ignore[index]
+    with wire.raw(conn.cursor(binary=True)) as cur:
         chain = [_Block(*row) for row in cur.execute(_BLOCKS_SQL, (company_id,)).fetchall()]
     sound, broken = _check_links(company_id, chain)
     sealed_to = sound[-1].xid_to if sound else 0
-    verdict = _check_entries(conn, company_id, sound, sealed_to)
+    verdict, orphan, unsealed = _check_entries(conn, company_id, sound, sealed_to, horizon)
     if verdict is not None:
-        return verdict
+        return verdict, []
     if broken is not None:
-        return broken
-    # audit.seal() seals every company up to the same horizon: an entry below the newest
-    # horizon that no block holds lost its block, or came later.
-    orphan = conn.execute(_ORPHAN_SQL, (company_id, sealed_to, horizon)).fetchone()
+        return broken, []
     if orphan is not None:
-        return Verdict(company_id, False, f"Company {company_id}: entry {orphan[0]} lies in a sealed range but no"
-                                          " block holds it: the company's last block was removed, or the entry"
-                                          " inserted afterwards.", None, orphan[0])
-    unsealed = _scalar(conn, _UNSEALED_SQL, (company_id, sealed_to))
+        entry = UUID(bytes=orphan)
+        return Verdict(company_id, TAMPERED, f"Company {company_id}: {_ORPHAN.format(entry)}.", None, entry), []
     entries = sum(len(block.entry_ids) for block in sound)
-    return Verdict(company_id, True, f"Company {company_id}: {len(sound)} blocks and {entries} sealed entries"
-                                     f" verified; {unsealed} entries not sealed yet; protections in place.")
-
-
-def _scalar(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] = ()) -> Any:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None, "an aggregate always returns a row"
-    return row[0]
+    if not sound and not unsealed:
+        # Not an OK: a company removed whole, blocks and all, would look the same (a digest tells).
+        return Verdict(company_id, UNVERIFIABLE, f"Company {company_id} has no entries and no blocks: nothing to"
+                                                 " verify."), []
+    return Verdict(company_id, VERIFIED, f"Company {company_id}: {len(sound)} blocks and {entries} sealed entries"
+                                         f" verified; {unsealed} entries not sealed yet."), sound
 
 
 def _check_links(company_id: UUID, chain: list[_Block]) -> tuple[list[_Block], Verdict | None]:
@@ -205,53 +247,90 @@ def _check_links(company_id: UUID, chain: list[_Block]) -> tuple[list[_Block], V
         why = None
         if block.block_no != number:
             why = f"block {number} is missing: the chain goes from block {number - 1} to block {block.block_no}"
+        elif block.format != canonical.FORMAT:
+            # The block hash does not cover the form number; audit.seal() writes 1.
+            why = (f"block {number} claims canonical form {block.format}; it was sealed in form"
+                   f" {canonical.FORMAT}, and its format was changed")
+        elif (None in (block.xid_from, block.xid_to, block.merkle_root, block.prev_hash, block.block_hash)
+              or not wire.is_finite(block.sealed_at) or block.entry_ids is None
+              or block.entry_hashes is None or len(block.entry_ids) != len(block.entry_hashes)
+              or None in block.entry_ids or None in block.entry_hashes):
+            why = (f"block {number} holds values audit.seal() never writes (a NULL, an infinite time, unpaired"
+                   " hashes): it was forged or altered")
         elif block.prev_hash != prev_hash or block.xid_from != xid_to:
             why = f"block {number} does not follow block {number - 1}: the chain was cut, reordered or rewritten here"
-        elif (len(block.entry_ids) != len(block.entry_hashes)
-              or canonical.merkle_root(block.entry_hashes) != block.merkle_root
+        elif (canonical.merkle_root(block.entry_hashes) != block.merkle_root
               or canonical.block_hash(company_id, block.block_no, block.xid_from, block.xid_to, len(block.entry_ids),
                                       block.merkle_root, block.prev_hash, block.sealed_at) != block.block_hash):
             why = f"block {number} was rewritten: its contents no longer match its hash"
         if why:
-            return chain[:number - 1], Verdict(company_id, False, f"Company {company_id}: {why}.", number)
+            return chain[:number - 1], Verdict(company_id, TAMPERED, f"Company {company_id}: {why}.", number)
         prev_hash, xid_to = block.block_hash, block.xid_to
     return chain, None
 
 
-def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[_Block],
-                   sealed_to: int) -> Verdict | None:
-    """Recompute each sealed entry's hash and compare block by block; the first difference, if any."""
-    with conn.cursor(name="audit_py_verify", binary=True) as cur:
+def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[_Block], sealed_to: int,
+                   horizon: int) -> tuple[Verdict | None, bytes | None, int]:
+    """Every row of the company once: the first problem, if any; the first orphan, if any; how many unsealed."""
+    seen: set[bytes] = set()
+    blocks = iter(chain)
+    block = next(blocks, None)
+    found: dict[bytes, bytes] = {}
+    orphan, unsealed = None, 0
+    sha256, entry_bytes = hashlib.sha256, canonical.raw_entry_bytes
+    with wire.raw(conn.cursor(name="audit_py_verify", binary=True)) as cur:
         cur.itersize = 10_000
-        cur.execute(_ENTRIES_SQL, (company_id, sealed_to))
-        rows: Iterator[tuple[Any, ...]] = iter(cur)
-        pending = next(rows, None)
-        for block in chain:
-            found: dict[UUID, bytes] = {}
-            while pending is not None and (pending[9] or 0) < block.xid_to:
-                found[pending[0]] = hashlib.sha256(canonical.entry_bytes(*pending)).digest()
-                pending = next(rows, None)
-            verdict = _compare(company_id, block, found)
-            if verdict is not None:
-                return verdict
-    return None
+        for row in cur.execute(_ENTRIES_SQL, (company_id,)):
+            entry_id = row[0]
+            if None in (entry_id, row[4], row[5], row[6], row[7], row[10]) or not wire.is_finite(row[8]):
+                entry = UUID(bytes=entry_id) if entry_id else None
+                return Verdict(company_id, TAMPERED, f"Company {company_id}: entry {entry or 'without an id'} holds"
+                                                     " a value no recorded entry can hold (a NULL the schema"
+                                                     " forbids, an infinite time): it was forged or altered.",
+                               None, entry), None, 0
+            if entry_id in seen:
+                entry = UUID(bytes=entry_id)
+                return Verdict(company_id, TAMPERED, f"Company {company_id}: two rows share the id {entry}, which"
+                                                     " belongs to one entry only: a row was inserted beside it.",
+                               None, entry), None, 0
+            seen.add(entry_id)
+            txid = row[9] or 0
+            while block is not None and txid >= block.xid_to:
+                verdict = _compare(company_id, block, found)
+                if verdict is not None:
+                    return verdict, None, 0
+                block, found = next(blocks, None), {}
+            if block is not None:
+                found[entry_id] = sha256(entry_bytes(*row)).digest()
+            else:
+                unsealed += 1
+                if orphan is None and txid < horizon:
+                    orphan = entry_id
+    while block is not None:
+        verdict = _compare(company_id, block, found)
+        if verdict is not None:
+            return verdict, None, 0
+        block, found = next(blocks, None), {}
+    return None, orphan, unsealed
 
 
-def _compare(company_id: UUID, block: _Block, found: dict[UUID, bytes]) -> Verdict | None:
+def _compare(company_id: UUID, block: _Block, found: dict[bytes, bytes]) -> Verdict | None:
     sealed = dict(zip(block.entry_ids, block.entry_hashes, strict=True))
+    if found == sealed and len(sealed) == len(block.entry_ids):
+        return None
     where = f"Block {block.block_no} of company {company_id}"
-    for entry_id in sorted(set(sealed) | set(found), key=lambda u: u.bytes):
-        if entry_id not in found:
-            return Verdict(company_id, False, f"{where}: entry {entry_id} was sealed in this block and is missing;"
-                                              " it was deleted.", block.block_no, entry_id)
-        if entry_id not in sealed:
-            return Verdict(company_id, False, f"{where}: entry {entry_id} was not sealed in this block; it was"
-                                              " inserted afterwards.", block.block_no, entry_id)
-        if found[entry_id] != sealed[entry_id]:
-            return Verdict(company_id, False, f"{where}: entry {entry_id} was changed after it was sealed.",
+    for raw_id in sorted(set(sealed) | set(found)):
+        entry_id = UUID(bytes=raw_id)
+        if raw_id not in found:
+            return Verdict(company_id, TAMPERED, f"{where}: entry {entry_id} was sealed in this block and is"
+                                                 " missing; it was deleted.", block.block_no, entry_id)
+        if raw_id not in sealed:
+            return Verdict(company_id, TAMPERED, f"{where}: entry {entry_id} was not sealed in this block; it was"
+                                                 " inserted afterwards.", block.block_no, entry_id)
+        if found[raw_id] != sealed[raw_id]:
+            return Verdict(company_id, TAMPERED, f"{where}: entry {entry_id} was changed after it was sealed.",
                            block.block_no, entry_id)
     return None
-
 
 def seal(conn: psycopg.Connection[Any]) -> list[tuple[UUID, int, int]]:
     """Run audit.seal() in its own transaction; return (company_id, block_no, entry_count) per block made."""
@@ -259,24 +338,46 @@ def seal(conn: psycopg.Connection[Any]) -> list[tuple[UUID, int, int]]:
         return [(row[0], row[1], row[2]) for row in conn.execute("SELECT * FROM audit.seal()").fetchall()]
 
 
-def check_digest(conn: psycopg.Connection[Any], digest: dict[str, Any],
-                 only: list[UUID] | None = None) -> list[Verdict]:
-    """Each company's chain must still hold the block the digest recorded (verify() checks the rest)."""
+def check_digest(run: Run, digest: dict[str, Any], only: list[UUID] | None = None) -> list[Verdict]:
+    """Each company's verified chain must still hold the block the digest recorded, and a guard the
+    digest saw installed must still be."""
     results = []
+    if digest.get("guard") and not run.guard_installed:
+        results.append(Verdict(None, TAMPERED, f"The digest of {digest['taken_at']} saw the DDL guard installed;"
+                                               " it is gone: a superuser removed it."))
     for company, head in sorted(digest["chains"].items()):
         company_id = UUID(company)
         if only and company_id not in only:
             continue
-        row = conn.execute("SELECT block_hash FROM audit.blocks WHERE company_id = %s AND block_no = %s",
-                           (company_id, head["block_no"])).fetchone()
         where = f"Company {company_id}: the digest of {digest['taken_at']} records block {head['block_no']}"
-        if row is None:
-            results.append(Verdict(company_id, False, f"{where}, which no longer exists: the chain was cut or"
-                                                      " rewritten since.", head["block_no"]))
-        elif bytes(row[0]).hex() != head["block_hash"]:
-            results.append(Verdict(company_id, False, f"{where} with another hash: the chain was rewritten"
-                                                      " since.", head["block_no"]))
+        chain = run.chains.get(company_id)
+        if chain is None:
+            verified = next((v for v in run.verdicts if v.company_id == company_id), None)
+            if verified is None or verified.status == UNVERIFIABLE:
+                status = TAMPERED if verified is None or "no entries and no blocks" in verified.report \
+                    else UNVERIFIABLE
+                results.append(Verdict(company_id, status, f"{where}; the company's chain "
+                                       + ("no longer exists: it was removed since." if status == TAMPERED
+                                          else "could not be verified."), head["block_no"]))
+            continue  # its own verdict already says what is wrong
+        held = chain.get(head["block_no"])
+        if held is None:
+            results.append(Verdict(company_id, TAMPERED, f"{where}, which no longer exists: the chain was cut or"
+                                                         " rewritten since.", head["block_no"]))
+        elif held.hex() != head["block_hash"]:
+            results.append(Verdict(company_id, TAMPERED, f"{where} with another hash: the chain was rewritten"
+                                                         " since.", head["block_no"]))
         else:
-            results.append(Verdict(company_id, True, f"{where}; the chain still holds it."))
+            results.append(Verdict(company_id, VERIFIED, f"{where}; the verified chain still holds it."))
     return results
 
+
+def take_digest(conn: psycopg.Connection[Any], run: Run) -> dict[str, Any]:
+    """A digest of the chains `run` has just verified, built here from their verified heads."""
+    with _session(conn):
+        row = conn.execute("SELECT pg_catalog.current_database(),"
+                           " pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC',"
+                           " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')").fetchone()
+    assert row is not None
+    return {"format": 1, "database": row[0], "taken_at": row[1], "guard": run.guard_installed,
+            "chains": {str(company): head for company, head in sorted(run.heads.items())}}

@@ -3,22 +3,28 @@
 `audit-py export --format jsonl` writes FILE (the entries) and FILE.chain.json (the company's blocks);
 `audit-py verify --export FILE` recomputes, from those files alone, every block's Merkle root and
 hash, the links of the chain, and the hash of every exported entry, as audit_py.ledger does online.
+
+A chain file proves nothing by itself: whoever can edit an entry can recompute the chain with this
+very code. A digest kept elsewhere (`--digest`, signed and checked with `--public-key`) is what
+authenticates it, up to the block the digest records.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
-from . import canonical, ledger
+from . import canonical, ledger, wire
+from .ledger import TAMPERED, UNVERIFIABLE, VERIFIED, Verdict
 
 CHAIN_FORMAT = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def chain_path(export: Path) -> Path:
@@ -28,7 +34,7 @@ def chain_path(export: Path) -> Path:
 def write_chain(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | None, until: datetime | None,
                 export: Path) -> int:
     """Write the company's blocks beside an export of its entries; return how many."""
-    with conn.cursor(binary=True) as cur:
+    with wire.raw(conn.cursor(binary=True)) as cur:
         blocks = [ledger._Block(*row) for row in cur.execute(ledger._BLOCKS_SQL, (company_id,)).fetchall()]
     document = {
         "format": CHAIN_FORMAT,
@@ -38,56 +44,121 @@ def write_chain(conn: psycopg.Connection[Any], company_id: UUID, since: datetime
         "until": until.isoformat() if until else None,
         "blocks": [{
             "block_no": b.block_no, "xid_from": b.xid_from, "xid_to": b.xid_to,
-            "entry_ids": [str(i) for i in b.entry_ids], "entry_hashes": [h.hex() for h in b.entry_hashes],
+            "entry_ids": [str(UUID(bytes=i)) for i in b.entry_ids], "entry_hashes": [h.hex() for h in b.entry_hashes],
             "merkle_root": b.merkle_root.hex(), "prev_hash": b.prev_hash.hex(), "block_hash": b.block_hash.hex(),
-            "sealed_at": b.sealed_at.isoformat(),
+            "sealed_at": _iso(b.sealed_at), "format": b.format,
         } for b in blocks],
     }
     chain_path(export).write_text(json.dumps(document, indent=1) + "\n")
     return len(blocks)
 
 
-def verify_export(export: Path) -> ledger.Verdict:
-    """Verify an export and its chain file; the first problem found, or what was verified."""
-    document = json.loads(chain_path(export).read_text())
-    company_id = UUID(document["company_id"])
-    chain = [ledger._Block(b["block_no"], b["xid_from"], b["xid_to"], [UUID(i) for i in b["entry_ids"]],
-                           [bytes.fromhex(h) for h in b["entry_hashes"]], bytes.fromhex(b["merkle_root"]),
-                           bytes.fromhex(b["prev_hash"]), bytes.fromhex(b["block_hash"]),
-                           datetime.fromisoformat(b["sealed_at"])) for b in document["blocks"]]
+def _iso(micros: int) -> str | int:
+    """A time as ISO 8601, or as microseconds where Python has no datetime for it (a forged one)."""
+    try:
+        return (_EPOCH + timedelta(microseconds=micros)).isoformat()
+    except OverflowError:
+        return micros
+
+
+def _micros(value: str | int) -> int:
+    return value if isinstance(value, int) else canonical.micros(datetime.fromisoformat(value))
+
+
+def verify_export(export: Path, held: dict[str, Any] | None = None) -> list[Verdict]:
+    """Verify an export and its chain file, against a digest when one is given (already read and
+    judged by audit_py.digest.read). A verdict on the files, and one on their authentication."""
+    try:
+        document = json.loads(chain_path(export).read_text())
+        company_id = UUID(document["company_id"])
+        chain = [ledger._Block(b["block_no"], b["xid_from"], b["xid_to"], [UUID(i).bytes for i in b["entry_ids"]],
+                               [bytes.fromhex(h) for h in b["entry_hashes"]], bytes.fromhex(b["merkle_root"]),
+                               bytes.fromhex(b["prev_hash"]), bytes.fromhex(b["block_hash"]),
+                               _micros(b["sealed_at"]), b.get("format", canonical.FORMAT))
+                 for b in document["blocks"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return [Verdict(None, UNVERIFIABLE, f"{chain_path(export)} is not a chain file: {error}.")]
     sound, broken = ledger._check_links(company_id, chain)
     if broken is not None:
-        return broken
+        return [broken]
+    verdict = _check_entries(export, company_id, sound, document)
+    return [verdict, _authentication(company_id, sound, held)] if verdict.ok else [verdict]
+
+
+def _check_entries(export: Path, company_id: UUID, sound: list[ledger._Block], document: dict[str, Any]) -> Verdict:
     sealed = {entry_id: (block, entry_hash) for block in sound
               for entry_id, entry_hash in zip(block.entry_ids, block.entry_hashes, strict=True)}
     sealed_to = sound[-1].xid_to if sound else 0
-    seen, unsealed = set(), 0
-    with export.open(encoding="utf-8") as lines:
-        for line in lines:
-            entry = canonical.parse_json(line)
-            entry_id, txid = UUID(entry["id"]), int(entry["txid"] or 0)
+    since = datetime.fromisoformat(document["since"]) if document["since"] else None
+    until = datetime.fromisoformat(document["until"]) if document["until"] else None
+    seen: dict[bytes, int] = {}
+    unsealed = 0
+    try:
+        lines = export.open(encoding="utf-8")
+    except OSError as error:
+        return Verdict(company_id, UNVERIFIABLE, f"{export} cannot be read: {error}.")
+    with lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                entry = canonical.parse_json(line)
+                entry_id, txid = UUID(entry["id"]), int(entry["txid"] or 0)
+                created_at = datetime.fromisoformat(entry["created_at"])
+                entry_hash = _hash(entry)
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
+                return _broken(company_id, f"line {number} of the export is not an entry as export writes it"
+                                           f" ({type(error).__name__}: {error})")
+            if entry_id.bytes in seen:
+                return _broken(company_id, f"entry {entry_id} appears twice in the export, on lines"
+                                           f" {seen[entry_id.bytes]} and {number}", entry_id)
+            seen[entry_id.bytes] = number
             if UUID(entry["company_id"]) != company_id:
                 return _broken(company_id, f"entry {entry_id} belongs to another company", entry_id)
-            if txid >= sealed_to:
+            if (since and created_at < since) or (until and created_at >= until):
+                return _broken(company_id, f"entry {entry_id} lies outside the export's time range: the export"
+                                           " never wrote it", entry_id)
+            if entry_id.bytes in sealed:
+                # Whatever transaction the line claims: a sealed entry is checked against its seal.
+                block, sealed_hash = sealed[entry_id.bytes]
+                if not block.xid_from <= txid < block.xid_to or entry_hash != sealed_hash:
+                    return _broken(company_id, f"entry {entry_id} differs from the one sealed in block"
+                                               f" {block.block_no}", entry_id, block.block_no)
+            elif txid < sealed_to:
+                return _broken(company_id, f"entry {entry_id} lies in a sealed range but no block holds it", entry_id)
+            else:
                 unsealed += 1
-                continue
-            if entry_id not in sealed:
-                return _broken(company_id, f"entry {entry_id} lies in a sealed range but no block holds it",
-                               entry_id)
-            block, entry_hash = sealed[entry_id]
-            if not block.xid_from <= txid < block.xid_to or _hash(entry) != entry_hash:
-                return _broken(company_id, f"entry {entry_id} differs from the one sealed in block"
-                                           f" {block.block_no}", entry_id, block.block_no)
-            seen.add(entry_id)
-    complete = document["since"] is None and document["until"] is None
-    missing = sorted(set(sealed) - seen, key=lambda u: u.bytes) if complete else []
+    complete = since is None and until is None
+    missing = sorted(set(sealed) - set(seen)) if complete else []
     if missing:
-        return _broken(company_id, f"entry {missing[0]}, sealed in block {sealed[missing[0]][0].block_no},"
-                                   " is missing from the export", missing[0], sealed[missing[0]][0].block_no)
+        entry_id = UUID(bytes=missing[0])
+        return _broken(company_id, f"entry {entry_id}, sealed in block {sealed[missing[0]][0].block_no}, is missing"
+                                   " from the export", entry_id, sealed[missing[0]][0].block_no)
+    checked = len(seen) - unsealed
     scope = "a complete export" if complete else "a partial export (entries outside it not checked)"
-    return ledger.Verdict(company_id, True, f"Company {company_id}: {len(sound)} blocks and {len(seen)} sealed"
-                                            f" entries verified offline, from {scope}; {unsealed} entries not"
-                                            " sealed yet.")
+    return Verdict(company_id, VERIFIED, f"Company {company_id}: {len(sound)} blocks and {checked} sealed entries"
+                                         f" verified offline, from {scope}; {unsealed} entries not sealed yet,"
+                                         " which nothing can vouch for.")
+
+
+def _authentication(company_id: UUID, sound: list[ledger._Block], held: dict[str, Any] | None) -> Verdict:
+    """Whether the chain file is the database's chain: only a digest kept elsewhere can say."""
+    if held is None:
+        return Verdict(company_id, UNVERIFIABLE, "The chain file is unauthenticated: whoever can edit the export"
+                                                 " can recompute it. Give --digest (and --public-key) to prove it.")
+    head = held["chains"].get(str(company_id))
+    if head is None:
+        return Verdict(company_id, UNVERIFIABLE, f"The digest of {held['taken_at']} records no chain for company"
+                                                 f" {company_id}: it cannot authenticate this chain file.")
+    where = f"The digest of {held['taken_at']} records block {head['block_no']} of company {company_id}"
+    block = next((b for b in sound if b.block_no == head["block_no"]), None)
+    if block is None:
+        return Verdict(company_id, TAMPERED, f"{where}, which the chain file lacks: it was cut or rewritten.",
+                       head["block_no"])
+    if block.block_hash.hex() != head["block_hash"]:
+        return Verdict(company_id, TAMPERED, f"{where} with another hash: the chain file was rewritten.",
+                       head["block_no"])
+    newer = len(sound) - block.block_no
+    tail = f"; the {newer} blocks after it are newer than the digest and not authenticated by it" if newer else ""
+    return Verdict(company_id, VERIFIED, f"{where}; the chain file holds it{tail}.")
 
 
 def _hash(entry: dict[str, Any]) -> bytes:
@@ -102,5 +173,5 @@ def _hash(entry: dict[str, Any]) -> bytes:
     )).digest()
 
 
-def _broken(company_id: UUID, why: str, entry_id: UUID, block_no: int | None = None) -> ledger.Verdict:
-    return ledger.Verdict(company_id, False, f"Company {company_id}: {why}.", block_no, entry_id)
+def _broken(company_id: UUID, why: str, entry_id: UUID | None = None, block_no: int | None = None) -> Verdict:
+    return Verdict(company_id, TAMPERED, f"Company {company_id}: {why}.", block_no, entry_id)

@@ -1,113 +1,123 @@
 -- audit.verify(company_id): checks one company's chain against its entries,
 -- and that the protections are in place, reading no other company's entries.
 --
--- It recomputes, block by block: the numbering, the contiguity of the
--- transaction ranges, the link to the previous block, each entry's hash, the
--- Merkle root and the block hash. It stops at the first broken block and
--- names the first entry that no longer matches. `audit-py verify` makes the
--- same checks in Python, computing every hash itself; that one does not have
--- to trust this function.
+-- It compares the protection surface (audit._surface(), 0078_surface.sql)
+-- with a fresh install's, then recomputes, block by block: the numbering,
+-- the contiguity of the transaction ranges, the link to the previous block,
+-- each entry's hash, the Merkle root and the block hash. It stops at the
+-- first broken block and names the first entry that no longer matches. A row
+-- no honest entry can be (a shared id, a NULL the schema forbids, an infinite
+-- time) is tampering too. `audit-py verify` makes the same checks in Python,
+-- with its own code; it does not have to trust this function, which cannot
+-- vouch for itself: replaced, it would say whatever its author wanted.
 
+-- The SHA-256 of each object's description in a fresh install, as
+-- audit_py/surface.json holds them in full (scripts/surface writes both).
+-- Objects of the guard are expected whole, or not at all where no superuser
+-- installed it. This function cannot hold its own hash: `audit-py verify`
+-- checks it.
 CREATE FUNCTION audit._protection_problems()
 RETURNS SETOF text
 LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-WITH expected_triggers (table_name, trigger_name, definition) AS (VALUES
-    ('audit_logs', 'audit_logs_stamp',
-     'CREATE TRIGGER audit_logs_stamp BEFORE INSERT ON audit.audit_logs FOR EACH ROW EXECUTE FUNCTION audit._stamp_entry()'),
-    ('audit_logs', 'audit_logs_refuse_update',
-     'CREATE TRIGGER audit_logs_refuse_update BEFORE UPDATE ON audit.audit_logs FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
-    ('audit_logs', 'audit_logs_refuse_delete',
-     'CREATE TRIGGER audit_logs_refuse_delete BEFORE DELETE ON audit.audit_logs FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
-    ('audit_logs', 'audit_logs_refuse_truncate',
-     'CREATE TRIGGER audit_logs_refuse_truncate BEFORE TRUNCATE ON audit.audit_logs FOR EACH STATEMENT EXECUTE FUNCTION audit._refuse_change()'),
-    ('blocks', 'blocks_refuse_update',
-     'CREATE TRIGGER blocks_refuse_update BEFORE UPDATE ON audit.blocks FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
-    ('blocks', 'blocks_refuse_delete',
-     'CREATE TRIGGER blocks_refuse_delete BEFORE DELETE ON audit.blocks FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
-    ('blocks', 'blocks_refuse_truncate',
-     'CREATE TRIGGER blocks_refuse_truncate BEFORE TRUNCATE ON audit.blocks FOR EACH STATEMENT EXECUTE FUNCTION audit._refuse_change()')
+WITH expected (part, object, fingerprint) AS (VALUES
+-- BEGIN EXPECTED SURFACE (scripts/surface)
+    ('guard', 'event trigger audit_refuse_ddl', '5d761190b3f33ffe87e39bbb13e229eda4f346c41c0163b6b09f8c0dc7a0005f'),
+    ('guard', 'event trigger audit_refuse_drop', '9c58afa4180614a0a140259988a7381deabef9661c669cad870aa69b03e7f6fb'),
+    ('core', 'function audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)', 'a250fd8eceebe433524f2445b4174725d742c23a1c439ea2001ccae5fdf55837'),
+    ('core', 'function audit._context_extra()', '8342650c1a29c507204861e0a7b30f3cd23fcad9f7471850781e1f9aadba744d'),
+    ('core', 'function audit._context_user(text)', 'e64555c99ac23c17af2d40b3cab591f5a36097f91eb605e8068daf3e1fb83f88'),
+    ('core', 'function audit._context_uuid(text)', '99aa019592dc50caea2aa615b36400de5a3849d4381a28f33b63a6e8c3bb2ec7'),
+    ('core', 'function audit._entry_problem(uuid,text,text,uuid,jsonb)', '487a586dd6d3b5dd0449643c7988820de46f84f7b27128a02a69ea46cc20b911'),
+    ('core', 'function audit._merkle_root(bytea[])', '84d6014f5c45e6ea0edc6bdb1d9f9bc9453df0e42023b806586621c0b583faed'),
+    ('core', 'function audit._micros(timestamp with time zone)', '4afc3b1a9921af2f972565e289b8d21043cad0ebf079d1a4ff54dfb6bba99994'),
+    ('core', 'function audit._missing_company(text,text)', '5311a8fec37ae1140129102f8d880394b3b63609228a91aa670e30ec76202e6f'),
+    ('core', 'function audit._opt_uuid_bytes(uuid)', '5358bc5544a3f2a6cd8cd597807774972e1eba87fd37e7400a90c82edaf23394'),
+    ('core', 'function audit._page_problem(integer,timestamp with time zone,uuid)', 'bb1a86924a188906f3238c96bb3a52a0d7525f15985ffdfa9dd65fad9848d0b8'),
+    ('core', 'function audit._pinned_companies()', '078ade200354cca6f8173e9b44a42e0c9ed3d3e5614189bfc85b268472f2891f'),
+    ('core', 'function audit._refuse_change()', 'dee8e95aa94cb26729460279701fed3357b7039109d16e2cc54f45f3d752b27d'),
+    ('core', 'function audit._refuse_tracking(text)', '3d0a89e1ecb7397019e161a38e5d8123e610a40bd3696293ca9f307ba4bc9f6d'),
+    ('core', 'function audit._refuse_truncate()', '0f4a62fe29f4c46281fafc49abc9427f326fba7bde57eeaf2e23e692467d8f59'),
+    ('core', 'function audit._require_user(text)', '6ba339c4ddd82aceeb74dd2362b648f47b35a960077cdbb5840fdd9f3331f2be'),
+    ('core', 'function audit._stamp_entry()', '53acf64292b10f152d67941e627fc41597b88a11394dfdcb9a54e51ac94371a6'),
+    ('core', 'function audit._str_bytes(text)', '2abf11dd0adcbe9f320ffc01c233d91933e5a69bc71829134753c87539ca32bf'),
+    ('core', 'function audit._surface()', '13168e1928c273bf4ff3978277ff995a62e68be0b8c429bf3e1f9f92020384e8'),
+    ('core', 'function audit._track_changes()', 'fbae13e09c7840bd0b8662c481553ff1314c7f8b619df430104530818207527a'),
+    ('core', 'function audit._untrackable(regclass)', '4342dcecad291c2dd6d313c42ab622c17557df236dc9838f8593a38fae386f97'),
+    ('core', 'function audit.digest()', '3e20a76de7e66175b71d2a6dad890e11360a84a217511bce49497f99b0965718'),
+    ('core', 'function audit.disable_strict_mode(regrole)', 'fdb2e62229d58b27208e3dcf9221fc464b36414b3795d9b921271ad8e534e3d5'),
+    ('core', 'function audit.disable_tracking(regclass)', '4f783f536ad5e297d80661e08d0ec67ec83a9f4c72e8d22a43313c4d1069365b'),
+    ('core', 'function audit.enable_strict_mode(regrole)', 'd0170bdff51bae7a9f07e6663d3794863ec3c683f5a841ab1d96bf1f52e8a840'),
+    ('core', 'function audit.enable_tracking(regclass,text,text[])', 'bfab9d2d3730a1dcb2853778e7e4327550531385bb1ff30b1e28f3ebc44b26ae'),
+    ('core', 'function audit.entry_hash(audit.audit_logs)', '7eabea8e38b294a6c347caf5d2f2e6c44017e2529d1a347f879238a83c772ce2'),
+    ('core', 'function audit.history(text,uuid,integer,timestamp with time zone,uuid)', 'b62989c158b6084d740716befaac5125a4b02e3874f765380317d1444520e4e8'),
+    ('core', 'function audit.pin_tenant(regrole,uuid)', '3393cf450dceceb736dd5209c4985b3e09bbb23336b685144b9caabff19c8cb1'),
+    ('core', 'function audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '994005e9ea2b69fa7fd5141a10d0978254fcce4731e3bcb201d1ece8ce53eb7f'),
+    ('core', 'function audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', 'a1b2e22b88acc9a1e362ed30aa5735d8318a3daf166eb927f0496487ff65d261'),
+    ('core', 'function audit.schema_version()', 'af659a204455e95e9dcddf16320abf09f20a2fb4a6c829860031553476f55763'),
+    ('core', 'function audit.seal()', '16615b30bd5042e82e308c57107d33bb017463b0abc845a78d0612cfa8ca7a6e'),
+    ('core', 'function audit.search(uuid,uuid,uuid,text,text,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone,uuid)', '8b2e6b0c3e13d7ddd09e17b719a707d3f7f22f4ed3baae97aa21f95c3d252ec8'),
+    ('core', 'function audit.set_context(uuid,uuid,uuid,jsonb)', 'caa9b40e8c7111ba5dd1baab94353c6ce3884a0c5894f5b733a0ed78aa0a0cbf'),
+    ('core', 'function audit.unpin_tenant(regrole,uuid)', '194de916e7416c1a2fe35f6d6607362b8281aa32becfc93bd9d5ab24fc310198'),
+    ('core', 'function audit.verify(uuid)', '3d7ab06469a1f80e41b9ede74c4b469f910ea49eb56f5229c3891fdc1fdc0c8c'),
+    ('guard', 'function audit_guard.refuse_ddl()', 'c4f91ec05b2a65f653476484ffd2e42042f71abc0801378dbdd8fcdc9925a74a'),
+    ('core', 'index audit.audit_idx', 'b5573ba64640401db24a9a23c5a1321ee93941af560e2c565a972a2ebf334d52'),
+    ('core', 'index audit.audit_logs_company_idx', 'd572376a945336a2545bb581d2dab8dc96d47758daf061163d003ba3ba3f45ed'),
+    ('core', 'index audit.audit_logs_entity_idx', '907865ad18fec369c704004a51f9e6ef116f4e389645a0b5e7317ca14cad86e1'),
+    ('core', 'index audit.audit_logs_pkey', '1d0a7074f02a166af25ccadd097d4f4b90ab439a68309b434ea57e5e313ca2f3'),
+    ('core', 'index audit.audit_logs_txid_brin', '567f3b9d7716a933014f79c0ca48783d71441678c6619662cf8e328f18e1d09e'),
+    ('core', 'index audit.audit_logs_user_idx', '5b5bf2a90b70470d48e1d5d9ce492d560418ceae2828899e58279099a58a037a'),
+    ('core', 'index audit.blocks_pkey', '221ee7c3d373f7ef831ac452aed5f538e42480c3d54ef6d72e2cdbbb9704e455'),
+    ('core', 'index audit.blocks_xid_to_idx', '2fdafb211dbc5570f0fbff80654bbeb371e3c96d8a9064760f7c776caff9c058'),
+    ('core', 'index audit.seal_lock_one_row', 'bb25628a4a5c03ce3c7febd2878405f98605e5d6d103a3aae121ce147cef8cb8'),
+    ('core', 'index audit.strict_mode_login_role_key', 'd86cf9a96ded7c10dd230c02ac5ef6bb7ca474dac0ad481392b65c5faebe57eb'),
+    ('core', 'index audit.tenant_logins_pkey', 'd9928346cdd055962be10fae04025c006d951f5ec2ee9b9726a2f0db2e96625e'),
+    ('core', 'role audit_definer', '64b7c51c80289504aa6f665ee5e7ab72e1ef22f0eb29d9499e7133654107b9c8'),
+    ('core', 'role audit_owner', '64b7c51c80289504aa6f665ee5e7ab72e1ef22f0eb29d9499e7133654107b9c8'),
+    ('core', 'schema audit', 'e0571f5676b662e7d833f8a4c9da84fda22270e7fad58e39941ca3f7e93e797e'),
+    ('guard', 'schema audit_guard', 'a35249eabc85cff693c43f67cf08016534483db34cce313c3603e340327649ec'),
+    ('core', 'table audit.audit_logs', '689f50ed05cb6925142fb86346448bd049faff7ac261663b9ebc51eefb8fa394'),
+    ('core', 'table audit.blocks', 'f5cb29cf221ddba95ec58cfb0ce14766c98ebd170cbcecbab3289036e81c3dce'),
+    ('core', 'table audit.seal_lock', '53b10b411a35f767515383584ba0f01a6af4c536e00e16006506080d70016f8f'),
+    ('core', 'table audit.strict_mode', 'fa30ab36d2abe09e93db7754a0083c89f2a9ebc0fcfffe7ede18ad5c3727c244'),
+    ('core', 'table audit.tenant_logins', 'b1bd91e1de3abae867f34cf7118c08531963e68fd581a0671d75d76e5e3db76e'),
+    ('core', 'view audit.audit_new', 'e3f8a1c95c6534d74bebb1a20249f1934b6e619b16f9adf9fb7581d6ba2d8059'),
+    ('core', 'view audit.audit_old', '55a6c3a2cfd48faef211a1a7e8fe6718bf0706e0f4ff6f47de08c656a396c2be'),
+    ('core', 'view audit.tracked_tables', '958e4c3da3a499ce572044457a16d294c2290fa151c8377e3d490bfca3decd3f'),
+    ('core', 'view audit.tracked_tables', 'bb03d97c42bd48d4d8b5a774f378ca9123d957b97aeeda9767293587fda9e9b7')
+-- END EXPECTED SURFACE
 ),
--- SHA-256 of each protective function's body (prosrc), with its security
--- and settings, as the migrations install them. tests/test_tamper_evidence.py
--- recomputes them from a fresh install.
-expected_functions (signature, fingerprint) AS (VALUES
-    ('audit._refuse_change()', '60d1a65caa43b1f954e013e0f6c023b52aa9029381bca78ba973835c0b4b1f9e'),
-    ('audit._stamp_entry()', 'a6769bf2dd97358082a6930aba0dfc666014c9d0339bdb7fa8b432c4230a8d4f'),
-    ('audit._context_uuid(text)', '33a6d3e1142b0be3713839242c3ea9977d7387299880768bbc9b0007b87320ca'),
-    ('audit._context_user(text)', '78d8f5a770eceda0c9079a7340f8e3d57188e0cc42614406cc11ad71dce7d8dd'),
-    ('audit._context_extra()', '908a9f6c09482249c86962eedb9fbbef6cae33755e7f4770da5e7b734702853d'),
-    ('audit._require_user(text)', 'e8bef3fb1001c2a60b244686d67b4da2e2f8709dfc040c2cc4397ebfdf260e57'),
-    ('audit._entry_problem(uuid,text,text,uuid,jsonb)', '7fd1a507835b9058340df3be9388841b0a0f4a5e1abc1482ad74f0dac9042dab'),
-    ('audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '2c5d849f4601b6943d9f32e022ddb360bc89f17a5ce2835170d9d84d00a2e8a9'),
-    ('audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', '55388e08b680d1771ac6bd8703ace635038ec21a9f49240fa0732512b91862a8'),
-    ('audit._missing_company(text,text)', '3e2e99b6c7368988df6596047fdf2baba0a213e2b9a7ebd7f519dffb92549fa1'),
-    ('audit._track_changes()', 'b1ab9483b016f715eb2f0425125a27a775154e92532917a235f8bdb8fb0f113f'),
-    ('audit._untrackable(regclass)', 'be4a3e2a9beffbd9276f4360865895edd879166f3b5aabd9f8adf29afa5aa486'),
-    ('audit._refuse_tracking(text)', '05b9a8d90f6be7cc436a1ab51499fe7df0c4d1053bd69dfe23cc68769c0a47e7'),
-    ('audit._refuse_truncate()', '329b7d205b6bc7aa951a86d79378326cb27af14ac99b13246311bda196cff23d'),
-    ('audit._str_bytes(text)', '3bf923e5562146a485b5d85bb13d324531b1352e393bd31959752055ef45f518'),
-    ('audit._opt_uuid_bytes(uuid)', '80020adfce59c22a949d032af9aaa9cd1ecac33fd7f6b618dbd7067104b937de'),
-    ('audit._micros(timestamp with time zone)', '205468512f459fa240e62c261b1c7cbb305cd1226e72daee2e35b58ddb5b0715'),
-    ('audit.entry_hash(audit.audit_logs)', '0dd7c1be918428bad5f1965cbe63ec085a279e837dec273103418022e119ccb2'),
-    ('audit._merkle_root(bytea[])', 'b7680745e537e2c63f0fddc9bc41b1277eae6b9369d306f44ea431e665340e41'),
-    ('audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)', '8067120b9910f7c2b6d7097c23d141b077c3bdf98639d37d9db218a66841b785'),
-    ('audit.seal()', '3c08b5b60a7a5a690c2b72e344fc7697e98a0779f97b17eddc996c36e06bbca2')
+actual AS (
+    SELECT s.object,
+           pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(s.description, 'UTF8')), 'hex') AS fingerprint
+    FROM audit._surface() s
+    WHERE s.object OPERATOR(pg_catalog.<>) 'function audit._protection_problems()'
 ),
-actual_triggers AS (
-    SELECT c.relname AS table_name, t.tgname AS trigger_name, t.tgenabled,
-           pg_catalog.pg_get_triggerdef(t.oid) AS definition
-    FROM pg_catalog.pg_trigger t
-    JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
-    WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace AND NOT t.tgisinternal
-),
-actual_functions AS (
-    SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS signature,
-           pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
-               p.prosrc OPERATOR(pg_catalog.||) pg_catalog.chr(10)
-               OPERATOR(pg_catalog.||) p.prosecdef::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.chr(10)
-               OPERATOR(pg_catalog.||) COALESCE(pg_catalog.array_to_string(p.proconfig, ','), ''),
-               'UTF8')), 'hex') AS fingerprint
-    FROM pg_catalog.pg_proc p
-    WHERE p.pronamespace = 'audit'::pg_catalog.regnamespace
+guard AS (
+    SELECT EXISTS (SELECT FROM actual a JOIN expected e USING (object) WHERE e.part OPERATOR(pg_catalog.=) 'guard')
+           AS installed
 )
-SELECT pg_catalog.format('trigger %s on audit.%s is missing: it was dropped', e.trigger_name, e.table_name)
-FROM expected_triggers e
-LEFT JOIN actual_triggers a USING (table_name, trigger_name)
-WHERE a.trigger_name IS NULL
+SELECT pg_catalog.format('%s is missing', e.object)
+FROM (SELECT DISTINCT x.part, x.object FROM expected x) e
+WHERE (e.part OPERATOR(pg_catalog.=) 'core' OR (SELECT g.installed FROM guard g))
+  AND NOT EXISTS (SELECT FROM actual a WHERE a.object OPERATOR(pg_catalog.=) e.object)
 UNION ALL
-SELECT pg_catalog.format('trigger %s on audit.%s is %s, not enabled always', e.trigger_name, e.table_name,
-                         CASE a.tgenabled WHEN 'D' THEN 'disabled' WHEN 'O' THEN 'enabled only for origin sessions'
-                                          WHEN 'R' THEN 'enabled only for replica sessions' END)
-FROM expected_triggers e
-JOIN actual_triggers a USING (table_name, trigger_name)
-WHERE a.tgenabled OPERATOR(pg_catalog.<>) 'A'
+SELECT pg_catalog.format('%s was added', a.object)
+FROM actual a
+WHERE NOT EXISTS (SELECT FROM expected e WHERE e.object OPERATOR(pg_catalog.=) a.object)
 UNION ALL
-SELECT pg_catalog.format('trigger %s on audit.%s was redefined: %s', e.trigger_name, e.table_name, a.definition)
-FROM expected_triggers e
-JOIN actual_triggers a USING (table_name, trigger_name)
-WHERE a.definition OPERATOR(pg_catalog.<>) e.definition
-UNION ALL
-SELECT pg_catalog.format('rule %s on audit.%s was added: it can rewrite or swallow writes', w.rulename, c.relname)
-FROM pg_catalog.pg_rewrite w
-JOIN pg_catalog.pg_class c ON c.oid = w.ev_class
-WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace AND c.relkind = 'r'
-UNION ALL
-SELECT pg_catalog.format('function %s is missing: it was dropped', e.signature)
-FROM expected_functions e
-LEFT JOIN actual_functions a USING (signature)
-WHERE a.signature IS NULL
-UNION ALL
-SELECT pg_catalog.format('function %s was replaced: its definition is not the one installed', e.signature)
-FROM expected_functions e
-JOIN actual_functions a USING (signature)
-WHERE a.fingerprint OPERATOR(pg_catalog.<>) e.fingerprint
+SELECT pg_catalog.format('%s was changed (audit-py verify names what differs)', a.object)
+FROM actual a
+WHERE EXISTS (SELECT FROM expected e WHERE e.object OPERATOR(pg_catalog.=) a.object)
+  AND NOT EXISTS (SELECT FROM expected e
+                  WHERE e.object OPERATOR(pg_catalog.=) a.object
+                    AND e.fingerprint OPERATOR(pg_catalog.=) a.fingerprint)
 $$;
 
 COMMENT ON FUNCTION audit._protection_problems() IS
-    'What is wrong with the protections of the log (triggers missing, disabled or redefined, rules added, functions dropped or replaced); no row when all is in place.';
+    'What differs in the protection surface of the log (audit._surface()) from a fresh install: objects missing, added or changed; no row when all is in place.';
 
 CREATE FUNCTION audit.verify(company_id uuid)
 RETURNS TABLE (ok boolean, report text, block_no bigint, entry_id uuid)
@@ -132,6 +142,8 @@ DECLARE
     stored_ix   integer;
     actual_ix   integer;
     actual_n    integer;
+    odd         pg_catalog.record;
+    horizon     bigint;
 BEGIN
     SELECT pg_catalog.string_agg(p, '; ') INTO problem FROM audit._protection_problems() AS p;
     IF problem IS NOT NULL THEN
@@ -140,19 +152,33 @@ BEGIN
         RETURN;
     END IF;
 
+    -- Read before the chain: a seal committing meanwhile only adds blocks
+    -- above it, so no entry it seals can pass for an orphan below.
+    SELECT COALESCE(pg_catalog.max(b.xid_to), 0) INTO horizon FROM audit.blocks b;
+
     -- Pass 1, the chain alone: numbering, ranges, links, Merkle roots, block hashes.
+    -- IS DISTINCT FROM throughout: a NULL no block can hold must not compare as unknown, and pass.
     SELECT COALESCE(pg_catalog.array_agg(b ORDER BY b.block_no), '{}') INTO chain
     FROM audit.blocks b WHERE b.company_id = verify.company_id;
     FOR i IN 1 .. pg_catalog.cardinality(chain) LOOP
         blk := chain[i];
-        IF blk.block_no OPERATOR(pg_catalog.<>) i THEN
+        IF blk.block_no IS DISTINCT FROM i::bigint THEN
             broken_why := pg_catalog.format('block %s is missing: the chain goes from block %s to block %s', i, i - 1, blk.block_no);
-        ELSIF blk.prev_hash OPERATOR(pg_catalog.<>) prev OR blk.xid_from OPERATOR(pg_catalog.<>) sealed_to THEN
+        ELSIF blk.format IS DISTINCT FROM 1::bigint THEN
+            -- The block hash does not cover the form number; audit.seal() writes 1.
+            broken_why := pg_catalog.format('block %s claims canonical form %s; it was sealed in form 1, and its format was changed', i, blk.format);
+        ELSIF blk.xid_from IS NULL OR blk.xid_to IS NULL OR blk.merkle_root IS NULL OR blk.prev_hash IS NULL
+              OR blk.block_hash IS NULL OR blk.sealed_at IS NULL OR NOT pg_catalog.isfinite(blk.sealed_at)
+              OR pg_catalog.cardinality(blk.entry_ids) IS DISTINCT FROM pg_catalog.cardinality(blk.entry_hashes)
+              OR pg_catalog.array_position(blk.entry_ids, NULL) IS NOT NULL
+              OR pg_catalog.array_position(blk.entry_hashes, NULL) IS NOT NULL THEN
+            broken_why := pg_catalog.format('block %s holds values audit.seal() never writes (a NULL, an infinite time, unpaired hashes): it was forged or altered', i);
+        ELSIF blk.prev_hash IS DISTINCT FROM prev OR blk.xid_from IS DISTINCT FROM sealed_to THEN
             broken_why := pg_catalog.format('block %s does not follow block %s: the chain was cut, reordered or rewritten here', i, i - 1);
-        ELSIF audit._merkle_root(blk.entry_hashes) OPERATOR(pg_catalog.<>) blk.merkle_root
+        ELSIF audit._merkle_root(blk.entry_hashes) IS DISTINCT FROM blk.merkle_root
               OR audit._block_hash(blk.company_id, blk.block_no, blk.xid_from, blk.xid_to,
                                    pg_catalog.cardinality(blk.entry_ids), blk.merkle_root, blk.prev_hash,
-                                   blk.sealed_at) OPERATOR(pg_catalog.<>) blk.block_hash THEN
+                                   blk.sealed_at) IS DISTINCT FROM blk.block_hash THEN
             broken_why := pg_catalog.format('block %s was rewritten: its contents no longer match its hash', i);
         END IF;
         IF broken_why IS NOT NULL THEN
@@ -163,6 +189,31 @@ BEGIN
         prev := blk.block_hash;
         sealed_to := blk.xid_to;
     END LOOP;
+
+    -- Every row counts once, and only as an honest entry can be: record_audit()
+    -- and the stamp give each a unique id, a finite time and no NULL where the
+    -- schema forbids one. A row that is not, whatever its range, is a forgery.
+    SELECT a.id, pg_catalog.count(*) AS copies INTO odd
+    FROM audit.audit_logs a
+    WHERE a.company_id = verify.company_id
+    GROUP BY a.id
+    HAVING pg_catalog.count(*) > 1
+        OR pg_catalog.bool_or(a.id IS NULL OR a.action IS NULL OR a.entity IS NULL OR a.entity_id IS NULL
+                              OR a.details IS NULL OR a.context IS NULL OR a.created_at IS NULL
+                              OR NOT pg_catalog.isfinite(a.created_at))
+    LIMIT 1;
+    IF FOUND THEN
+        IF odd.id IS NOT NULL AND odd.copies > 1 THEN
+            RETURN QUERY SELECT false, pg_catalog.format(
+                'Company %s: %s rows share the id %s, which belongs to one entry only: rows were inserted beside it.',
+                verify.company_id, odd.copies, odd.id), NULL::pg_catalog.int8, odd.id;
+        ELSE
+            RETURN QUERY SELECT false, pg_catalog.format(
+                'Company %s: entry %s holds a value no recorded entry can hold (a NULL the schema forbids, an infinite time): it was forged or altered.',
+                verify.company_id, COALESCE(odd.id::pg_catalog.text, 'without an id')), NULL::pg_catalog.int8, odd.id;
+        END IF;
+        RETURN;
+    END IF;
 
     -- Pass 2, the entries of the sound part of the chain, in one scan, each
     -- bucketed by the block whose range holds its txid.
@@ -232,7 +283,7 @@ BEGIN
     -- the newest horizon that no block holds lost its block, or came later.
     SELECT a.id INTO orphan FROM audit.audit_logs a
     WHERE a.company_id = verify.company_id AND COALESCE(a.txid, 0) >= sealed_to
-      AND COALESCE(a.txid, 0) < (SELECT pg_catalog.max(b.xid_to) FROM audit.blocks b)
+      AND COALESCE(a.txid, 0) < horizon
     ORDER BY a.id
     LIMIT 1;
     IF orphan IS NOT NULL THEN
@@ -244,6 +295,13 @@ BEGIN
 
     SELECT pg_catalog.count(*) INTO unsealed FROM audit.audit_logs a
     WHERE a.company_id = verify.company_id AND COALESCE(a.txid, 0) >= sealed_to;
+    IF pg_catalog.cardinality(froms) = 0 AND unsealed = 0 THEN
+        -- Not an OK: a company removed whole, blocks and all, looks the same (a digest tells).
+        RETURN QUERY SELECT NULL::boolean, pg_catalog.format(
+            'Company %s has no entries and no blocks: nothing to verify.', verify.company_id),
+            NULL::pg_catalog.int8, NULL::pg_catalog.uuid;
+        RETURN;
+    END IF;
     RETURN QUERY SELECT true, pg_catalog.format(
         'Company %s: %s blocks and %s sealed entries verified; %s entries not sealed yet; protections in place.',
         verify.company_id, pg_catalog.cardinality(froms), entries, unsealed), NULL::pg_catalog.int8, NULL::pg_catalog.uuid;
@@ -251,6 +309,6 @@ END;
 $$;
 
 COMMENT ON FUNCTION audit.verify(uuid) IS
-$$Verifies one company's chain against its entries, and the protections of the log. Returns one row:
-ok, a report in words, and for a failure the first broken block and entry. Reads no other company's
-entries.$$;
+$$Verifies one company's chain against its entries, and the protection surface of the log. Returns one row:
+ok (true: verified; false: tampering found; NULL: nothing to verify), a report in words, and for a
+failure the first broken block and entry. Reads no other company's entries.$$;

@@ -29,6 +29,8 @@ GRANT SELECT ON audit.tracked_tables, audit.strict_mode TO audit_writer, audit_r
 -- audit_reader: read entries and blocks, verify, take digests; nothing else.
 GRANT SELECT ON audit.audit_logs, audit.blocks TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.verify(uuid), audit.digest() TO audit_reader;
+-- What the verifiers compare, for a DBA's own checks (pgTAP, monitoring).
+GRANT EXECUTE ON FUNCTION audit._surface(), audit._protection_problems(), audit.schema_version() TO audit_reader;
 
 -- Both readers: an entity's history and a company's search. audit_tenant_reader
 -- reads entries and blocks too, but row-level security shows it the company of
@@ -60,7 +62,7 @@ GRANT EXECUTE ON FUNCTION audit._context_uuid(text), audit._context_extra(), aud
                           audit._str_bytes(text), audit._opt_uuid_bytes(uuid), audit._micros(timestamptz),
                           audit.entry_hash(audit.audit_logs), audit._merkle_root(bytea[]),
                           audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz),
-                          audit._protection_problems()
+                          audit._protection_problems(), audit._surface()
     TO audit_definer;
 
 -- audit_admin: seal (pg_cron, cron, audit-py seal --watch) and switch strict

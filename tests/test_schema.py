@@ -144,9 +144,10 @@ ADMIN_PRIVILEGES = ["DELETE strict_mode", "DELETE tenant_logins", "EXECUTE disab
 
 @pytest.mark.parametrize(("role", "expected"), [
     ("audit_writer", WRITER_PRIVILEGES),
-    ("audit_reader", ["EXECUTE _page_problem", "EXECUTE digest", "EXECUTE history", "EXECUTE search",
-                      "EXECUTE set_context", "EXECUTE verify", "SELECT audit_logs", "SELECT blocks",
-                      "SELECT strict_mode"]),
+    # What the verifiers compare, for a DBA's own checks, too.
+    ("audit_reader", ["EXECUTE _page_problem", "EXECUTE _protection_problems", "EXECUTE _surface", "EXECUTE digest",
+                      "EXECUTE history", "EXECUTE schema_version", "EXECUTE search", "EXECUTE set_context",
+                      "EXECUTE verify", "SELECT audit_logs", "SELECT blocks", "SELECT strict_mode"]),
     # Row-level security confines what it sees to one company: tests/test_reading.py.
     ("audit_tenant_reader", ["EXECUTE _page_problem", "EXECUTE _pinned_companies", "EXECUTE history",
                              "EXECUTE search", "EXECUTE set_context", "SELECT audit_logs", "SELECT blocks"]),
@@ -156,7 +157,7 @@ ADMIN_PRIVILEGES = ["DELETE strict_mode", "DELETE tenant_logins", "EXECUTE disab
                        "EXECUTE _context_uuid", "EXECUTE _entry_problem", "EXECUTE _merkle_root", "EXECUTE _micros",
                        "EXECUTE _missing_company", "EXECUTE _opt_uuid_bytes", "EXECUTE _pinned_companies",
                        "EXECUTE _protection_problems", "EXECUTE _refuse_tracking", "EXECUTE _require_user",
-                       "EXECUTE _str_bytes", "EXECUTE _track_changes", "EXECUTE _untrackable", "EXECUTE digest",
+                       "EXECUTE _str_bytes", "EXECUTE _surface", "EXECUTE _track_changes", "EXECUTE _untrackable", "EXECUTE digest",
                        "EXECUTE entry_hash", "EXECUTE record_audit", "EXECUTE record_audit_many", "EXECUTE seal",
                        "EXECUTE verify", "INSERT audit_logs", "INSERT blocks", "SELECT audit_logs", "SELECT blocks",
                        "SELECT seal_lock", "SELECT strict_mode", "SELECT tenant_logins", "UPDATE seal_lock"]),

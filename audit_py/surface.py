@@ -1,0 +1,113 @@
+"""The protection surface of the log, read and judged in Python.
+
+The query is the body of audit._surface() as this package ships it (sql/0078_surface.sql), run from
+here: the database's copy of that function, which a superuser can replace, is never called. What a
+fresh install has is in surface.json (scripts/surface writes it), in full, so that a difference is
+named line by line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from .schema import sql_dir
+
+_EXPECTED = Path(__file__).with_name("surface.json")
+_BODY = re.compile(r"AS \$surface\$\n(.*?)\$surface\$;", re.S)
+_VERSION_SQL = """
+SELECT p.prosrc FROM pg_catalog.pg_proc p
+WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('audit')
+  AND p.proname OPERATOR(pg_catalog.=) 'schema_version'
+"""
+_SCHEMA_SQL = "SELECT pg_catalog.to_regnamespace('audit') IS NOT NULL"
+_GUARD = re.compile(r"^(event trigger |schema audit_guard$|function audit_guard\.)")
+
+
+@cache
+def query() -> str:
+    """The surface query, as sql/0078_surface.sql defines audit._surface()."""
+    match = _BODY.search((sql_dir() / "0078_surface.sql").read_text())
+    assert match, "sql/0078_surface.sql defines audit._surface() between $surface$ quotes"
+    return match.group(1)
+
+
+@cache
+def expected() -> dict[str, Any]:
+    """{"version": N, "objects": {object: [description, ...]}}: each description a fresh install may have
+    (PostgreSQL versions print a few definitions differently)."""
+    document: dict[str, Any] = json.loads(_EXPECTED.read_text())
+    return document
+
+
+def version() -> int:
+    return int(expected()["version"])
+
+
+def schema_version(conn: psycopg.Connection[Any]) -> int | None:
+    """The log's schema version, read from the catalog; None where no audit.schema_version() exists."""
+    row = conn.execute(_VERSION_SQL).fetchone()
+    if row is None:
+        return None
+    found = re.fullmatch(r"\s*SELECT\s+(\d+)\s*", row[0])
+    return int(found.group(1)) if found else -1
+
+
+def has_schema(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(_SCHEMA_SQL).fetchone()
+    return bool(row and row[0])
+
+
+def read(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
+    """Each object of the surface and its description(s); the caller pins search_path first."""
+    found: dict[str, list[str]] = {}
+    for obj, description in conn.execute(query()).fetchall():
+        found.setdefault(obj, []).append(description)
+    return found
+
+
+def is_guard(obj: str) -> bool:
+    """The event triggers of a superuser install, and their function's schema."""
+    return bool(_GUARD.match(obj))
+
+
+@dataclass(frozen=True)
+class Judgement:
+    problems: list[str]
+    guard_installed: bool
+
+
+def judge(found: dict[str, list[str]]) -> Judgement:
+    """What differs from a fresh install, each in a sentence; whether the DDL guard is installed."""
+    objects: dict[str, list[str]] = expected()["objects"]
+    guard_installed = any(is_guard(obj) for obj in found)
+    problems = []
+    for obj, accepted in objects.items():
+        if obj not in found:
+            if guard_installed or not is_guard(obj):
+                problems.append(f"{obj} is missing")
+            continue
+        descriptions = found[obj]
+        if len(descriptions) > 1:
+            problems.append(f"{obj} exists {len(descriptions)} times")
+        elif descriptions[0] not in accepted:
+            problems.append(f"{obj} was changed: {_difference(accepted[0], descriptions[0])}")
+    for obj in found:
+        if obj not in objects:
+            problems.append(f"{obj} was added: {found[obj][0].splitlines()[0] if found[obj][0] else ''}".rstrip(": "))
+    return Judgement(problems, guard_installed)
+
+
+def _difference(expected_text: str, actual_text: str) -> str:
+    """The lines that differ, in words."""
+    expected_lines, actual_lines = expected_text.splitlines(), actual_text.splitlines()
+    added = [repr(line) for line in actual_lines if line not in expected_lines]
+    missing = [repr(line) for line in expected_lines if line not in actual_lines]
+    parts = ([f"has {' and '.join(added)}"] if added else []) + ([f"lacks {' and '.join(missing)}"] if missing else [])
+    return ", ".join(parts) or "its lines are in another order"
