@@ -163,3 +163,40 @@ def test_the_refusal_maps_to_protected_schema(pg_server: ThrowawayServer, harden
             pytest.raises(ProtectedSchema) as refused, translate_errors():
         conn.execute(DDL["DROP TABLE"])
     assert refused.value.sqlstate == "AU003"
+
+
+def test_the_verifiers_check_the_guard_where_it_was_installed(pg_server: ThrowawayServer, hardened: str) -> None:
+    from audit_py import ledger
+
+    def run() -> ledger.Run:
+        with psycopg.connect(pg_server.conninfo_for(hardened)) as conn:
+            return ledger.verify_all(conn)
+
+    def python_and_sql_problems() -> tuple[str, int]:
+        with psycopg.connect(pg_server.conninfo_for(hardened)) as conn:
+            found = conn.execute("SELECT count(*) FROM audit._protection_problems()").fetchone()
+        assert found is not None
+        return run().verdicts[0].report, found[0]
+
+    clean = run()
+    assert clean.exit_code == 0 and "the DDL guard is installed" in clean.verdicts[0].report
+    with psycopg.connect(pg_server.conninfo_for(hardened)) as conn:
+        digest = ledger.take_digest(conn, clean)
+    assert digest["guard"] is True
+
+    with psycopg.connect(pg_server.conninfo_for(hardened), autocommit=True) as conn:
+        conn.execute("ALTER EVENT TRIGGER audit_refuse_ddl DISABLE")
+    report, problems = python_and_sql_problems()
+    assert "event trigger audit_refuse_ddl was changed: has 'on ddl_command_end, enabled D" in report and problems == 1
+
+    with psycopg.connect(pg_server.conninfo_for(hardened), autocommit=True) as conn:
+        conn.execute("DROP EVENT TRIGGER audit_refuse_ddl")
+    report, problems = python_and_sql_problems()
+    assert "event trigger audit_refuse_ddl is missing" in report and problems == 1
+
+    # Removed whole, it looks like an install that never had it: only the digest remembers.
+    with psycopg.connect(pg_server.conninfo_for(hardened), autocommit=True) as conn:
+        conn.execute("DROP EVENT TRIGGER audit_refuse_drop; DROP SCHEMA audit_guard CASCADE")
+    after = run()
+    assert after.exit_code == 0 and "no DDL guard" in after.verdicts[0].report
+    assert [v.report for v in ledger.check_digest(after, digest)][0].endswith("it is gone: a superuser removed it.")

@@ -98,12 +98,13 @@ def test_a_second_row_with_a_sealed_entry_id_after_the_primary_key_was_dropped(
 def test_a_duplicate_id_slipped_past_a_primary_key_left_in_place(connect_as: ConnectAs,
                                                                   sealed: list[uuid.UUID]) -> None:
     """The catalog flipped and back: the surface is as installed, the duplicate row stays."""
-    superuser(connect_as, "UPDATE pg_index SET indisunique = false WHERE indexrelid = 'audit.audit_logs_pkey'::regclass")
+    flip = "UPDATE pg_index SET indisunique = %s WHERE indexrelid = 'audit.audit_logs_pkey'::regclass"
+    superuser(connect_as, flip % "false")
     as_superuser_without_triggers(connect_as, f"""
         INSERT INTO audit.audit_logs (id, company_id, action, entity, entity_id, details, created_at, txid)
         SELECT id, company_id, 'REFUND', entity, entity_id, details, created_at, pg_current_xact_id()::text::bigint
         FROM audit.audit_logs WHERE id = '{sealed[1]}'""")
-    superuser(connect_as, "UPDATE pg_index SET indisunique = true WHERE indexrelid = 'audit.audit_logs_pkey'::regclass")
+    superuser(connect_as, flip % "true")
     assert_company_tampered(connect_as, f"share the id {sealed[1]}")
 
 
@@ -113,9 +114,11 @@ def test_a_value_no_entry_can_hold(connect_as: ConnectAs, sealed: list[uuid.UUID
                                    pg_server: ThrowawayServer,
                                    postgresql: psycopg.Connection[tuple[object, ...]]) -> None:
     """infinity crashed the Python verifier, and the other companies went unverified."""
-    flip = f"UPDATE pg_attribute SET attnotnull = %s WHERE attrelid = 'audit.audit_logs'::regclass AND attname = '{column}'"
+    flip = ("UPDATE pg_attribute SET attnotnull = %s"
+            f" WHERE attrelid = 'audit.audit_logs'::regclass AND attname = '{column}'")
     superuser(connect_as, flip % "false")
-    as_superuser_without_triggers(connect_as, f"UPDATE audit.audit_logs SET {column} = {value} WHERE id = '{sealed[2]}'")
+    as_superuser_without_triggers(connect_as,
+                                  f"UPDATE audit.audit_logs SET {column} = {value} WHERE id = '{sealed[2]}'")
     superuser(connect_as, flip % "true")
     assert_company_tampered(connect_as, f"entry {sealed[2]} holds a value no recorded entry can hold")
     result = audit_py("verify", "--dsn", pg_server.conninfo_for(postgresql.info.dbname, user=READER))
@@ -209,7 +212,8 @@ def test_a_login_holding_the_function_role(connect_as: ConnectAs, sealed: list[u
 def test_a_verify_replaced_by_one_that_always_says_ok(connect_as: ConnectAs, sealed: list[uuid.UUID]) -> None:
     superuser(connect_as, "CREATE OR REPLACE FUNCTION audit.verify(company_id uuid) RETURNS TABLE (ok boolean,"
                           " report text, block_no bigint, entry_id uuid) LANGUAGE sql SECURITY DEFINER"
-                          " SET search_path = pg_catalog, pg_temp AS $$SELECT true, 'all fine', NULL::int8, NULL::uuid$$")
+                          " SET search_path = pg_catalog, pg_temp"
+                          " AS $$SELECT true, 'all fine', NULL::int8, NULL::uuid$$")
     as_superuser_without_triggers(connect_as, f"UPDATE audit.audit_logs SET action = 'X' WHERE id = '{sealed[0]}'")
     assert sql_verdict(connect_as(READER), COMPANY) == (True, "all fine")  # it lies: only an outside verifier can tell
     run = python_run(connect_as)
@@ -229,7 +233,8 @@ def test_a_digest_function_that_leaves_a_company_out(connect_as: ConnectAs, seal
     assert set(held["chains"]) == {str(COMPANY), str(OTHER)} and held["guard"] is False
     # Built from the verified chains, never from this function's word: with it replaced, no digest at all.
     superuser(connect_as, "CREATE OR REPLACE FUNCTION audit.digest() RETURNS jsonb LANGUAGE sql SECURITY DEFINER"
-                          " SET search_path = pg_catalog, pg_temp AS $$SELECT '{\"format\": 1, \"chains\": {}}'::jsonb$$")
+                          " SET search_path = pg_catalog, pg_temp"
+                          " AS $$SELECT '{\"format\": 1, \"chains\": {}}'::jsonb$$")
     refused = audit_py("digest", "--dsn", reader, "--key", str(tmp_path / "key"), "--out", str(tmp_path / "e.json"))
     assert refused.returncode == 1 and "not taken" in refused.stderr and not (tmp_path / "e.json").exists()
     # The company's chain rewritten, consistently: every chain thrown away and sealed anew.
