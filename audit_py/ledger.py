@@ -85,11 +85,14 @@ FROM audit.blocks b WHERE b.company_id OPERATOR(pg_catalog.=) %s ORDER BY b.bloc
 # Numbers are read as the canonical form has them (i64), whatever type a tampered column has.
 _ENTRIES_SQL = """
 SELECT a.id, a.company_id, a.franchise_id, a.user_id, a.action, a.entity, a.entity_id,
-       a.details::pg_catalog.text, a.created_at, a.txid::pg_catalog.int8, a.context::pg_catalog.text
+       a.details, a.created_at, a.txid::pg_catalog.int8, a.context
 FROM audit.audit_logs a WHERE a.company_id OPERATOR(pg_catalog.=) %s
 ORDER BY COALESCE(a.txid, 0)
 """
 _HORIZON_SQL = "SELECT COALESCE(pg_catalog.max(b.xid_to), 0) FROM audit.blocks b"
+# The first transaction id not given out yet, read after the rows: no row read before can be that recent.
+_UNASSIGNED_SQL = ("SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())"
+                   "::pg_catalog.text::pg_catalog.int8")
 _COMPANIES_SQL = """
 SELECT b.company_id FROM audit.blocks b UNION SELECT a.company_id FROM audit.audit_logs a ORDER BY 1
 """
@@ -152,7 +155,7 @@ def verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None = None) ->
                 return run
             judgement = surface.judge(surface.read(conn))
             run.guard_installed = judgement.guard_installed
-            run.verdicts.append(_protections_verdict(judgement))
+            run.verdicts.append(_protections_verdict(judgement, surface.takers(conn)))
         with _session(conn):
             company_ids = only or [row[0] for row in conn.execute(_COMPANIES_SQL).fetchall()]
     except psycopg.errors.InsufficientPrivilege as error:
@@ -207,14 +210,16 @@ def _refusal(conn: psycopg.Connection[Any]) -> str | None:
     return None
 
 
-def _protections_verdict(judgement: surface.Judgement) -> Verdict:
+def _protections_verdict(judgement: surface.Judgement, takers: list[str]) -> Verdict:
     if judgement.problems:
         return Verdict(None, TAMPERED, "The protections of the log were tampered with: "
                                        + "; ".join(judgement.problems) + ".")
     guard = ("the DDL guard is installed" if judgement.guard_installed
              else "no DDL guard (it needs a superuser to install): changes are detected, not refused")
+    # Such a login can rewrite the log as a superuser can: only a digest kept elsewhere then tells.
+    who = ", ".join(["superusers"] + takers)
     return Verdict(None, VERIFIED, f"Protections in place: schema audit is as a fresh install of version"
-                                   f" {surface.version()} has it; {guard}.")
+                                   f" {surface.version()} has it; {guard}. Can take the log's owning roles: {who}.")
 
 
 def _verify_company(conn: psycopg.Connection[Any], company_id: UUID) -> tuple[Verdict, list[_Block]]:
@@ -223,9 +228,13 @@ def _verify_company(conn: psycopg.Connection[Any], company_id: UUID) -> tuple[Ve
         chain = [_Block(*row) for row in cur.execute(_BLOCKS_SQL, (company_id,)).fetchall()]
     sound, broken = _check_links(company_id, chain)
     sealed_to = sound[-1].xid_to if sound else 0
-    verdict, orphan, unsealed = _check_entries(conn, company_id, sound, sealed_to, horizon)
+    verdict, orphan, unsealed, newest = _check_entries(conn, company_id, sound, sealed_to, horizon)
     if verdict is not None:
         return verdict, []
+    if newest is not None and newest[0] >= conn.execute(_UNASSIGNED_SQL).fetchone()[0]:  # type: ignore[index]
+        entry = UUID(bytes=newest[1])
+        return Verdict(company_id, TAMPERED, f"Company {company_id}: entry {entry} claims a transaction id not"
+                                             " given out yet: it was forged.", None, entry), []
     if broken is not None:
         return broken, []
     if orphan is not None:
@@ -270,36 +279,39 @@ def _check_links(company_id: UUID, chain: list[_Block]) -> tuple[list[_Block], V
 
 
 def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[_Block], sealed_to: int,
-                   horizon: int) -> tuple[Verdict | None, bytes | None, int]:
-    """Every row of the company once: the first problem, if any; the first orphan, if any; how many unsealed."""
+                   horizon: int) -> tuple[Verdict | None, bytes | None, int, tuple[int, bytes] | None]:
+    """Every row of the company once: the first problem, if any; the first orphan, if any; how many
+    unsealed; the newest (txid, id)."""
     seen: set[bytes] = set()
     blocks = iter(chain)
     block = next(blocks, None)
     found: dict[bytes, bytes] = {}
-    orphan, unsealed = None, 0
+    orphan, unsealed, newest = None, 0, None
     sha256, entry_bytes = hashlib.sha256, canonical.raw_entry_bytes
     with wire.raw(conn.cursor(name="audit_py_verify", binary=True)) as cur:
         cur.itersize = 10_000
         for row in cur.execute(_ENTRIES_SQL, (company_id,)):
             entry_id = row[0]
-            if None in (entry_id, row[4], row[5], row[6], row[7], row[10]) or not wire.is_finite(row[8]):
+            if (None in (entry_id, row[4], row[5], row[6], row[7], row[10]) or not wire.is_finite(row[8])
+                    or (row[9] is not None and row[9] < 0)):
                 entry = UUID(bytes=entry_id) if entry_id else None
                 return Verdict(company_id, TAMPERED, f"Company {company_id}: entry {entry or 'without an id'} holds"
                                                      " a value no recorded entry can hold (a NULL the schema"
-                                                     " forbids, an infinite time): it was forged or altered.",
-                               None, entry), None, 0
+                                                     " forbids, a time out of range, a negative transaction id): it"
+                                                     " was forged or altered.", None, entry), None, 0, None
             if entry_id in seen:
                 entry = UUID(bytes=entry_id)
                 return Verdict(company_id, TAMPERED, f"Company {company_id}: two rows share the id {entry}, which"
                                                      " belongs to one entry only: a row was inserted beside it.",
-                               None, entry), None, 0
+                               None, entry), None, 0, None
             seen.add(entry_id)
             txid = row[9] or 0
             while block is not None and txid >= block.xid_to:
                 verdict = _compare(company_id, block, found)
                 if verdict is not None:
-                    return verdict, None, 0
+                    return verdict, None, 0, None
                 block, found = next(blocks, None), {}
+            newest = (txid, entry_id)
             if block is not None:
                 found[entry_id] = sha256(entry_bytes(*row)).digest()
             else:
@@ -309,9 +321,9 @@ def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[
     while block is not None:
         verdict = _compare(company_id, block, found)
         if verdict is not None:
-            return verdict, None, 0
+            return verdict, None, 0, None
         block, found = next(blocks, None), {}
-    return None, orphan, unsealed
+    return None, orphan, unsealed, newest
 
 
 def _compare(company_id: UUID, block: _Block, found: dict[bytes, bytes]) -> Verdict | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -78,19 +79,32 @@ def verify_export(export: Path, held: dict[str, Any] | None = None) -> list[Verd
                  for b in document["blocks"]]
     except (OSError, ValueError, KeyError, TypeError) as error:
         return [Verdict(None, UNVERIFIABLE, f"{chain_path(export)} is not a chain file: {error}.")]
-    sound, broken = ledger._check_links(company_id, chain)
-    if broken is not None:
-        return [broken]
-    verdict = _check_entries(export, company_id, sound, document)
-    return [verdict, _authentication(company_id, sound, held)] if verdict.ok else [verdict]
+    try:
+        sound, broken = ledger._check_links(company_id, chain)
+        if broken is not None:
+            return [broken]
+        verdict = _check_entries(export, company_id, sound, document)
+    except (ValueError, KeyError, TypeError, struct.error, OverflowError) as error:
+        return [Verdict(company_id, TAMPERED, f"{chain_path(export)} holds what no export writes"
+                                              f" ({type(error).__name__}: {error}): it was edited.")]
+    if not verdict.ok:
+        return [verdict]
+    verdicts = [verdict, _authentication(company_id, sound, held)]
+    if document["since"] is not None or document["until"] is not None:
+        # Nothing authenticates the range the chain file claims: declared partial, any export would
+        # let a removed entry pass for one outside it.
+        verdicts.append(Verdict(company_id, UNVERIFIABLE, "A partial export (--since/--until) cannot show that no"
+                                                          " entry was removed from it: export the whole company to"
+                                                          " prove that."))
+    return verdicts
 
 
 def _check_entries(export: Path, company_id: UUID, sound: list[ledger._Block], document: dict[str, Any]) -> Verdict:
     sealed = {entry_id: (block, entry_hash) for block in sound
               for entry_id, entry_hash in zip(block.entry_ids, block.entry_hashes, strict=True)}
     sealed_to = sound[-1].xid_to if sound else 0
-    since = datetime.fromisoformat(document["since"]) if document["since"] else None
-    until = datetime.fromisoformat(document["until"]) if document["until"] else None
+    since = _aware(document["since"])
+    until = _aware(document["until"])
     seen: dict[bytes, int] = {}
     unsealed = 0
     try:
@@ -137,6 +151,16 @@ def _check_entries(export: Path, company_id: UUID, sound: list[ledger._Block], d
     return Verdict(company_id, VERIFIED, f"Company {company_id}: {len(sound)} blocks and {checked} sealed entries"
                                          f" verified offline, from {scope}; {unsealed} entries not sealed yet,"
                                          " which nothing can vouch for.")
+
+
+def _aware(value: str | None) -> datetime | None:
+    """A time of the chain file; export writes them with their offset."""
+    if value is None:
+        return None
+    instant = datetime.fromisoformat(value)
+    if instant.tzinfo is None:
+        raise ValueError(f"a time without its offset: {value}")
+    return instant
 
 
 def _authentication(company_id: UUID, sound: list[ledger._Block], held: dict[str, Any] | None) -> Verdict:

@@ -68,8 +68,30 @@ def read(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
     """Each object of the surface and its description(s); the caller pins search_path first."""
     found: dict[str, list[str]] = {}
     for obj, description in conn.execute(query()).fetchall():
-        found.setdefault(obj, []).append(description)
+        found.setdefault(obj or "an object without a name", []).append(description or "no description")
     return found
+
+
+# Who could take the log's roles, beyond the superusers: PostgreSQL 16 gives a role's creator ADMIN
+# OPTION on it (the installing login, which migrations need), and on 15 any CREATEROLE login may
+# grant itself any role that is not a superuser's. Not tampering, but what an auditor must know.
+_TAKERS_SQL = """
+SELECT r.rolname || ' (admin option on ' || g.rolname || ')'
+FROM pg_catalog.pg_roles g
+JOIN pg_catalog.pg_auth_members m ON m.roleid OPERATOR(pg_catalog.=) g.oid AND m.admin_option
+JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) m.member AND NOT r.rolsuper
+WHERE g.rolname IN ('audit_owner', 'audit_definer')
+UNION
+SELECT r.rolname || ' (CREATEROLE, PostgreSQL 15)' FROM pg_catalog.pg_roles r
+WHERE r.rolcreaterole AND NOT r.rolsuper
+  AND pg_catalog.current_setting('server_version_num')::pg_catalog.int4 OPERATOR(pg_catalog.<) 160000
+ORDER BY 1
+"""
+
+
+def takers(conn: psycopg.Connection[Any]) -> list[str]:
+    """Logins other than superusers that could take audit_owner or audit_definer, and how."""
+    return [row[0] for row in conn.execute(_TAKERS_SQL).fetchall()]
 
 
 def is_guard(obj: str) -> bool:

@@ -40,16 +40,31 @@ class _Micros(Loader):
         return value + _POSTGRES_EPOCH_MICROS
 
 
+class _JsonbText(Loader):
+    """jsonb's binary form is a version byte (1) then the very text `::text` prints, with no cast
+    involved: a cast of a superuser's between jsonb and text cannot change what is hashed."""
+
+    format = Format.BINARY
+
+    def load(self, data: Buffer) -> bytes:
+        if data[:1] != b"\x01":
+            raise ValueError(f"jsonb binary form of version {bytes(data[:1])!r}, not 1")
+        return bytes(data[1:])
+
+
 def is_finite(micros: int | None) -> bool:
-    return micros is not None and micros not in (INFINITY, MINUS_INFINITY)
+    """A time the canonical form can hold: finite, and within 64 bits of microseconds since 1970."""
+    return micros is not None and micros not in (INFINITY, MINUS_INFINITY) and MINUS_INFINITY <= micros < INFINITY
 
 
 AnyCursor = TypeVar("AnyCursor", Cursor[Any], ServerCursor[Any])
 
 
 def raw(cursor: AnyCursor) -> AnyCursor:
-    """The cursor, loading uuid and text as bytes and timestamptz as microseconds since 1970."""
+    """The cursor, loading uuid and text as bytes, jsonb as its text's bytes, timestamptz as microseconds
+    since 1970."""
     for name in ("uuid", "text"):
         cursor.adapters.register_loader(name, _RawBytes)
+    cursor.adapters.register_loader("jsonb", _JsonbText)
     cursor.adapters.register_loader("timestamptz", _Micros)
     return cursor

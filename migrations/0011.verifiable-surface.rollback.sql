@@ -126,7 +126,7 @@ WHERE a.fingerprint OPERATOR(pg_catalog.<>) e.fingerprint
 $$;
 
 COMMENT ON FUNCTION audit._protection_problems() IS
-    'What is wrong with the protections of the log (triggers missing, disabled or redefined, rules added, functions dropped or replaced); no row when all is in place.';
+    'What differs in the protection surface of the log (audit._surface()) from a fresh install: objects missing, added or changed; no row when all is in place.';
 
 GRANT CREATE ON SCHEMA audit TO audit_definer;
 SET LOCAL ROLE audit_definer;
@@ -273,9 +273,9 @@ END;
 $$;
 
 COMMENT ON FUNCTION audit.verify(uuid) IS
-$$Verifies one company's chain against its entries, and the protections of the log. Returns one row:
-ok, a report in words, and for a failure the first broken block and entry. Reads no other company's
-entries.$$;
+$$Verifies one company's chain against its entries, and the protection surface of the log. Returns one row:
+ok (true: verified; false: tampering found; NULL: nothing to verify), a report in words, and for a
+failure the first broken block and entry. Reads no other company's entries.$$;
 
 SET LOCAL ROLE audit_owner;
 REVOKE CREATE ON SCHEMA audit FROM audit_definer;

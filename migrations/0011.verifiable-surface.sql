@@ -76,16 +76,17 @@ relations AS (
 ),
 schema_rows AS (
     SELECT 'schema ' || s.nspname,
-           'owner ' || (SELECT w.name FROM who w WHERE w.oid = n.nspowner)
+           'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = n.nspowner), 'no role ' || n.nspowner::text)
            || E'\nprivileges ' || COALESCE(acl.items, 'none')
     FROM spaces s
     JOIN pg_catalog.pg_namespace n ON n.oid = s.oid
     CROSS JOIN LATERAL (
-        SELECT pg_catalog.string_agg(w.name || '=' || a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END,
-                                     ',' ORDER BY w.name, a.privilege_type) AS items
-        FROM pg_catalog.aclexplode(COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
-        JOIN who w ON w.oid = a.grantee
-        WHERE a.grantee <> n.nspowner
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              FROM pg_catalog.aclexplode(COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> n.nspowner) g
     ) acl
 ),
 relation_rows AS (
@@ -96,7 +97,7 @@ relation_rows AS (
            || c.oid::pg_catalog.regclass::text,
            pg_catalog.concat_ws(E'\n',
                'kind ' || c.relkind::text || ', persistence ' || c.relpersistence::text || ', partition ' || c.relispartition,
-               'owner ' || (SELECT w.name FROM who w WHERE w.oid = c.relowner),
+               'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = c.relowner), 'no role ' || c.relowner::text),
                'privileges ' || COALESCE(acl.items, 'none'),
                'row level security ' || c.relrowsecurity || ', forced ' || c.relforcerowsecurity,
                'has triggers ' || c.relhastriggers || ', has rules ' || c.relhasrules,
@@ -112,12 +113,13 @@ relation_rows AS (
                cols.lines, cons.lines, trigs.lines, pols.lines, rules.lines, parents.lines, children.lines)
     FROM relations c
     CROSS JOIN LATERAL (
-        SELECT pg_catalog.string_agg(w.name || '=' || a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END,
-                                     ',' ORDER BY w.name, a.privilege_type) AS items
-        FROM pg_catalog.aclexplode(COALESCE(c.relacl, pg_catalog.acldefault(
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              FROM pg_catalog.aclexplode(COALESCE(c.relacl, pg_catalog.acldefault(
                  CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) a
-        JOIN who w ON w.oid = a.grantee
-        WHERE a.grantee <> c.relowner
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> c.relowner) g
     ) acl
     CROSS JOIN LATERAL (
         SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'column', pg_catalog.quote_ident(t.attname),
@@ -127,10 +129,11 @@ relation_rows AS (
                    CASE WHEN t.attgenerated <> '' THEN 'generated ' || t.attgenerated::text END,
                    'default ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid),
                    'privileges ' || (
-                       SELECT pg_catalog.string_agg(w.name || '=' || a.privilege_type
-                                                    || CASE WHEN a.is_grantable THEN '*' ELSE '' END,
-                                                    ',' ORDER BY w.name, a.privilege_type)
-                       FROM pg_catalog.aclexplode(t.attacl) a JOIN who w ON w.oid = a.grantee)),
+                       SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item)
+                       FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+                             FROM pg_catalog.aclexplode(t.attacl) a
+                             LEFT JOIN who w ON w.oid = a.grantee) g)),
                E'\n' ORDER BY t.attnum) AS lines
         FROM pg_catalog.pg_attribute t
         LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = t.attrelid AND d.adnum = t.attnum
@@ -157,8 +160,9 @@ relation_rows AS (
         SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'policy', pg_catalog.quote_ident(o.polname),
                    CASE WHEN o.polpermissive THEN 'permissive' ELSE 'restrictive' END,
                    'for ' || o.polcmd::text,
-                   'to ' || (SELECT pg_catalog.string_agg(w.name, ',' ORDER BY w.name)
-                             FROM pg_catalog.unnest(o.polroles) r JOIN who w ON w.oid = r),
+                   'to ' || (SELECT pg_catalog.string_agg(COALESCE(w.name, 'no role ' || r::text), ','
+                                                     ORDER BY COALESCE(w.name, 'no role ' || r::text))
+                             FROM pg_catalog.unnest(o.polroles) r LEFT JOIN who w ON w.oid = r),
                    'using (' || pg_catalog.pg_get_expr(o.polqual, o.polrelid) || ')',
                    'with check (' || pg_catalog.pg_get_expr(o.polwithcheck, o.polrelid) || ')'),
                E'\n' ORDER BY o.polname) AS lines
@@ -190,7 +194,7 @@ function_rows AS (
                'volatility ' || p.provolatile::text || ', strict ' || p.proisstrict || ', security definer ' || p.prosecdef
                || ', leakproof ' || p.proleakproof || ', parallel ' || p.proparallel::text,
                'settings ' || COALESCE(pg_catalog.array_to_string(p.proconfig, ','), ''),
-               'owner ' || (SELECT w.name FROM who w WHERE w.oid = p.proowner),
+               'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = p.proowner), 'no role ' || p.proowner::text),
                'privileges ' || COALESCE(acl.items, 'none'),
                'support ' || p.prosupport::pg_catalog.regproc::text || ', transforms ' || COALESCE(p.protrftypes::text, ''),
                'body sha256 ' || pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p.prosrc, 'UTF8')), 'hex')
@@ -199,11 +203,12 @@ function_rows AS (
     JOIN spaces s ON s.oid = p.pronamespace
     JOIN pg_catalog.pg_language l ON l.oid = p.prolang
     CROSS JOIN LATERAL (
-        SELECT pg_catalog.string_agg(w.name || '=' || a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END,
-                                     ',' ORDER BY w.name, a.privilege_type) AS items
-        FROM pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
-        JOIN who w ON w.oid = a.grantee
-        WHERE a.grantee <> p.proowner
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              FROM pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> p.proowner) g
     ) acl
 ),
 -- Anything else in the schemas, which an install has none of: a type, an
@@ -240,13 +245,21 @@ other_rows AS (
     UNION ALL
     SELECT 'extension ' || x.extname, 'in schema ' || s.nspname
     FROM pg_catalog.pg_extension x JOIN spaces s ON s.oid = x.extnamespace
+    UNION ALL
+    -- A cast between built-in types that PostgreSQL does not define: `details::text`
+    -- (sealing hashes it) would call it instead of the type's own output.
+    SELECT 'cast ' || pg_catalog.format_type(k.castsource, NULL) || ' as ' || pg_catalog.format_type(k.casttarget, NULL),
+           'function ' || k.castfunc::pg_catalog.regprocedure::text || ', context ' || k.castcontext::text
+           || ', method ' || k.castmethod::text
+    FROM pg_catalog.pg_cast k
+    WHERE k.oid >= 16384 AND k.castsource < 16384 AND k.casttarget < 16384
 ),
 event_trigger_rows AS (
     SELECT 'event trigger ' || e.evtname,
            'on ' || e.evtevent || ', enabled ' || e.evtenabled::text
            || ', tags ' || COALESCE(e.evttags::text, 'all')
            || ', function ' || e.evtfoid::pg_catalog.regprocedure::text
-           || ', owner ' || (SELECT w.name FROM who w WHERE w.oid = e.evtowner)
+           || ', owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = e.evtowner), 'no role ' || e.evtowner::text)
     FROM pg_catalog.pg_event_trigger e
     WHERE e.evtname LIKE 'audit%'
        OR e.evtfoid IN (SELECT p.oid FROM pg_catalog.pg_proc p JOIN spaces s ON s.oid = p.pronamespace)
@@ -326,7 +339,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._require_user(text)', '6ba339c4ddd82aceeb74dd2362b648f47b35a960077cdbb5840fdd9f3331f2be'),
     ('core', 'function audit._stamp_entry()', '53acf64292b10f152d67941e627fc41597b88a11394dfdcb9a54e51ac94371a6'),
     ('core', 'function audit._str_bytes(text)', '2abf11dd0adcbe9f320ffc01c233d91933e5a69bc71829134753c87539ca32bf'),
-    ('core', 'function audit._surface()', '13168e1928c273bf4ff3978277ff995a62e68be0b8c429bf3e1f9f92020384e8'),
+    ('core', 'function audit._surface()', 'cef4b4c218cb6c2aecdc88cde52740d68c79adddc346fcc1ed9baaba2ee647de'),
     ('core', 'function audit._track_changes()', 'fbae13e09c7840bd0b8662c481553ff1314c7f8b619df430104530818207527a'),
     ('core', 'function audit._untrackable(regclass)', '4342dcecad291c2dd6d313c42ab622c17557df236dc9838f8593a38fae386f97'),
     ('core', 'function audit.digest()', '3e20a76de7e66175b71d2a6dad890e11360a84a217511bce49497f99b0965718'),
@@ -344,7 +357,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.search(uuid,uuid,uuid,text,text,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone,uuid)', '8b2e6b0c3e13d7ddd09e17b719a707d3f7f22f4ed3baae97aa21f95c3d252ec8'),
     ('core', 'function audit.set_context(uuid,uuid,uuid,jsonb)', 'caa9b40e8c7111ba5dd1baab94353c6ce3884a0c5894f5b733a0ed78aa0a0cbf'),
     ('core', 'function audit.unpin_tenant(regrole,uuid)', '194de916e7416c1a2fe35f6d6607362b8281aa32becfc93bd9d5ab24fc310198'),
-    ('core', 'function audit.verify(uuid)', '3d7ab06469a1f80e41b9ede74c4b469f910ea49eb56f5229c3891fdc1fdc0c8c'),
+    ('core', 'function audit.verify(uuid)', '2879b38ba43af1136649b6a6731788524b53d5685ed4aaac7c1768ec1ddb07a0'),
     ('guard', 'function audit_guard.refuse_ddl()', 'c4f91ec05b2a65f653476484ffd2e42042f71abc0801378dbdd8fcdc9925a74a'),
     ('core', 'index audit.audit_idx', 'b5573ba64640401db24a9a23c5a1321ee93941af560e2c565a972a2ebf334d52'),
     ('core', 'index audit.audit_logs_company_idx', 'd572376a945336a2545bb581d2dab8dc96d47758daf061163d003ba3ba3f45ed'),
@@ -488,7 +501,12 @@ BEGIN
     HAVING pg_catalog.count(*) > 1
         OR pg_catalog.bool_or(a.id IS NULL OR a.action IS NULL OR a.entity IS NULL OR a.entity_id IS NULL
                               OR a.details IS NULL OR a.context IS NULL OR a.created_at IS NULL
-                              OR NOT pg_catalog.isfinite(a.created_at))
+                              -- the canonical form's 64 bits of microseconds hold it (infinity neither)
+                              OR NOT (pg_catalog.extract('epoch', a.created_at) OPERATOR(pg_catalog.*) 1000000
+                                      BETWEEN -9223372036854775808 AND 9223372036854775807)
+                              -- a transaction id this snapshot has not seen given out yet
+                              OR a.txid < 0
+                              OR a.txid >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::pg_catalog.text::bigint)
     LIMIT 1;
     IF FOUND THEN
         IF odd.id IS NOT NULL AND odd.copies > 1 THEN
@@ -497,7 +515,7 @@ BEGIN
                 verify.company_id, odd.copies, odd.id), NULL::pg_catalog.int8, odd.id;
         ELSE
             RETURN QUERY SELECT false, pg_catalog.format(
-                'Company %s: entry %s holds a value no recorded entry can hold (a NULL the schema forbids, an infinite time): it was forged or altered.',
+                'Company %s: entry %s holds a value no recorded entry can hold (a NULL the schema forbids, a time out of range, a negative transaction id or one not given out yet): it was forged or altered.',
                 verify.company_id, COALESCE(odd.id::pg_catalog.text, 'without an id')), NULL::pg_catalog.int8, odd.id;
         END IF;
         RETURN;

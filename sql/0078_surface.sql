@@ -44,16 +44,17 @@ relations AS (
 ),
 schema_rows AS (
     SELECT 'schema ' || s.nspname,
-           'owner ' || (SELECT w.name FROM who w WHERE w.oid = n.nspowner)
+           'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = n.nspowner), 'no role ' || n.nspowner::text)
            || E'\nprivileges ' || COALESCE(acl.items, 'none')
     FROM spaces s
     JOIN pg_catalog.pg_namespace n ON n.oid = s.oid
     CROSS JOIN LATERAL (
-        SELECT pg_catalog.string_agg(w.name || '=' || a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END,
-                                     ',' ORDER BY w.name, a.privilege_type) AS items
-        FROM pg_catalog.aclexplode(COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
-        JOIN who w ON w.oid = a.grantee
-        WHERE a.grantee <> n.nspowner
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              FROM pg_catalog.aclexplode(COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> n.nspowner) g
     ) acl
 ),
 relation_rows AS (
@@ -64,7 +65,7 @@ relation_rows AS (
            || c.oid::pg_catalog.regclass::text,
            pg_catalog.concat_ws(E'\n',
                'kind ' || c.relkind::text || ', persistence ' || c.relpersistence::text || ', partition ' || c.relispartition,
-               'owner ' || (SELECT w.name FROM who w WHERE w.oid = c.relowner),
+               'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = c.relowner), 'no role ' || c.relowner::text),
                'privileges ' || COALESCE(acl.items, 'none'),
                'row level security ' || c.relrowsecurity || ', forced ' || c.relforcerowsecurity,
                'has triggers ' || c.relhastriggers || ', has rules ' || c.relhasrules,
@@ -80,12 +81,13 @@ relation_rows AS (
                cols.lines, cons.lines, trigs.lines, pols.lines, rules.lines, parents.lines, children.lines)
     FROM relations c
     CROSS JOIN LATERAL (
-        SELECT pg_catalog.string_agg(w.name || '=' || a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END,
-                                     ',' ORDER BY w.name, a.privilege_type) AS items
-        FROM pg_catalog.aclexplode(COALESCE(c.relacl, pg_catalog.acldefault(
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              FROM pg_catalog.aclexplode(COALESCE(c.relacl, pg_catalog.acldefault(
                  CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) a
-        JOIN who w ON w.oid = a.grantee
-        WHERE a.grantee <> c.relowner
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> c.relowner) g
     ) acl
     CROSS JOIN LATERAL (
         SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'column', pg_catalog.quote_ident(t.attname),
@@ -95,10 +97,11 @@ relation_rows AS (
                    CASE WHEN t.attgenerated <> '' THEN 'generated ' || t.attgenerated::text END,
                    'default ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid),
                    'privileges ' || (
-                       SELECT pg_catalog.string_agg(w.name || '=' || a.privilege_type
-                                                    || CASE WHEN a.is_grantable THEN '*' ELSE '' END,
-                                                    ',' ORDER BY w.name, a.privilege_type)
-                       FROM pg_catalog.aclexplode(t.attacl) a JOIN who w ON w.oid = a.grantee)),
+                       SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item)
+                       FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+                             FROM pg_catalog.aclexplode(t.attacl) a
+                             LEFT JOIN who w ON w.oid = a.grantee) g)),
                E'\n' ORDER BY t.attnum) AS lines
         FROM pg_catalog.pg_attribute t
         LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = t.attrelid AND d.adnum = t.attnum
@@ -125,8 +128,9 @@ relation_rows AS (
         SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'policy', pg_catalog.quote_ident(o.polname),
                    CASE WHEN o.polpermissive THEN 'permissive' ELSE 'restrictive' END,
                    'for ' || o.polcmd::text,
-                   'to ' || (SELECT pg_catalog.string_agg(w.name, ',' ORDER BY w.name)
-                             FROM pg_catalog.unnest(o.polroles) r JOIN who w ON w.oid = r),
+                   'to ' || (SELECT pg_catalog.string_agg(COALESCE(w.name, 'no role ' || r::text), ','
+                                                     ORDER BY COALESCE(w.name, 'no role ' || r::text))
+                             FROM pg_catalog.unnest(o.polroles) r LEFT JOIN who w ON w.oid = r),
                    'using (' || pg_catalog.pg_get_expr(o.polqual, o.polrelid) || ')',
                    'with check (' || pg_catalog.pg_get_expr(o.polwithcheck, o.polrelid) || ')'),
                E'\n' ORDER BY o.polname) AS lines
@@ -158,7 +162,7 @@ function_rows AS (
                'volatility ' || p.provolatile::text || ', strict ' || p.proisstrict || ', security definer ' || p.prosecdef
                || ', leakproof ' || p.proleakproof || ', parallel ' || p.proparallel::text,
                'settings ' || COALESCE(pg_catalog.array_to_string(p.proconfig, ','), ''),
-               'owner ' || (SELECT w.name FROM who w WHERE w.oid = p.proowner),
+               'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = p.proowner), 'no role ' || p.proowner::text),
                'privileges ' || COALESCE(acl.items, 'none'),
                'support ' || p.prosupport::pg_catalog.regproc::text || ', transforms ' || COALESCE(p.protrftypes::text, ''),
                'body sha256 ' || pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p.prosrc, 'UTF8')), 'hex')
@@ -167,11 +171,12 @@ function_rows AS (
     JOIN spaces s ON s.oid = p.pronamespace
     JOIN pg_catalog.pg_language l ON l.oid = p.prolang
     CROSS JOIN LATERAL (
-        SELECT pg_catalog.string_agg(w.name || '=' || a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END,
-                                     ',' ORDER BY w.name, a.privilege_type) AS items
-        FROM pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
-        JOIN who w ON w.oid = a.grantee
-        WHERE a.grantee <> p.proowner
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              FROM pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> p.proowner) g
     ) acl
 ),
 -- Anything else in the schemas, which an install has none of: a type, an
@@ -208,13 +213,21 @@ other_rows AS (
     UNION ALL
     SELECT 'extension ' || x.extname, 'in schema ' || s.nspname
     FROM pg_catalog.pg_extension x JOIN spaces s ON s.oid = x.extnamespace
+    UNION ALL
+    -- A cast between built-in types that PostgreSQL does not define: `details::text`
+    -- (sealing hashes it) would call it instead of the type's own output.
+    SELECT 'cast ' || pg_catalog.format_type(k.castsource, NULL) || ' as ' || pg_catalog.format_type(k.casttarget, NULL),
+           'function ' || k.castfunc::pg_catalog.regprocedure::text || ', context ' || k.castcontext::text
+           || ', method ' || k.castmethod::text
+    FROM pg_catalog.pg_cast k
+    WHERE k.oid >= 16384 AND k.castsource < 16384 AND k.casttarget < 16384
 ),
 event_trigger_rows AS (
     SELECT 'event trigger ' || e.evtname,
            'on ' || e.evtevent || ', enabled ' || e.evtenabled::text
            || ', tags ' || COALESCE(e.evttags::text, 'all')
            || ', function ' || e.evtfoid::pg_catalog.regprocedure::text
-           || ', owner ' || (SELECT w.name FROM who w WHERE w.oid = e.evtowner)
+           || ', owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = e.evtowner), 'no role ' || e.evtowner::text)
     FROM pg_catalog.pg_event_trigger e
     WHERE e.evtname LIKE 'audit%'
        OR e.evtfoid IN (SELECT p.oid FROM pg_catalog.pg_proc p JOIN spaces s ON s.oid = p.pronamespace)

@@ -43,7 +43,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._require_user(text)', '6ba339c4ddd82aceeb74dd2362b648f47b35a960077cdbb5840fdd9f3331f2be'),
     ('core', 'function audit._stamp_entry()', '53acf64292b10f152d67941e627fc41597b88a11394dfdcb9a54e51ac94371a6'),
     ('core', 'function audit._str_bytes(text)', '2abf11dd0adcbe9f320ffc01c233d91933e5a69bc71829134753c87539ca32bf'),
-    ('core', 'function audit._surface()', '13168e1928c273bf4ff3978277ff995a62e68be0b8c429bf3e1f9f92020384e8'),
+    ('core', 'function audit._surface()', 'cef4b4c218cb6c2aecdc88cde52740d68c79adddc346fcc1ed9baaba2ee647de'),
     ('core', 'function audit._track_changes()', 'fbae13e09c7840bd0b8662c481553ff1314c7f8b619df430104530818207527a'),
     ('core', 'function audit._untrackable(regclass)', '4342dcecad291c2dd6d313c42ab622c17557df236dc9838f8593a38fae386f97'),
     ('core', 'function audit.digest()', '3e20a76de7e66175b71d2a6dad890e11360a84a217511bce49497f99b0965718'),
@@ -61,7 +61,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.search(uuid,uuid,uuid,text,text,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone,uuid)', '8b2e6b0c3e13d7ddd09e17b719a707d3f7f22f4ed3baae97aa21f95c3d252ec8'),
     ('core', 'function audit.set_context(uuid,uuid,uuid,jsonb)', 'caa9b40e8c7111ba5dd1baab94353c6ce3884a0c5894f5b733a0ed78aa0a0cbf'),
     ('core', 'function audit.unpin_tenant(regrole,uuid)', '194de916e7416c1a2fe35f6d6607362b8281aa32becfc93bd9d5ab24fc310198'),
-    ('core', 'function audit.verify(uuid)', '3d7ab06469a1f80e41b9ede74c4b469f910ea49eb56f5229c3891fdc1fdc0c8c'),
+    ('core', 'function audit.verify(uuid)', '2879b38ba43af1136649b6a6731788524b53d5685ed4aaac7c1768ec1ddb07a0'),
     ('guard', 'function audit_guard.refuse_ddl()', 'c4f91ec05b2a65f653476484ffd2e42042f71abc0801378dbdd8fcdc9925a74a'),
     ('core', 'index audit.audit_idx', 'b5573ba64640401db24a9a23c5a1321ee93941af560e2c565a972a2ebf334d52'),
     ('core', 'index audit.audit_logs_company_idx', 'd572376a945336a2545bb581d2dab8dc96d47758daf061163d003ba3ba3f45ed'),
@@ -200,7 +200,12 @@ BEGIN
     HAVING pg_catalog.count(*) > 1
         OR pg_catalog.bool_or(a.id IS NULL OR a.action IS NULL OR a.entity IS NULL OR a.entity_id IS NULL
                               OR a.details IS NULL OR a.context IS NULL OR a.created_at IS NULL
-                              OR NOT pg_catalog.isfinite(a.created_at))
+                              -- the canonical form's 64 bits of microseconds hold it (infinity neither)
+                              OR NOT (pg_catalog.extract('epoch', a.created_at) OPERATOR(pg_catalog.*) 1000000
+                                      BETWEEN -9223372036854775808 AND 9223372036854775807)
+                              -- a transaction id this snapshot has not seen given out yet
+                              OR a.txid < 0
+                              OR a.txid >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::pg_catalog.text::bigint)
     LIMIT 1;
     IF FOUND THEN
         IF odd.id IS NOT NULL AND odd.copies > 1 THEN
@@ -209,7 +214,7 @@ BEGIN
                 verify.company_id, odd.copies, odd.id), NULL::pg_catalog.int8, odd.id;
         ELSE
             RETURN QUERY SELECT false, pg_catalog.format(
-                'Company %s: entry %s holds a value no recorded entry can hold (a NULL the schema forbids, an infinite time): it was forged or altered.',
+                'Company %s: entry %s holds a value no recorded entry can hold (a NULL the schema forbids, a time out of range, a negative transaction id or one not given out yet): it was forged or altered.',
                 verify.company_id, COALESCE(odd.id::pg_catalog.text, 'without an id')), NULL::pg_catalog.int8, odd.id;
         END IF;
         RETURN;

@@ -403,3 +403,75 @@ def test_a_digest_signed_by_another_key_offline(exported: Path) -> None:
     code, out = _verify_offline(exported, "--digest", str(exported.with_name("digest.json")),
                                 "--public-key", str(exported.with_name("mallory.pub")))
     assert code == 2 and "signed by another key than the one given" in out
+
+
+# Found by attacking the verifiers themselves.
+
+def test_a_cast_that_shows_an_edited_detail_as_the_sealed_one(connect_as: ConnectAs, sealed: list[uuid.UUID]) -> None:
+    """`details::text` would call it, in SQL and in an export: the Python verifier reads jsonb's own form."""
+    as_superuser_without_triggers(connect_as, f"""UPDATE audit.audit_logs SET details = '{{"x": 1000000}}'
+                                                  WHERE id = '{sealed[1]}'""")
+    superuser(connect_as, "CREATE FUNCTION public.jt(j jsonb) RETURNS text LANGUAGE sql IMMUTABLE STRICT AS"
+                          " $$SELECT CASE WHEN j = '{\"x\": 1000000}'::jsonb THEN '{\"amount\": 10}'"
+                          " ELSE textin(jsonb_out(j)) END$$",
+              "CREATE CAST (jsonb AS text) WITH FUNCTION public.jt(jsonb)")
+    run = assert_protections_tampered(connect_as, "cast jsonb as text was added", chain_intact=False)
+    assert f"entry {sealed[1]} was changed after it was sealed" in company_verdict(run, COMPANY).report
+
+
+def test_a_time_beyond_the_canonical_form_and_a_future_transaction(connect_as: ConnectAs,
+                                                                   sealed: list[uuid.UUID]) -> None:
+    as_superuser_without_triggers(connect_as, f"""
+        INSERT INTO audit.audit_logs (company_id, action, entity, entity_id, details, created_at, txid)
+        VALUES ('{COMPANY}', 'FORGED', 'invoice', gen_random_uuid(), '{{}}', '294276-12-31 23:59:59+00', 3)""")
+    assert_company_tampered(connect_as, "holds a value no recorded entry can hold")
+
+
+def test_an_entry_with_a_transaction_id_not_given_out_yet(connect_as: ConnectAs, sealed: list[uuid.UUID]) -> None:
+    """It would stay "not sealed yet" for ever, passing every verification."""
+    as_superuser_without_triggers(connect_as, f"""
+        INSERT INTO audit.audit_logs (company_id, action, entity, entity_id, details, created_at, txid)
+        VALUES ('{COMPANY}', 'APPROVE_PAYMENT', 'invoice', gen_random_uuid(), '{{}}', '2020-01-01',
+                4611686018427387904)""")
+    ok, report = sql_verdict(connect_as(READER), COMPANY)
+    assert ok is False and "not given out yet" in report, report
+    verdict = company_verdict(python_run(connect_as), COMPANY)
+    assert verdict.status == ledger.TAMPERED and "not given out yet" in verdict.report, verdict.report
+
+
+def test_an_owner_that_is_no_role_is_a_verdict(connect_as: ConnectAs, sealed: list[uuid.UUID]) -> None:
+    superuser(connect_as, "UPDATE pg_namespace SET nspowner = 4242424 WHERE nspname = 'audit'")
+    try:
+        assert_protections_tampered(connect_as, "schema audit was changed", "owner no role 4242424")
+    finally:
+        superuser(connect_as, "UPDATE pg_namespace SET nspowner = 'audit_owner'::regrole WHERE nspname = 'audit'")
+
+
+def test_an_auditor_is_told_who_could_take_the_log(connect_as: ConnectAs, sealed: list[uuid.UUID]) -> None:
+    report = python_run(connect_as).verdicts[0].report
+    assert report.endswith(f"Can take the log's owning roles: superusers, {OWNER} (CREATEROLE, PostgreSQL 15).") \
+        or f"{OWNER} (admin option on audit_owner)" in report, report
+
+
+def test_a_partial_export_cannot_prove_nothing_was_removed(exported: Path, pg_server: ThrowawayServer,
+                                                           postgresql: psycopg.Connection[tuple[object, ...]]) -> None:
+    partial = exported.with_name("partial.jsonl")
+    _export(pg_server, postgresql.info.dbname, partial, "--since", "2000-01-01T00:00:00+00:00")
+    partial.write_text("".join(partial.read_text().splitlines(keepends=True)[1:]))
+    code, out = _verify_offline(partial, *_with_digest(exported))
+    assert code == 2 and "cannot show that no entry was removed" in out, out
+
+
+@pytest.mark.parametrize(("field", "value"), [("since", "1970-01-01T00:00:00"), ("sealed_at", 2**70),
+                                              ("xid_to", 2**64)])
+def test_an_edited_chain_file_is_a_verdict_not_a_crash(exported: Path, field: str, value: object) -> None:
+    from audit_py import offline
+
+    chain = json.loads(offline.chain_path(exported).read_text())
+    if field == "since":
+        chain["since"] = value
+    else:
+        chain["blocks"][0][field] = value
+    offline.chain_path(exported).write_text(json.dumps(chain))
+    code, out = _verify_offline(exported, *_with_digest(exported))
+    assert code == 1 and "TAMPERED" in out, out
