@@ -280,6 +280,18 @@ failure the first broken block and entry. Reads no other company's entries.$$;
 SET LOCAL ROLE audit_owner;
 REVOKE CREATE ON SCHEMA audit FROM audit_definer;
 
+DROP POLICY seal_lock_definer_update ON audit.seal_lock;
+DROP POLICY seal_lock_definer_read ON audit.seal_lock;
+DROP POLICY tenant_logins_admin_delete ON audit.tenant_logins;
+DROP POLICY tenant_logins_admin_insert ON audit.tenant_logins;
+DROP POLICY tenant_logins_read ON audit.tenant_logins;
+DROP POLICY strict_mode_admin_delete ON audit.strict_mode;
+DROP POLICY strict_mode_admin_insert ON audit.strict_mode;
+DROP POLICY strict_mode_read ON audit.strict_mode;
+ALTER TABLE audit.seal_lock DISABLE ROW LEVEL SECURITY;
+ALTER TABLE audit.tenant_logins DISABLE ROW LEVEL SECURITY;
+ALTER TABLE audit.strict_mode DISABLE ROW LEVEL SECURITY;
+
 DROP FUNCTION audit.schema_version();
 DROP FUNCTION audit._surface();
 

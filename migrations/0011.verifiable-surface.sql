@@ -2,7 +2,9 @@
 -- expected parts: audit._surface() describes every object of schema audit
 -- (and of the guard), audit._protection_problems() compares it with a fresh
 -- install's, audit.verify() counts every row once and refuses values no
--- entry can hold. audit.schema_version() says which surface this is.
+-- entry can hold. audit.schema_version() says which surface this is. The
+-- configuration tables get row-level security, which pg_write_all_data does
+-- not bypass.
 -- depends: 0010.validate-printable
 
 SET LOCAL lock_timeout = '5s';
@@ -376,9 +378,9 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('guard', 'schema audit_guard', 'a35249eabc85cff693c43f67cf08016534483db34cce313c3603e340327649ec'),
     ('core', 'table audit.audit_logs', '689f50ed05cb6925142fb86346448bd049faff7ac261663b9ebc51eefb8fa394'),
     ('core', 'table audit.blocks', 'f5cb29cf221ddba95ec58cfb0ce14766c98ebd170cbcecbab3289036e81c3dce'),
-    ('core', 'table audit.seal_lock', '53b10b411a35f767515383584ba0f01a6af4c536e00e16006506080d70016f8f'),
-    ('core', 'table audit.strict_mode', 'fa30ab36d2abe09e93db7754a0083c89f2a9ebc0fcfffe7ede18ad5c3727c244'),
-    ('core', 'table audit.tenant_logins', 'b1bd91e1de3abae867f34cf7118c08531963e68fd581a0671d75d76e5e3db76e'),
+    ('core', 'table audit.seal_lock', '2603ca2a426653d82b926b881f6256f701ee7d17ad253000b5f024befee0dc1a'),
+    ('core', 'table audit.strict_mode', '4f7d685a0aa37ec8497d898222a330c0265726d2edf9f333b5fe20bca6c50f24'),
+    ('core', 'table audit.tenant_logins', 'a161660ee2d334f8068b670c3a21d70be356fec24bc1ce653be19aff3c29f68d'),
     ('core', 'view audit.audit_new', 'e3f8a1c95c6534d74bebb1a20249f1934b6e619b16f9adf9fb7581d6ba2d8059'),
     ('core', 'view audit.audit_old', '55a6c3a2cfd48faef211a1a7e8fe6718bf0706e0f4ff6f47de08c656a396c2be'),
     ('core', 'view audit.tracked_tables', '958e4c3da3a499ce572044457a16d294c2290fa151c8377e3d490bfca3decd3f'),
@@ -621,6 +623,31 @@ failure the first broken block and entry. Reads no other company's entries.$$;
 
 SET LOCAL ROLE audit_owner;
 REVOKE CREATE ON SCHEMA audit FROM audit_definer;
+
+-- ---- sql/0093_configuration_policies.sql ----
+
+ALTER TABLE audit.strict_mode ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit.tenant_logins ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit.seal_lock ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY strict_mode_read ON audit.strict_mode FOR SELECT
+    TO audit_writer, audit_reader, audit_definer, audit_admin USING (true);
+CREATE POLICY strict_mode_admin_insert ON audit.strict_mode FOR INSERT TO audit_admin WITH CHECK (true);
+CREATE POLICY strict_mode_admin_delete ON audit.strict_mode FOR DELETE TO audit_admin USING (true);
+CREATE POLICY tenant_logins_read ON audit.tenant_logins FOR SELECT TO audit_definer, audit_admin USING (true);
+CREATE POLICY tenant_logins_admin_insert ON audit.tenant_logins FOR INSERT TO audit_admin WITH CHECK (true);
+CREATE POLICY tenant_logins_admin_delete ON audit.tenant_logins FOR DELETE TO audit_admin USING (true);
+CREATE POLICY seal_lock_definer_read ON audit.seal_lock FOR SELECT TO audit_definer USING (true);
+CREATE POLICY seal_lock_definer_update ON audit.seal_lock FOR UPDATE TO audit_definer USING (true) WITH CHECK (true);
+
+COMMENT ON POLICY strict_mode_read ON audit.strict_mode IS 'Writers, readers, the function role and admins see where strict mode is on.';
+COMMENT ON POLICY strict_mode_admin_insert ON audit.strict_mode IS 'audit_admin turns strict mode on (audit.enable_strict_mode()).';
+COMMENT ON POLICY strict_mode_admin_delete ON audit.strict_mode IS 'audit_admin turns strict mode off (audit.disable_strict_mode()).';
+COMMENT ON POLICY tenant_logins_read ON audit.tenant_logins IS 'The function role (tenant reading) and admins see the pins.';
+COMMENT ON POLICY tenant_logins_admin_insert ON audit.tenant_logins IS 'audit_admin pins a tenant login (audit.pin_tenant()).';
+COMMENT ON POLICY tenant_logins_admin_delete ON audit.tenant_logins IS 'audit_admin unpins a tenant login (audit.unpin_tenant()).';
+COMMENT ON POLICY seal_lock_definer_read ON audit.seal_lock IS 'audit.seal() reads its turn.';
+COMMENT ON POLICY seal_lock_definer_update ON audit.seal_lock IS 'audit.seal() takes its turn by updating the row.';
 
 -- ---- sql/0090_grants.sql ----
 

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from audit_py import AuditEntry, AuditService, InvalidEntry, ledger
+from audit_py.server import SUPERUSER
 
 from .conftest import OUTSIDER, OWNER, READER, TENANT, WRITER, ConnectAs
 from .helpers import INSTALLING_LOGIN_REFUSED, record, set_trap
@@ -492,3 +493,29 @@ def test_the_writers_output_settings_do_not_change_what_tracking_records(connect
     assert details[0]["price"] == 123456.789
     assert details[0]["during"] == '["2020-04-03 10:00:00+00","2020-05-01 00:00:00+00")'
     assert (details[0]["took"], details[0]["raw"]) == ("1 day 02:00:00", "\\x0102")
+
+
+def test_pg_write_all_data_cannot_touch_the_configuration(connect_as: ConnectAs) -> None:
+    """A predefined role a DBA may grant an application writes every table, but not through row-level security."""
+    owner = connect_as(OWNER, autocommit=True)
+    owner.execute("SELECT audit.enable_strict_mode()")
+    owner.execute("SELECT audit.pin_tenant(%s, gen_random_uuid())", (TENANT,))
+    superuser = connect_as(SUPERUSER, autocommit=True)
+    superuser.execute(f"GRANT pg_write_all_data TO {WRITER}")
+    try:
+        writer = connect_as(WRITER, autocommit=True)
+        for table in ("strict_mode", "tenant_logins", "seal_lock"):
+            assert writer.execute(f"DELETE FROM audit.{table}").rowcount == 0, table
+        assert writer.execute("UPDATE audit.seal_lock SET seal_count = 0").rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # row-level security: no policy lets it insert
+            writer.execute("INSERT INTO audit.tenant_logins VALUES (%s::regrole, gen_random_uuid())", (WRITER,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            writer.execute("INSERT INTO audit.audit_logs (company_id, action, entity, entity_id, details)"
+                           " VALUES (gen_random_uuid(), 'A', 'e', gen_random_uuid(), '{}')")
+    finally:
+        superuser.execute(f"REVOKE pg_write_all_data FROM {WRITER}")
+    counts = superuser.execute("SELECT (SELECT count(*) FROM audit.strict_mode),"
+                               " (SELECT count(*) FROM audit.tenant_logins), (SELECT count(*) FROM audit.seal_lock)"
+                               ).fetchone()
+    assert counts == (1, 1, 1)
+    assert ledger.seal(owner) == []  # sealing still takes its turn
