@@ -93,6 +93,15 @@ _HORIZON_SQL = "SELECT COALESCE(pg_catalog.max(b.xid_to), 0) FROM audit.blocks b
 # The first transaction id not given out yet, read after the rows: no row read before can be that recent.
 _UNASSIGNED_SQL = ("SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())"
                    "::pg_catalog.text::pg_catalog.int8")
+# Transactions below this had all ended when the run began: their rows are in every later snapshot.
+_SETTLED_SQL = ("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
+                "::pg_catalog.text::pg_catalog.int8")
+_TABLE_COUNT_SQL = """
+SELECT a.company_id, pg_catalog.count(*) FROM audit.audit_logs a
+WHERE COALESCE(a.txid, 0) < %(settled)s
+  AND (%(only)s::pg_catalog.uuid[] IS NULL OR a.company_id OPERATOR(pg_catalog.=) ANY (%(only)s::pg_catalog.uuid[]))
+GROUP BY a.company_id
+"""
 _COMPANIES_SQL = """
 SELECT b.company_id FROM audit.blocks b UNION SELECT a.company_id FROM audit.audit_logs a ORDER BY 1
 """
@@ -158,16 +167,18 @@ def verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None = None) ->
             run.verdicts.append(_protections_verdict(judgement, surface.takers(conn)))
         with _session(conn):
             company_ids = only or [row[0] for row in conn.execute(_COMPANIES_SQL).fetchall()]
+            settled = conn.execute(_SETTLED_SQL).fetchone()[0]  # type: ignore[index]
     except psycopg.errors.InsufficientPrivilege as error:
         run.verdicts.append(Verdict(None, UNVERIFIABLE, f"This login may not read the log: {_first_line(error)}."))
         return run
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as error:
         run.verdicts.append(Verdict(None, TAMPERED, f"The log's tables could not be read: {_first_line(error)}."))
         return run
+    counted: dict[UUID, int] = {}
     for company_id in company_ids:
         try:
             with _session(conn):
-                verdict, chain = _verify_company(conn, company_id)
+                verdict, chain, counted[company_id] = _verify_company(conn, company_id, settled)
         except psycopg.errors.InsufficientPrivilege as error:
             verdict, chain = Verdict(company_id, UNVERIFIABLE, f"Company {company_id} could not be read:"
                                                                f" {_first_line(error)}."), []
@@ -184,7 +195,32 @@ def verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None = None) ->
             if chain:
                 run.heads[company_id] = {"block_no": chain[-1].block_no, "block_hash": chain[-1].block_hash.hex(),
                                          "xid_to": chain[-1].xid_to}
+    _check_unindexed(conn, run, counted, settled, only)
     return run
+
+
+def _check_unindexed(conn: psycopg.Connection[Any], run: Run, counted: dict[UUID, int], settled: int,
+                     only: list[UUID] | None) -> None:
+    """The rows each company was read with (through the indexes) against a scan of the table itself.
+
+    A row kept out of the indexes (a superuser can mark an index not ready, insert, and mark it ready
+    again) is missed by every index scan, the verifier's included. Rows of transactions that had ended
+    before this run began are in every snapshot since, so the counts must agree.
+    """
+    with _session(conn):
+        for setting in ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan"):
+            conn.execute("SELECT pg_catalog.set_config(%s, 'off', true)", (setting,))
+        rows = conn.execute(_TABLE_COUNT_SQL, {"settled": settled, "only": only}).fetchall()
+    judged = {verdict.company_id: verdict.status for verdict in run.verdicts}
+    for company_id, count in rows:
+        if count == counted.get(company_id, 0) or judged.get(company_id, VERIFIED) != VERIFIED:
+            continue
+        verdict = Verdict(company_id, TAMPERED, f"Company {company_id}: the table holds {count} of its rows that were"
+                                                f" final before this verification, its indexes show"
+                                                f" {counted.get(company_id, 0)}: rows were kept out of the indexes.")
+        run.verdicts = [v for v in run.verdicts if v.company_id != company_id] + [verdict]
+        run.chains.pop(company_id, None)
+        run.heads.pop(company_id, None)
 
 
 def _first_line(error: Exception) -> str:
@@ -222,31 +258,45 @@ def _protections_verdict(judgement: surface.Judgement, takers: list[str]) -> Ver
                                    f" {surface.version()} has it; {guard}. Can take the log's owning roles: {who}.")
 
 
-def _verify_company(conn: psycopg.Connection[Any], company_id: UUID) -> tuple[Verdict, list[_Block]]:
+def _verify_company(conn: psycopg.Connection[Any], company_id: UUID,
+                    settled: int) -> tuple[Verdict, list[_Block], int]:
+    """The company's verdict, its verified chain, and how many of its rows are older than `settled`."""
     horizon = conn.execute(_HORIZON_SQL).fetchone()[0]  # type: ignore[index]
     with wire.raw(conn.cursor(binary=True)) as cur:
         chain = [_Block(*row) for row in cur.execute(_BLOCKS_SQL, (company_id,)).fetchall()]
     sound, broken = _check_links(company_id, chain)
-    sealed_to = sound[-1].xid_to if sound else 0
-    verdict, orphan, unsealed, newest = _check_entries(conn, company_id, sound, sealed_to, horizon)
+    scan = _Scan(settled)
+    verdict = _check_entries(conn, company_id, sound, horizon, scan)
     if verdict is not None:
-        return verdict, []
-    if newest is not None and newest[0] >= conn.execute(_UNASSIGNED_SQL).fetchone()[0]:  # type: ignore[index]
-        entry = UUID(bytes=newest[1])
+        return verdict, [], 0
+    if scan.newest is not None and scan.newest[0] >= conn.execute(_UNASSIGNED_SQL).fetchone()[0]:  # type: ignore[index]
+        entry = UUID(bytes=scan.newest[1])
         return Verdict(company_id, TAMPERED, f"Company {company_id}: entry {entry} claims a transaction id not"
-                                             " given out yet: it was forged.", None, entry), []
+                                             " given out yet: it was forged.", None, entry), [], 0
     if broken is not None:
-        return broken, []
-    if orphan is not None:
-        entry = UUID(bytes=orphan)
-        return Verdict(company_id, TAMPERED, f"Company {company_id}: {_ORPHAN.format(entry)}.", None, entry), []
+        return broken, [], 0
+    if scan.orphan is not None:
+        entry = UUID(bytes=scan.orphan)
+        return Verdict(company_id, TAMPERED, f"Company {company_id}: {_ORPHAN.format(entry)}.", None, entry), [], 0
     entries = sum(len(block.entry_ids) for block in sound)
-    if not sound and not unsealed:
+    if not sound and not scan.unsealed:
         # Not an OK: a company removed whole, blocks and all, would look the same (a digest tells).
         return Verdict(company_id, UNVERIFIABLE, f"Company {company_id} has no entries and no blocks: nothing to"
-                                                 " verify."), []
-    return Verdict(company_id, VERIFIED, f"Company {company_id}: {len(sound)} blocks and {entries} sealed entries"
-                                         f" verified; {unsealed} entries not sealed yet."), sound
+                                                 " verify."), [], 0
+    verified = Verdict(company_id, VERIFIED, f"Company {company_id}: {len(sound)} blocks and {entries} sealed"
+                                             f" entries verified; {scan.unsealed} entries not sealed yet.")
+    return verified, sound, scan.settled_rows
+
+
+@dataclass
+class _Scan:
+    """What a pass over a company's rows found besides a verdict."""
+
+    settled: int  # transactions below this had ended when the run began
+    settled_rows: int = 0
+    unsealed: int = 0
+    orphan: bytes | None = None  # the first unsealed entry below the newest seal's horizon
+    newest: tuple[int, bytes] | None = None  # (txid, id) of the last row
 
 
 def _check_links(company_id: UUID, chain: list[_Block]) -> tuple[list[_Block], Verdict | None]:
@@ -278,15 +328,13 @@ def _check_links(company_id: UUID, chain: list[_Block]) -> tuple[list[_Block], V
     return chain, None
 
 
-def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[_Block], sealed_to: int,
-                   horizon: int) -> tuple[Verdict | None, bytes | None, int, tuple[int, bytes] | None]:
-    """Every row of the company once: the first problem, if any; the first orphan, if any; how many
-    unsealed; the newest (txid, id)."""
+def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[_Block], horizon: int,
+                   scan: _Scan) -> Verdict | None:
+    """Every row of the company once, in transaction order; the first problem, if any."""
     seen: set[bytes] = set()
     blocks = iter(chain)
     block = next(blocks, None)
     found: dict[bytes, bytes] = {}
-    orphan, unsealed, newest = None, 0, None
     sha256, entry_bytes = hashlib.sha256, canonical.raw_entry_bytes
     with wire.raw(conn.cursor(name="audit_py_verify", binary=True)) as cur:
         cur.itersize = 10_000
@@ -298,32 +346,34 @@ def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[
                 return Verdict(company_id, TAMPERED, f"Company {company_id}: entry {entry or 'without an id'} holds"
                                                      " a value no recorded entry can hold (a NULL the schema"
                                                      " forbids, a time out of range, a negative transaction id): it"
-                                                     " was forged or altered.", None, entry), None, 0, None
+                                                     " was forged or altered.", None, entry)
             if entry_id in seen:
                 entry = UUID(bytes=entry_id)
                 return Verdict(company_id, TAMPERED, f"Company {company_id}: two rows share the id {entry}, which"
                                                      " belongs to one entry only: a row was inserted beside it.",
-                               None, entry), None, 0, None
+                               None, entry)
             seen.add(entry_id)
             txid = row[9] or 0
             while block is not None and txid >= block.xid_to:
                 verdict = _compare(company_id, block, found)
                 if verdict is not None:
-                    return verdict, None, 0, None
+                    return verdict
                 block, found = next(blocks, None), {}
-            newest = (txid, entry_id)
+            scan.newest = (txid, entry_id)
+            if txid < scan.settled:
+                scan.settled_rows += 1
             if block is not None:
                 found[entry_id] = sha256(entry_bytes(*row)).digest()
             else:
-                unsealed += 1
-                if orphan is None and txid < horizon:
-                    orphan = entry_id
+                scan.unsealed += 1
+                if scan.orphan is None and txid < horizon:
+                    scan.orphan = entry_id
     while block is not None:
         verdict = _compare(company_id, block, found)
         if verdict is not None:
-            return verdict, None, 0, None
+            return verdict
         block, found = next(blocks, None), {}
-    return None, orphan, unsealed, newest
+    return None
 
 
 def _compare(company_id: UUID, block: _Block, found: dict[bytes, bytes]) -> Verdict | None:

@@ -475,3 +475,18 @@ def test_an_edited_chain_file_is_a_verdict_not_a_crash(exported: Path, field: st
     offline.chain_path(exported).write_text(json.dumps(chain))
     code, out = _verify_offline(exported, *_with_digest(exported))
     assert code == 1 and "TAMPERED" in out, out
+
+
+def test_a_row_kept_out_of_the_indexes(connect_as: ConnectAs, sealed: list[uuid.UUID]) -> None:
+    """Every index scan misses it, the verifiers' too: a scan of the table itself does not."""
+    flip = ("UPDATE pg_index SET indisready = %s WHERE indrelid = 'audit.audit_logs'::regclass"
+            " AND indexrelid <> 'audit.audit_logs_pkey'::regclass")
+    superuser(connect_as, flip % "false")
+    as_superuser_without_triggers(connect_as, f"""
+        INSERT INTO audit.audit_logs (company_id, action, entity, entity_id, details, created_at, txid)
+        VALUES ('{COMPANY}', 'FORGED', 'invoice', gen_random_uuid(), '{{}}', now(), 3)""")
+    superuser(connect_as, flip % "true")
+    run = python_run(connect_as)
+    verdict = company_verdict(run, COMPANY)
+    assert verdict.status == ledger.TAMPERED and "rows were kept out of the indexes" in verdict.report, verdict.report
+    assert company_verdict(run, OTHER).ok and run.exit_code == 1
