@@ -292,6 +292,10 @@ ALTER TABLE audit.seal_lock DISABLE ROW LEVEL SECURITY;
 ALTER TABLE audit.tenant_logins DISABLE ROW LEVEL SECURITY;
 ALTER TABLE audit.strict_mode DISABLE ROW LEVEL SECURITY;
 
+SET LOCAL ROLE audit_definer;
+ALTER FUNCTION audit.digest() RESET row_security;
+SET LOCAL ROLE audit_owner;
+
 DROP FUNCTION audit.schema_version();
 DROP FUNCTION audit._surface();
 

@@ -344,7 +344,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._surface()', 'cef4b4c218cb6c2aecdc88cde52740d68c79adddc346fcc1ed9baaba2ee647de'),
     ('core', 'function audit._track_changes()', 'fbae13e09c7840bd0b8662c481553ff1314c7f8b619df430104530818207527a'),
     ('core', 'function audit._untrackable(regclass)', '4342dcecad291c2dd6d313c42ab622c17557df236dc9838f8593a38fae386f97'),
-    ('core', 'function audit.digest()', '3e20a76de7e66175b71d2a6dad890e11360a84a217511bce49497f99b0965718'),
+    ('core', 'function audit.digest()', '0c91c36f3eb45ac98c33b4a3891cb057a9dc31607bb2e86a8ff7a57732667324'),
     ('core', 'function audit.disable_strict_mode(regrole)', 'fdb2e62229d58b27208e3dcf9221fc464b36414b3795d9b921271ad8e534e3d5'),
     ('core', 'function audit.disable_tracking(regclass)', '4f783f536ad5e297d80661e08d0ec67ec83a9f4c72e8d22a43313c4d1069365b'),
     ('core', 'function audit.enable_strict_mode(regrole)', 'd0170bdff51bae7a9f07e6663d3794863ec3c683f5a841ab1d96bf1f52e8a840'),
@@ -359,7 +359,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.search(uuid,uuid,uuid,text,text,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone,uuid)', '8b2e6b0c3e13d7ddd09e17b719a707d3f7f22f4ed3baae97aa21f95c3d252ec8'),
     ('core', 'function audit.set_context(uuid,uuid,uuid,jsonb)', 'caa9b40e8c7111ba5dd1baab94353c6ce3884a0c5894f5b733a0ed78aa0a0cbf'),
     ('core', 'function audit.unpin_tenant(regrole,uuid)', '194de916e7416c1a2fe35f6d6607362b8281aa32becfc93bd9d5ab24fc310198'),
-    ('core', 'function audit.verify(uuid)', '2879b38ba43af1136649b6a6731788524b53d5685ed4aaac7c1768ec1ddb07a0'),
+    ('core', 'function audit.verify(uuid)', '23e7bcd349a114cb21f8589283ec389aded59d0639991600112cfa20a5709d2e'),
     ('guard', 'function audit_guard.refuse_ddl()', 'c4f91ec05b2a65f653476484ffd2e42042f71abc0801378dbdd8fcdc9925a74a'),
     ('core', 'index audit.audit_idx', 'b5573ba64640401db24a9a23c5a1321ee93941af560e2c565a972a2ebf334d52'),
     ('core', 'index audit.audit_logs_company_idx', 'd572376a945336a2545bb581d2dab8dc96d47758daf061163d003ba3ba3f45ed'),
@@ -428,6 +428,8 @@ LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- A reader's `row_security = off` would make its reads an error, not a verdict.
+SET row_security = on
 AS $$
 DECLARE
     problem     pg_catalog.text;
@@ -620,6 +622,10 @@ COMMENT ON FUNCTION audit.verify(uuid) IS
 $$Verifies one company's chain against its entries, and the protection surface of the log. Returns one row:
 ok (true: verified; false: tampering found; NULL: nothing to verify), a report in words, and for a
 failure the first broken block and entry. Reads no other company's entries.$$;
+
+-- ---- sql/0085_digest.sql ----
+
+ALTER FUNCTION audit.digest() SET row_security = on;
 
 SET LOCAL ROLE audit_owner;
 REVOKE CREATE ON SCHEMA audit FROM audit_definer;

@@ -9,6 +9,7 @@ LANGUAGE sql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET row_security = on
 AS $$
 SELECT pg_catalog.jsonb_build_object(
     'format', 1,
