@@ -29,39 +29,45 @@ def micros(instant: datetime) -> int:
 
 def entry_bytes(id: UUID, company_id: UUID, franchise_id: UUID | None, user_id: UUID | None, action: str,
                 entity: str, entity_id: UUID, details_text: str, created_at: datetime, txid: int | None,
-                context_text: str = NO_CONTEXT) -> bytes:
+                context_text: str = NO_CONTEXT, origin: int | None = None) -> bytes:
     """details_text and context_text are the jsonb values' text form, as PostgreSQL prints them (`details::text`)."""
     def optional(value: UUID | None) -> bytes | None:
         return value.bytes if value is not None else None
 
     return raw_entry_bytes(id.bytes, company_id.bytes, optional(franchise_id), optional(user_id), action.encode(),
                            entity.encode(), entity_id.bytes, details_text.encode(), micros(created_at), txid,
-                           context_text.encode())
+                           context_text.encode(), origin)
 
 
 _NO_CONTEXT_BYTES = NO_CONTEXT.encode()
+# An entry with an origin (0012.portable-horizon) is hashed in version 3: the context always, then the origin.
+ENTRY_WITH_ORIGIN = 3
 _HEAD = {False: bytes((FORMAT,)), True: bytes((ENTRY_WITH_CONTEXT,))}
+_ORIGIN_HEAD = bytes((ENTRY_WITH_ORIGIN,))
 _STAMP = struct.Struct(">qq")
+_INT8 = struct.Struct(">q")
 _LENGTH = struct.Struct(">I")
 
 
 def raw_entry_bytes(id: bytes, company_id: bytes, franchise_id: bytes | None, user_id: bytes | None, action: bytes,
                     entity: bytes, entity_id: bytes, details_text: bytes, created_micros: int, txid: int | None,
-                    context_text: bytes) -> bytes:
+                    context_text: bytes, origin: int | None = None) -> bytes:
     """entry_bytes() from the values as the wire carries them: 16-byte uuids, UTF-8 text, microseconds.
 
     The verifier hashes millions of rows: building UUID, str and datetime objects only to take
     their bytes back would cost more than the hashing.
     """
-    with_context = context_text != _NO_CONTEXT_BYTES
+    with_origin = origin is not None
+    with_context = with_origin or context_text != _NO_CONTEXT_BYTES
     pack = _LENGTH.pack
     return b"".join((
-        _HEAD[with_context], id, company_id,
+        _ORIGIN_HEAD if with_origin else _HEAD[with_context], id, company_id,
         b"\x00" if franchise_id is None else b"\x01" + franchise_id,
         b"\x00" if user_id is None else b"\x01" + user_id,
         pack(len(action)), action, pack(len(entity)), entity, entity_id, pack(len(details_text)), details_text,
         _STAMP.pack(created_micros, txid or 0),
         pack(len(context_text)) + context_text if with_context else b"",
+        _INT8.pack(origin) if with_origin else b"",
     ))
 
 
@@ -106,11 +112,19 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+# Blocks sealed since 0012.portable-horizon: form 1's header, then the origin of the range.
+BLOCK_WITH_ORIGIN = 2
+
+
 def block_hash(company_id: UUID, block_no: int, xid_from: int, xid_to: int, entry_count: int,
-               merkle_root: bytes, prev_hash: bytes, sealed_at: datetime | int) -> bytes:
-    """sealed_at as a time, or as microseconds since 1970."""
+               merkle_root: bytes, prev_hash: bytes, sealed_at: datetime | int, form: int = FORMAT,
+               origin: int | None = None) -> bytes:
+    """sealed_at as a time, or as microseconds since 1970; form 2 adds the origin (None: none)."""
     sealed_micros = sealed_at if isinstance(sealed_at, int) else micros(sealed_at)
+    tail = b""
+    if form == BLOCK_WITH_ORIGIN:
+        tail = b"\x00" if origin is None else b"\x01" + _INT8.pack(origin)
     return hashlib.sha256(b"".join((
-        bytes((FORMAT,)), company_id.bytes, struct.pack(">qqqI", block_no, xid_from, xid_to, entry_count),
-        merkle_root, prev_hash, struct.pack(">q", sealed_micros),
+        bytes((form,)), company_id.bytes, struct.pack(">qqqI", block_no, xid_from, xid_to, entry_count),
+        merkle_root, prev_hash, struct.pack(">q", sealed_micros), tail,
     ))).digest()

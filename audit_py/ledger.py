@@ -57,6 +57,7 @@ class _Block:
     block_hash: bytes
     sealed_at: int  # microseconds since 1970
     format: int = canonical.FORMAT
+    origin: int | None = None  # the cluster whose transactions [xid_from, xid_to) counts
 
 
 @dataclass
@@ -78,18 +79,22 @@ class Run:
 
 _BLOCKS_SQL = """
 SELECT b.block_no::pg_catalog.int8, b.xid_from::pg_catalog.int8, b.xid_to::pg_catalog.int8, b.entry_ids,
-       b.entry_hashes, b.merkle_root, b.prev_hash, b.block_hash, b.sealed_at, b.format::pg_catalog.int8
+       b.entry_hashes, b.merkle_root, b.prev_hash, b.block_hash, b.sealed_at, b.format::pg_catalog.int8,
+       b.origin::pg_catalog.int8
 FROM audit.blocks b WHERE b.company_id OPERATOR(pg_catalog.=) %s ORDER BY b.block_no
 """
-# Every row of the company, sealed or not, in transaction order: the entries of a block arrive together.
-# Numbers are read as the canonical form has them (i64), whatever type a tampered column has.
+# Every row of the company, sealed or not, by origin and in transaction order: the entries of a block
+# arrive together. Numbers are read as the canonical form has them (i64), whatever type a tampered
+# column has.
 _ENTRIES_SQL = """
 SELECT a.id, a.company_id, a.franchise_id, a.user_id, a.action, a.entity, a.entity_id,
-       a.details, a.created_at, a.txid::pg_catalog.int8, a.context
+       a.details, a.created_at, a.txid::pg_catalog.int8, a.context, a.origin::pg_catalog.int8
 FROM audit.audit_logs a WHERE a.company_id OPERATOR(pg_catalog.=) %s
-ORDER BY COALESCE(a.txid, 0)
+ORDER BY a.origin NULLS FIRST, COALESCE(a.txid, 0)
 """
-_HORIZON_SQL = "SELECT COALESCE(pg_catalog.max(b.xid_to), 0) FROM audit.blocks b"
+# For each origin, the newest horizon any seal reached: every entry of that origin below it is sealed.
+_HORIZON_SQL = "SELECT b.origin::pg_catalog.int8, pg_catalog.max(b.xid_to) FROM audit.blocks b GROUP BY 1"
+_HERE_SQL = "SELECT s.system_identifier FROM pg_catalog.pg_control_system() s"
 # The first transaction id not given out yet, read after the rows: no row read before can be that recent.
 _UNASSIGNED_SQL = ("SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())"
                    "::pg_catalog.text::pg_catalog.int8")
@@ -98,7 +103,7 @@ _SETTLED_SQL = ("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapsh
                 "::pg_catalog.text::pg_catalog.int8")
 _TABLE_COUNT_SQL = """
 SELECT a.company_id, pg_catalog.count(*) FROM audit.audit_logs a
-WHERE COALESCE(a.txid, 0) < %(settled)s
+WHERE (a.origin IS DISTINCT FROM %(here)s OR a.txid < %(settled)s)
   AND (%(only)s::pg_catalog.uuid[] IS NULL OR a.company_id OPERATOR(pg_catalog.=) ANY (%(only)s::pg_catalog.uuid[]))
 GROUP BY a.company_id
 """
@@ -168,6 +173,7 @@ def verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None = None) ->
         with _session(conn):
             company_ids = only or [row[0] for row in conn.execute(_COMPANIES_SQL).fetchall()]
             settled = conn.execute(_SETTLED_SQL).fetchone()[0]  # type: ignore[index]
+            here = conn.execute(_HERE_SQL).fetchone()[0]  # type: ignore[index]
     except psycopg.errors.InsufficientPrivilege as error:
         run.verdicts.append(Verdict(None, UNVERIFIABLE, f"This login may not read the log: {_first_line(error)}."))
         return run
@@ -178,7 +184,7 @@ def verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None = None) ->
     for company_id in company_ids:
         try:
             with _session(conn):
-                verdict, chain, counted[company_id] = _verify_company(conn, company_id, settled)
+                verdict, chain, counted[company_id] = _verify_company(conn, company_id, _Scan(settled, here))
         except psycopg.errors.InsufficientPrivilege as error:
             verdict, chain = Verdict(company_id, UNVERIFIABLE, f"Company {company_id} could not be read:"
                                                                f" {_first_line(error)}."), []
@@ -195,22 +201,23 @@ def verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None = None) ->
             if chain:
                 run.heads[company_id] = {"block_no": chain[-1].block_no, "block_hash": chain[-1].block_hash.hex(),
                                          "xid_to": chain[-1].xid_to}
-    _check_unindexed(conn, run, counted, settled, only)
+    _check_unindexed(conn, run, counted, _Scan(settled, here), only)
     return run
 
 
-def _check_unindexed(conn: psycopg.Connection[Any], run: Run, counted: dict[UUID, int], settled: int,
+def _check_unindexed(conn: psycopg.Connection[Any], run: Run, counted: dict[UUID, int], scan: _Scan,
                      only: list[UUID] | None) -> None:
     """The rows each company was read with (through the indexes) against a scan of the table itself.
 
     A row kept out of the indexes (a superuser can mark an index not ready, insert, and mark it ready
     again) is missed by every index scan, the verifier's included. Rows of transactions that had ended
-    before this run began are in every snapshot since, so the counts must agree.
+    before this run began (and every row written on another cluster) are in every snapshot since, so
+    the counts must agree.
     """
     with _session(conn):
         for setting in ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan"):
             conn.execute("SELECT pg_catalog.set_config(%s, 'off', true)", (setting,))
-        rows = conn.execute(_TABLE_COUNT_SQL, {"settled": settled, "only": only}).fetchall()
+        rows = conn.execute(_TABLE_COUNT_SQL, {"settled": scan.settled, "here": scan.here, "only": only}).fetchall()
     judged = {verdict.company_id: verdict.status for verdict in run.verdicts}
     for company_id, count in rows:
         if count == counted.get(company_id, 0) or judged.get(company_id, VERIFIED) != VERIFIED:
@@ -259,14 +266,13 @@ def _protections_verdict(judgement: surface.Judgement, takers: list[str]) -> Ver
 
 
 def _verify_company(conn: psycopg.Connection[Any], company_id: UUID,
-                    settled: int) -> tuple[Verdict, list[_Block], int]:
-    """The company's verdict, its verified chain, and how many of its rows are older than `settled`."""
-    horizon = conn.execute(_HORIZON_SQL).fetchone()[0]  # type: ignore[index]
+                    scan: _Scan) -> tuple[Verdict, list[_Block], int]:
+    """The company's verdict, its verified chain, and how many of its rows were final before the run."""
+    horizons = dict(conn.execute(_HORIZON_SQL).fetchall())
     with wire.raw(conn.cursor(binary=True)) as cur:
         chain = [_Block(*row) for row in cur.execute(_BLOCKS_SQL, (company_id,)).fetchall()]
     sound, broken = _check_links(company_id, chain)
-    scan = _Scan(settled)
-    verdict = _check_entries(conn, company_id, sound, horizon, scan)
+    verdict = _check_entries(conn, company_id, sound, horizons, scan)
     if verdict is not None:
         return verdict, [], 0
     if scan.newest is not None and scan.newest[0] >= conn.execute(_UNASSIGNED_SQL).fetchone()[0]:  # type: ignore[index]
@@ -292,48 +298,60 @@ def _verify_company(conn: psycopg.Connection[Any], company_id: UUID,
 class _Scan:
     """What a pass over a company's rows found besides a verdict."""
 
-    settled: int  # transactions below this had ended when the run began
+    settled: int  # transactions of this cluster below this had ended when the run began
+    here: int  # this cluster's system identifier: the origin of the entries written here
     settled_rows: int = 0
     unsealed: int = 0
     orphan: bytes | None = None  # the first unsealed entry below the newest seal's horizon
-    newest: tuple[int, bytes] | None = None  # (txid, id) of the last row
+    newest: tuple[int, bytes] | None = None  # (txid, id) of the last row written here
 
 
 def _check_links(company_id: UUID, chain: list[_Block]) -> tuple[list[_Block], Verdict | None]:
     """The chain's sound prefix, and what breaks it after that, if anything."""
-    prev_hash, xid_to = canonical.ZERO_HASH, 0
+    prev_hash: bytes = canonical.ZERO_HASH
+    ends: dict[int | None, int] = {}  # for each origin, where its ranges stand so far
     for number, block in enumerate(chain, start=1):
         why = None
         if block.block_no != number:
             why = f"block {number} is missing: the chain goes from block {number - 1} to block {block.block_no}"
-        elif block.format != canonical.FORMAT:
-            # The block hash does not cover the form number; audit.seal() writes 1.
-            why = (f"block {number} claims canonical form {block.format}; it was sealed in form"
-                   f" {canonical.FORMAT}, and its format was changed")
+        elif (block.format not in (canonical.FORMAT, canonical.BLOCK_WITH_ORIGIN)
+              or (block.format == canonical.FORMAT and (block.origin is not None
+                                                        or (number > 1 and chain[number - 2].format != block.format)))):
+            # Form 1's hash does not cover the form number; audit.seal() wrote 1, and writes 2 since 0012.
+            why = (f"block {number} claims canonical form {block.format}, which is not the form it was sealed in:"
+                   " its format was changed")
         elif (None in (block.xid_from, block.xid_to, block.merkle_root, block.prev_hash, block.block_hash)
               or not wire.is_finite(block.sealed_at) or block.entry_ids is None
               or block.entry_hashes is None or len(block.entry_ids) != len(block.entry_hashes)
               or None in block.entry_ids or None in block.entry_hashes):
             why = (f"block {number} holds values audit.seal() never writes (a NULL, an infinite time, unpaired"
                    " hashes): it was forged or altered")
-        elif block.prev_hash != prev_hash or block.xid_from != xid_to:
+        elif block.prev_hash != prev_hash or block.xid_from != ends.get(block.origin, 0):
             why = f"block {number} does not follow block {number - 1}: the chain was cut, reordered or rewritten here"
         elif (canonical.merkle_root(block.entry_hashes) != block.merkle_root
               or canonical.block_hash(company_id, block.block_no, block.xid_from, block.xid_to, len(block.entry_ids),
-                                      block.merkle_root, block.prev_hash, block.sealed_at) != block.block_hash):
+                                      block.merkle_root, block.prev_hash, block.sealed_at, block.format,
+                                      block.origin) != block.block_hash):
             why = f"block {number} was rewritten: its contents no longer match its hash"
         if why:
             return chain[:number - 1], Verdict(company_id, TAMPERED, f"Company {company_id}: {why}.", number)
-        prev_hash, xid_to = block.block_hash, block.xid_to
+        prev_hash, ends[block.origin] = block.block_hash, block.xid_to
     return chain, None
 
 
-def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[_Block], horizon: int,
-                   scan: _Scan) -> Verdict | None:
-    """Every row of the company once, in transaction order; the first problem, if any."""
+def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[_Block],
+                   horizons: dict[int | None, int], scan: _Scan) -> Verdict | None:
+    """Every row of the company once, by origin and in transaction order; the first problem, if any."""
+    by_origin: dict[int | None, list[_Block]] = {}
+    for chained in chain:
+        by_origin.setdefault(chained.origin, []).append(chained)
+    # Once this cluster has sealed, no entry of another origin is left unsealed: its first seal took them all.
+    sealed_here = scan.here in horizons
     seen: set[bytes] = set()
-    blocks = iter(chain)
-    block = next(blocks, None)
+    origin: int | None = None
+    started = False
+    blocks: Iterator[_Block] = iter(())
+    block: _Block | None = None
     found: dict[bytes, bytes] = {}
     sha256, entry_bytes = hashlib.sha256, canonical.raw_entry_bytes
     with wire.raw(conn.cursor(name="audit_py_verify", binary=True)) as cur:
@@ -353,21 +371,43 @@ def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[
                                                      " belongs to one entry only: a row was inserted beside it.",
                                None, entry)
             seen.add(entry_id)
+            if not started or row[11] != origin:
+                verdict = _close_origin(company_id, block, blocks, found)
+                if verdict is not None:
+                    return verdict
+                origin, found, started = row[11], {}, True
+                blocks = iter(by_origin.pop(origin, []))
+                block = next(blocks, None)
             txid = row[9] or 0
             while block is not None and txid >= block.xid_to:
                 verdict = _compare(company_id, block, found)
                 if verdict is not None:
                     return verdict
                 block, found = next(blocks, None), {}
-            scan.newest = (txid, entry_id)
-            if txid < scan.settled:
+            if origin == scan.here:
+                scan.newest = (txid, entry_id)
+            if origin != scan.here or txid < scan.settled:
                 scan.settled_rows += 1
             if block is not None:
                 found[entry_id] = sha256(entry_bytes(*row)).digest()
             else:
                 scan.unsealed += 1
-                if scan.orphan is None and txid < horizon:
+                if scan.orphan is None and (txid < horizons.get(origin, 0)
+                                            or (sealed_here and origin != scan.here)):
                     scan.orphan = entry_id
+    verdict = _close_origin(company_id, block, blocks, found)
+    if verdict is not None:
+        return verdict
+    for rest in by_origin.values():  # origins with blocks and no entry left at all
+        verdict = _close_origin(company_id, rest[0], iter(rest[1:]), {})
+        if verdict is not None:
+            return verdict
+    return None
+
+
+def _close_origin(company_id: UUID, block: _Block | None, blocks: Iterator[_Block],
+                  found: dict[bytes, bytes]) -> Verdict | None:
+    """The blocks of an origin the rows have moved past: each must hold exactly what was found for it."""
     while block is not None:
         verdict = _compare(company_id, block, found)
         if verdict is not None:

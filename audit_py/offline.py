@@ -47,7 +47,7 @@ def write_chain(conn: psycopg.Connection[Any], company_id: UUID, since: datetime
             "block_no": b.block_no, "xid_from": b.xid_from, "xid_to": b.xid_to,
             "entry_ids": [str(UUID(bytes=i)) for i in b.entry_ids], "entry_hashes": [h.hex() for h in b.entry_hashes],
             "merkle_root": b.merkle_root.hex(), "prev_hash": b.prev_hash.hex(), "block_hash": b.block_hash.hex(),
-            "sealed_at": _iso(b.sealed_at), "format": b.format,
+            "sealed_at": _iso(b.sealed_at), "format": b.format, "origin": b.origin,
         } for b in blocks],
     }
     chain_path(export).write_text(json.dumps(document, indent=1) + "\n")
@@ -75,7 +75,7 @@ def verify_export(export: Path, held: dict[str, Any] | None = None) -> list[Verd
         chain = [ledger._Block(b["block_no"], b["xid_from"], b["xid_to"], [UUID(i).bytes for i in b["entry_ids"]],
                                [bytes.fromhex(h) for h in b["entry_hashes"]], bytes.fromhex(b["merkle_root"]),
                                bytes.fromhex(b["prev_hash"]), bytes.fromhex(b["block_hash"]),
-                               _micros(b["sealed_at"]), b.get("format", canonical.FORMAT))
+                               _micros(b["sealed_at"]), b.get("format", canonical.FORMAT), b.get("origin"))
                  for b in document["blocks"]]
     except (OSError, ValueError, KeyError, TypeError) as error:
         return [Verdict(None, UNVERIFIABLE, f"{chain_path(export)} is not a chain file: {error}.")]
@@ -102,7 +102,9 @@ def verify_export(export: Path, held: dict[str, Any] | None = None) -> list[Verd
 def _check_entries(export: Path, company_id: UUID, sound: list[ledger._Block], document: dict[str, Any]) -> Verdict:
     sealed = {entry_id: (block, entry_hash) for block in sound
               for entry_id, entry_hash in zip(block.entry_ids, block.entry_hashes, strict=True)}
-    sealed_to = sound[-1].xid_to if sound else 0
+    sealed_to: dict[int | None, int] = {}  # for each origin, where its sealed ranges end
+    for block in sound:
+        sealed_to[block.origin] = block.xid_to
     since = _aware(document["since"])
     until = _aware(document["until"])
     seen: dict[bytes, int] = {}
@@ -116,6 +118,7 @@ def _check_entries(export: Path, company_id: UUID, sound: list[ledger._Block], d
             try:
                 entry = canonical.parse_json(line)
                 entry_id, txid = UUID(entry["id"]), int(entry["txid"] or 0)
+                origin = int(entry["origin"]) if entry.get("origin") is not None else None
                 created_at = datetime.fromisoformat(entry["created_at"])
                 entry_hash = _hash(entry)
             except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -133,10 +136,10 @@ def _check_entries(export: Path, company_id: UUID, sound: list[ledger._Block], d
             if entry_id.bytes in sealed:
                 # Whatever transaction the line claims: a sealed entry is checked against its seal.
                 block, sealed_hash = sealed[entry_id.bytes]
-                if not block.xid_from <= txid < block.xid_to or entry_hash != sealed_hash:
+                if not block.xid_from <= txid < block.xid_to or origin != block.origin or entry_hash != sealed_hash:
                     return _broken(company_id, f"entry {entry_id} differs from the one sealed in block"
                                                f" {block.block_no}", entry_id, block.block_no)
-            elif txid < sealed_to:
+            elif txid < sealed_to.get(origin, 0):
                 return _broken(company_id, f"entry {entry_id} lies in a sealed range but no block holds it", entry_id)
             else:
                 unsealed += 1
@@ -193,7 +196,7 @@ def _hash(entry: dict[str, Any]) -> bytes:
         UUID(entry["id"]), UUID(entry["company_id"]), optional(entry["franchise_id"]), optional(entry["user_id"]),
         entry["action"], entry["entity"], UUID(entry["entity_id"]), canonical.jsonb_text(entry["details"]),
         datetime.fromisoformat(entry["created_at"]), int(entry["txid"]) if entry["txid"] is not None else None,
-        canonical.jsonb_text(entry["context"]),
+        canonical.jsonb_text(entry["context"]), int(entry["origin"]) if entry.get("origin") is not None else None,
     )).digest()
 
 

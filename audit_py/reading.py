@@ -46,7 +46,7 @@ EXPORT_JSON_SQL = (
     " || ',\"action\":' || to_json(action) || ',\"entity\":' || to_json(entity)"
     " || ',\"entity_id\":\"' || entity_id || '\",\"details\":' || details"
     " || ',\"created_at\":\"' || created_at || '\",\"txid\":' || COALESCE(txid::text, 'null')"
-    " || ',\"context\":' || context || '}'"
+    " || ',\"context\":' || context || ',\"origin\":' || COALESCE(origin::text, 'null') || '}'"
     " FROM audit.audit_logs {where} ORDER BY created_at, id) TO STDOUT"
 )
 EXPORT_CSV_SQL = (

@@ -19,6 +19,11 @@ CREATE TABLE audit.audit_logs (
     -- Added by 0005.change-tracking, hence last: the extra keys of the
     -- writing transaction's context (request id, client address ...).
     context      jsonb       NOT NULL DEFAULT '{}',
+    -- Added by 0012.portable-horizon, hence last: the system identifier of
+    -- the cluster the entry was written on, whose transactions txid counts.
+    -- Another cluster counts its own, from wherever its counter stands: a
+    -- restore, a switchover to a logical replica, a moved Citus shard.
+    origin       bigint,
     CONSTRAINT audit_logs_pkey PRIMARY KEY (id),
     CONSTRAINT audit_logs_action_not_blank CHECK (action ~ '[^[:space:]]'),
     CONSTRAINT audit_logs_entity_not_blank CHECK (entity ~ '[^[:space:]]'),
@@ -71,6 +76,8 @@ COMMENT ON COLUMN audit.audit_logs.created_at IS
     'When the entry was written: the start of the writing transaction, set by the database on insert (a supplied value is replaced).';
 COMMENT ON COLUMN audit.audit_logs.txid IS
     'Id of the writing transaction (pg_current_xact_id()), set by the database on insert: sealing uses it to know when no more entries can appear in a range. NULL for entries written before sealing was installed; they count as transaction 0.';
+COMMENT ON COLUMN audit.audit_logs.origin IS
+    'System identifier of the cluster the entry was written on (pg_control_system()), set by the database on insert: txid counts that cluster''s transactions. NULL for entries written before 0012.portable-horizon.';
 COMMENT ON COLUMN audit.audit_logs.context IS
     'The extra keys of the writing transaction''s context (audit.set_context(extra => ...)): request id, client address and the like. ''{}'' when there were none.';
 COMMENT ON INDEX audit.audit_idx IS

@@ -39,17 +39,26 @@ BEGIN
     NEW.created_at := pg_catalog.now();
     -- txid_current() is pg_current_xact_id() as a bigint, with no text round trip.
     NEW.txid := pg_catalog.txid_current();
+    NEW.origin := (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s);
     RETURN NEW;
 END;
 $$;
 
 COMMENT ON FUNCTION audit._stamp_entry() IS
-    'Trigger function: sets id, created_at and txid of a new entry, whatever the insert supplied.';
+    'Trigger function: sets id, created_at, txid and origin of a new entry, whatever the insert supplied.';
 
+-- The stamp fires in every session but a replication session
+-- (session_replication_role = replica), which is what a logical
+-- subscription's apply worker is: a replica keeps each entry as its
+-- publisher stamped it, id, time, txid and origin, and so keeps verifying.
+-- No writer can skip it that way: only a superuser may set
+-- session_replication_role, and a superuser can disable any trigger anyway.
+-- (A login that could make a subscription write into the log would have to
+-- act as audit_owner, the table's owner: see the trust model.) The refusals
+-- below stay ENABLE ALWAYS: a replica refuses UPDATE and DELETE too.
 CREATE TRIGGER audit_logs_stamp
     BEFORE INSERT ON audit.audit_logs
     FOR EACH ROW EXECUTE FUNCTION audit._stamp_entry();
-ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_stamp;
 
 CREATE TRIGGER audit_logs_refuse_update
     BEFORE UPDATE ON audit.audit_logs
@@ -68,7 +77,7 @@ CREATE TRIGGER audit_logs_refuse_truncate
 ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_refuse_truncate;
 
 COMMENT ON TRIGGER audit_logs_stamp ON audit.audit_logs IS
-    'Sets id, created_at and txid of every new entry (ENABLE ALWAYS).';
+    'Sets id, created_at, txid and origin of every new entry, but in replication sessions, which keep the publisher''s.';
 COMMENT ON TRIGGER audit_logs_refuse_update ON audit.audit_logs IS
     'Refuses UPDATE for every role, replication sessions included (ENABLE ALWAYS).';
 COMMENT ON TRIGGER audit_logs_refuse_delete ON audit.audit_logs IS

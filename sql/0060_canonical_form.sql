@@ -50,6 +50,9 @@ COMMENT ON FUNCTION audit._micros(timestamptz) IS
 -- An entry without context keeps the version 1 bytes, so that entries sealed
 -- before contexts existed still verify; one with context is version 2, which
 -- adds it. Emptying or adding a context therefore changes the hash as well.
+-- An entry with an origin (0012.portable-horizon) is version 3: the context
+-- always, then the origin, so that moving an entry to another origin's
+-- ranges changes its hash too.
 CREATE FUNCTION audit.entry_hash(entry audit.audit_logs)
 RETURNS bytea
 LANGUAGE sql
@@ -57,7 +60,8 @@ STABLE
 PARALLEL SAFE
 AS $$
 SELECT pg_catalog.sha256(
-    CASE WHEN entry.context OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
+    CASE WHEN entry.origin IS NOT NULL THEN '\x03'::pg_catalog.bytea
+         WHEN entry.context OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
          THEN '\x01'::pg_catalog.bytea ELSE '\x02'::pg_catalog.bytea END
     OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.id)
     OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.company_id)
@@ -70,13 +74,16 @@ SELECT pg_catalog.sha256(
     OPERATOR(pg_catalog.||) pg_catalog.int8send(audit._micros(entry.created_at))
     OPERATOR(pg_catalog.||) pg_catalog.int8send(COALESCE(entry.txid, 0))
     OPERATOR(pg_catalog.||) CASE WHEN entry.context OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
+                                      AND entry.origin IS NULL
                                  THEN ''::pg_catalog.bytea
                                  ELSE audit._str_bytes(entry.context::pg_catalog.text) END
+    OPERATOR(pg_catalog.||) CASE WHEN entry.origin IS NULL THEN ''::pg_catalog.bytea
+                                 ELSE pg_catalog.int8send(entry.origin) END
 )
 $$;
 
 COMMENT ON FUNCTION audit.entry_hash(audit.audit_logs) IS
-    'SHA-256 of an entry in canonical form (docs/canonical-form.md): version 1 without context, version 2 with.';
+    'SHA-256 of an entry in canonical form (docs/canonical-form.md): version 1 without context, version 2 with, version 3 with an origin.';
 
 -- RFC 6962's Merkle tree, built level by level (an odd last node goes up
 -- unchanged, which yields the same tree as RFC 6962's recursive split). One
@@ -148,3 +155,40 @@ $$;
 
 COMMENT ON FUNCTION audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz) IS
     'SHA-256 of a block header in canonical form version 1 (docs/canonical-form.md).';
+
+-- Block form 2 (0012.portable-horizon): form 1's header, then the origin
+-- whose transactions the range counts (0 for none, else 1 and the origin).
+CREATE FUNCTION audit._block_hash_v2(
+    company_id  uuid,
+    block_no    bigint,
+    xid_from    bigint,
+    xid_to      bigint,
+    entry_count integer,
+    merkle_root bytea,
+    prev_hash   bytea,
+    sealed_at   timestamptz,
+    origin      bigint
+)
+RETURNS bytea
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT pg_catalog.sha256(
+    '\x02'::pg_catalog.bytea
+    OPERATOR(pg_catalog.||) pg_catalog.uuid_send(company_id)
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(block_no)
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(xid_from)
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(xid_to)
+    OPERATOR(pg_catalog.||) pg_catalog.int4send(entry_count)
+    OPERATOR(pg_catalog.||) merkle_root
+    OPERATOR(pg_catalog.||) prev_hash
+    OPERATOR(pg_catalog.||) pg_catalog.int8send(audit._micros(sealed_at))
+    OPERATOR(pg_catalog.||) CASE WHEN origin IS NULL THEN '\x00'::pg_catalog.bytea
+                                 ELSE '\x01'::pg_catalog.bytea OPERATOR(pg_catalog.||) pg_catalog.int8send(origin) END
+)
+$$;
+
+COMMENT ON FUNCTION audit._block_hash_v2(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz, bigint) IS
+    'SHA-256 of a block header in canonical form version 2 (docs/canonical-form.md): version 1 and the origin.';

@@ -1,10 +1,11 @@
 -- Sealed blocks: one hash chain per company.
 --
--- A block holds the entries of one company whose transaction id lies in
--- [xid_from, xid_to), and commits to them by their Merkle root; it commits to
--- the company's previous block by that block's hash. The ranges of a company
--- follow each other without gaps from 0. Blocks are append-only, protected as
--- the log is; only audit.seal() writes them.
+-- A block holds the entries of one company and one origin (the cluster they
+-- were written on) whose transaction id lies in [xid_from, xid_to), and
+-- commits to them by their Merkle root; it commits to the company's previous
+-- block by that block's hash. For each origin, the ranges of a company's
+-- blocks follow each other without gaps from 0 (docs/sealing.md). Blocks are
+-- append-only, protected as the log is; only audit.seal() writes them.
 
 CREATE TABLE audit.blocks (
     company_id   uuid        NOT NULL,
@@ -18,6 +19,10 @@ CREATE TABLE audit.blocks (
     block_hash   bytea       NOT NULL,
     sealed_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     format       bigint      NOT NULL,
+    -- Added by 0012.portable-horizon: the origin of the entries the block
+    -- holds (audit_logs.origin); [xid_from, xid_to) counts that cluster's
+    -- transactions. NULL in blocks of form 1, and for entries older than 0012.
+    origin       bigint,
     CONSTRAINT blocks_pkey PRIMARY KEY (company_id, block_no),
     CONSTRAINT blocks_range_is_ordered CHECK (xid_from < xid_to),
     CONSTRAINT blocks_one_hash_per_entry
@@ -40,6 +45,7 @@ COMMENT ON COLUMN audit.blocks.prev_hash IS 'block_hash of the previous block of
 COMMENT ON COLUMN audit.blocks.block_hash IS 'SHA-256 of the block header in canonical form (docs/canonical-form.md).';
 COMMENT ON COLUMN audit.blocks.sealed_at IS 'When the block was sealed.';
 COMMENT ON COLUMN audit.blocks.format IS 'Version of the canonical form the hashes were computed with.';
+COMMENT ON COLUMN audit.blocks.origin IS 'Origin (cluster system identifier) of the entries held; the range counts its transactions. NULL: entries older than 0012.portable-horizon.';
 COMMENT ON INDEX audit.blocks_xid_to_idx IS 'Finds the newest sealed range.';
 
 CREATE TRIGGER blocks_refuse_update

@@ -62,6 +62,7 @@ GRANT EXECUTE ON FUNCTION audit._context_uuid(text), audit._context_extra(), aud
                           audit._str_bytes(text), audit._opt_uuid_bytes(uuid), audit._micros(timestamptz),
                           audit.entry_hash(audit.audit_logs), audit._merkle_root(bytea[]),
                           audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz),
+                          audit._block_hash_v2(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz, bigint),
                           audit._protection_problems(), audit._surface()
     TO audit_definer;
 

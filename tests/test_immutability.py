@@ -76,16 +76,23 @@ def test_replication_role_does_not_skip_the_triggers(connect_as: ConnectAs, seed
 
 
 def test_every_protective_trigger_is_enabled_always(connect_as: ConnectAs) -> None:
+    """The refusals fire in replication sessions too; the stamp does not, so that a subscriber keeps its
+    publisher's entries as they are (tests/test_portability.py)."""
     rows = connect_as(SUPERUSER).execute(
         "SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'audit.audit_logs'::regclass AND NOT tgisinternal"
         " ORDER BY tgname").fetchall()
     assert rows == [("audit_logs_refuse_delete", "A"), ("audit_logs_refuse_truncate", "A"),
-                    ("audit_logs_refuse_update", "A"), ("audit_logs_stamp", "A")]
+                    ("audit_logs_refuse_update", "A"), ("audit_logs_stamp", "O")]
 
 
-# Only a superuser may set session_replication_role.
-@pytest.mark.parametrize(("role", "replica"), [(OWNING_ROLE, False), (FUNCTION_ROLE, False), (SUPERUSER, False),
-                                               (SUPERUSER, True)])
+@pytest.mark.parametrize("role", [OWNING_ROLE, FUNCTION_ROLE, WRITER])
+def test_only_a_superuser_may_act_as_a_replication_session(connect_as: ConnectAs, role: str) -> None:
+    """The one way past the stamp short of disabling it, which a superuser can do anyway."""
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        connect_as(role).execute("SET session_replication_role = replica")
+
+
+@pytest.mark.parametrize(("role", "replica"), [(OWNING_ROLE, False), (FUNCTION_ROLE, False), (SUPERUSER, False)])
 def test_a_direct_insert_cannot_pick_its_id_or_back_date_itself(connect_as: ConnectAs, role: str,
                                                                  replica: bool) -> None:
     conn = connect_as(role)

@@ -163,7 +163,8 @@ def test_an_existing_log_moves_behind_the_trust_boundary_and_keeps_verifying(
         owner.execute("INSERT INTO public.invoices VALUES (gen_random_uuid(), %s, 1)", (company,))
         owner.execute("SELECT audit.record_audit(%s, 'A', 'e', gen_random_uuid())", (company,))
         assert [block[1:] for block in ledger.seal(owner)] == [(1, 2)]
-    assert migrate(conninfo) == ["0009.trust-boundary", "0010.validate-printable", "0011.verifiable-surface"]
+    assert migrate(conninfo) == ["0009.trust-boundary", "0010.validate-printable", "0011.verifiable-surface",
+                                 "0012.portable-horizon"]
     with _connect(pg_server, dbname, OWNER) as owner:
         owner.execute("UPDATE public.invoices SET amount = 2")  # still tracked
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -173,4 +174,5 @@ def test_an_existing_log_moves_behind_the_trust_boundary_and_keeps_verifying(
         assert superuser.execute("SELECT ok, report FROM audit.verify(%s)", (company,)).fetchone()[0]  # type: ignore[index]
         verdict = ledger.verify(superuser, company)
         assert verdict.ok and "2 blocks and 3 sealed entries" in verdict.report, verdict.report
-    assert rollback(conninfo)[:3] == ["0011.verifiable-surface", "0010.validate-printable", "0009.trust-boundary"]
+    assert rollback(conninfo)[:4] == ["0012.portable-horizon", "0011.verifiable-surface", "0010.validate-printable",
+                                      "0009.trust-boundary"]

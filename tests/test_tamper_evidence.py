@@ -39,14 +39,15 @@ VERIFIERS = pytest.mark.parametrize("verify", [sql_verify, python_verify], ids=[
 def as_superuser_without_triggers(connect_as: ConnectAs, *statements: str) -> None:
     """What a superuser can do: switch the protections off, tamper, and switch them back on."""
     conn = connect_as(SUPERUSER, autocommit=True)
+    states = conn.execute("SELECT tgrelid::regclass::text, tgname, tgenabled FROM pg_trigger"
+                          " WHERE tgrelid IN ('audit.audit_logs'::regclass, 'audit.blocks'::regclass)"
+                          " AND NOT tgisinternal").fetchall()
     for table in ("audit_logs", "blocks"):
         conn.execute(f"ALTER TABLE audit.{table} DISABLE TRIGGER USER")
     for statement in statements:
         conn.execute(statement)  # type: ignore[call-overload]
-    for table in ("audit_logs", "blocks"):
-        for (name,) in conn.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass"
-                                    " AND NOT tgisinternal", (f"audit.{table}",)).fetchall():
-            conn.execute(f"ALTER TABLE audit.{table} ENABLE ALWAYS TRIGGER {name}")
+    for table, name, enabled in states:  # as they were: ENABLE ALWAYS, or (the stamp) ENABLE
+        conn.execute(f"ALTER TABLE {table} ENABLE {'ALWAYS ' if enabled == 'A' else ''}TRIGGER {name}")
 
 
 @pytest.fixture
@@ -95,13 +96,13 @@ def test_python_and_sql_hash_the_same_bytes_whatever_the_session(connect_as: Con
                  " SET IntervalStyle = 'sql_standard'")
     rows = conn.cursor(binary=True).execute(
         "SELECT id, company_id, franchise_id, user_id, action, entity, entity_id, details::text, created_at, txid,"
-        " context::text, audit.entry_hash(e) FROM audit.audit_logs e").fetchall()
-    assert len(rows) == 14
+        " context::text, origin, audit.entry_hash(e) FROM audit.audit_logs e").fetchall()
+    assert len(rows) == 14 and all(row[11] is not None for row in rows), "each entry is hashed with its origin"
     assert [row[10] for row in rows if row[10] != "{}"] == ['{"n": 1.50, "request": "r-\u00e9"}']
     for row in rows:
-        assert hashlib.sha256(canonical.entry_bytes(*row[:11])).digest() == row[11]  # type: ignore[arg-type]
+        assert hashlib.sha256(canonical.entry_bytes(*row[:12])).digest() == row[12]  # type: ignore[arg-type]
     default = connect_as(SUPERUSER).execute("SELECT id, audit.entry_hash(e) FROM audit.audit_logs e").fetchall()
-    assert dict(default) == {row[0]: row[11] for row in rows}
+    assert dict(default) == {row[0]: row[12] for row in rows}
     conn.commit()
     assert ledger.verify(conn, COMPANY).ok, "the Python verifier under the same odd settings"
 
@@ -245,8 +246,8 @@ def test_an_entry_moved_to_another_company_is_caught(connect_as: ConnectAs, seal
 def test_a_forged_entry_in_a_sealed_range_is_caught(connect_as: ConnectAs, sealed_log: list[uuid.UUID],
                                                     verify: Verifier) -> None:
     as_superuser_without_triggers(connect_as, f"""
-        INSERT INTO audit.audit_logs (id, company_id, action, entity, entity_id, details, created_at, txid)
-        SELECT gen_random_uuid(), company_id, 'REFUND', 'invoice', entity_id, '{{}}', created_at, txid
+        INSERT INTO audit.audit_logs (id, company_id, action, entity, entity_id, details, created_at, txid, origin)
+        SELECT gen_random_uuid(), company_id, 'REFUND', 'invoice', entity_id, '{{}}', created_at, txid, origin
         FROM audit.audit_logs WHERE id = '{sealed_log[1]}'""")
     ok, report, block_no, _ = verify(connect_as(READER), COMPANY)
     assert (ok, block_no) == (False, 1)
@@ -290,7 +291,7 @@ def test_a_removed_last_block_is_caught(connect_as: ConnectAs, sealed_log: list[
     ("ALTER TABLE audit.blocks ENABLE TRIGGER blocks_refuse_delete",
      "table audit.blocks was changed", "'trigger blocks_refuse_delete enabled O: "),
     ("DROP TRIGGER audit_logs_stamp ON audit.audit_logs", "table audit.audit_logs was changed",
-     "lacks 'trigger audit_logs_stamp enabled A: "),
+     "lacks 'trigger audit_logs_stamp enabled O: "),
     ("CREATE OR REPLACE FUNCTION audit._refuse_change() RETURNS trigger LANGUAGE plpgsql"
      " SET search_path = '' AS $$BEGIN RETURN NEW; END;$$", "function audit._refuse_change() was changed",
      "'settings search_path=\"\"'"),

@@ -248,10 +248,11 @@ def test_a_digest_function_that_leaves_a_company_out(connect_as: ConnectAs, seal
     assert f"TAMPERED   Company {OTHER}: the digest of" in result.stdout
 
 
-def test_a_changed_block_format(connect_as: ConnectAs, sealed: list[uuid.UUID]) -> None:
-    as_superuser_without_triggers(connect_as, f"UPDATE audit.blocks SET format = 2 WHERE company_id = '{COMPANY}'"
-                                              " AND block_no = 2")
-    assert_company_tampered(connect_as, "block 2 claims canonical form 2")
+@pytest.mark.parametrize("form", [1, 3])
+def test_a_changed_block_format(connect_as: ConnectAs, sealed: list[uuid.UUID], form: int) -> None:
+    as_superuser_without_triggers(connect_as, f"UPDATE audit.blocks SET format = {form}"
+                                              f" WHERE company_id = '{COMPANY}' AND block_no = 2")
+    assert_company_tampered(connect_as, f"block 2 claims canonical form {form}")
 
 
 def test_a_null_block_hash_does_not_pass_for_unknown(connect_as: ConnectAs, sealed: list[uuid.UUID]) -> None:
@@ -297,9 +298,9 @@ def test_could_not_verify_is_2_in_one_line(pg_server: ThrowawayServer, empty_dat
 
 def test_a_log_of_another_version_cannot_be_verified(connect_as: ConnectAs, sealed: list[uuid.UUID]) -> None:
     superuser(connect_as, "CREATE OR REPLACE FUNCTION audit.schema_version() RETURNS integer LANGUAGE sql IMMUTABLE"
-                          " SET search_path = pg_catalog, pg_temp AS $$SELECT 12$$")
+                          " SET search_path = pg_catalog, pg_temp AS $$SELECT 99$$")
     run = python_run(connect_as)
-    assert run.exit_code == 2 and "version 12; this audit-py verifies version 11" in run.verdicts[0].report
+    assert run.exit_code == 2 and "version 99; this audit-py verifies version 12" in run.verdicts[0].report
 
 
 def test_a_dropped_table_is_a_verdict_not_a_crash(connect_as: ConnectAs, sealed: list[uuid.UUID],
@@ -370,7 +371,8 @@ def test_a_chain_file_recomputed_after_editing_an_entry(exported: Path) -> None:
         block["merkle_root"] = canonical.merkle_root([bytes.fromhex(h) for h in hashes]).hex()
         block["block_hash"] = canonical.block_hash(
             uuid.UUID(chain["company_id"]), block["block_no"], block["xid_from"], block["xid_to"], len(hashes),
-            bytes.fromhex(block["merkle_root"]), prev, offline._micros(block["sealed_at"])).hex()
+            bytes.fromhex(block["merkle_root"]), prev, offline._micros(block["sealed_at"]), block["format"],
+            block["origin"]).hex()
         prev = bytes.fromhex(block["block_hash"])
     offline.chain_path(exported).write_text(json.dumps(chain))
     code, out = _verify_offline(exported)
@@ -430,9 +432,9 @@ def test_a_time_beyond_the_canonical_form_and_a_future_transaction(connect_as: C
 def test_an_entry_with_a_transaction_id_not_given_out_yet(connect_as: ConnectAs, sealed: list[uuid.UUID]) -> None:
     """It would stay "not sealed yet" for ever, passing every verification."""
     as_superuser_without_triggers(connect_as, f"""
-        INSERT INTO audit.audit_logs (company_id, action, entity, entity_id, details, created_at, txid)
+        INSERT INTO audit.audit_logs (company_id, action, entity, entity_id, details, created_at, txid, origin)
         VALUES ('{COMPANY}', 'APPROVE_PAYMENT', 'invoice', gen_random_uuid(), '{{}}', '2020-01-01',
-                4611686018427387904)""")
+                4611686018427387904, (SELECT system_identifier FROM pg_control_system()))""")
     ok, report = sql_verdict(connect_as(READER), COMPANY)
     assert ok is False and "not given out yet" in report, report
     verdict = company_verdict(python_run(connect_as), COMPANY)
