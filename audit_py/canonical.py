@@ -76,8 +76,20 @@ class RawNumber(str):
 
 
 def parse_json(text: str) -> Any:
-    """Parse JSON keeping each number's text and each object's key order, for jsonb_text()."""
-    return json.loads(text, parse_float=RawNumber, parse_int=RawNumber, parse_constant=RawNumber)
+    """Parse JSON keeping each number's text and each object's key order, for jsonb_text().
+
+    A key twice in one object is refused (ValueError): jsonb keeps one, PostgreSQL never prints two,
+    and a reader that kept the first would read another value than the one hashed.
+    """
+    return json.loads(text, parse_float=RawNumber, parse_int=RawNumber, parse_constant=RawNumber,
+                      object_pairs_hook=_unique_keys)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"a key twice in one object: {sorted(k for k in set(keys) if keys.count(k) > 1)[0]!r}")
+    return dict(pairs)
 
 
 def jsonb_text(value: Any) -> str:

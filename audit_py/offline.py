@@ -121,6 +121,9 @@ def _check_entries(export: Path, company_id: UUID, sound: list[ledger._Block], d
                 origin = int(entry["origin"]) if entry.get("origin") is not None else None
                 created_at = datetime.fromisoformat(entry["created_at"])
                 entry_hash = _hash(entry)
+            except RecursionError:
+                return Verdict(company_id, UNVERIFIABLE, f"Company {company_id}: line {number} of the export nests"
+                                                         " deeper than this verifier can read: verify it online.")
             except (ValueError, KeyError, TypeError, AttributeError) as error:
                 return _broken(company_id, f"line {number} of the export is not an entry as export writes it"
                                            f" ({type(error).__name__}: {error})")

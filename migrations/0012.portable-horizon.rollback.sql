@@ -47,6 +47,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('guard', 'event trigger audit_refuse_ddl', '5d761190b3f33ffe87e39bbb13e229eda4f346c41c0163b6b09f8c0dc7a0005f'),
     ('guard', 'event trigger audit_refuse_drop', '9c58afa4180614a0a140259988a7381deabef9661c669cad870aa69b03e7f6fb'),
     ('core', 'function audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)', 'a250fd8eceebe433524f2445b4174725d742c23a1c439ea2001ccae5fdf55837'),
+    ('core', 'function audit._block_hash_v2(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone,bigint)', 'aa7599103a8ec801b2bb54d3d7447677f4277142be15442469652555b4c24806'),
     ('core', 'function audit._context_extra()', '8342650c1a29c507204861e0a7b30f3cd23fcad9f7471850781e1f9aadba744d'),
     ('core', 'function audit._context_user(text)', 'e64555c99ac23c17af2d40b3cab591f5a36097f91eb605e8068daf3e1fb83f88'),
     ('core', 'function audit._context_uuid(text)', '99aa019592dc50caea2aa615b36400de5a3849d4381a28f33b63a6e8c3bb2ec7'),
@@ -61,7 +62,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._refuse_tracking(text)', '3d0a89e1ecb7397019e161a38e5d8123e610a40bd3696293ca9f307ba4bc9f6d'),
     ('core', 'function audit._refuse_truncate()', '0f4a62fe29f4c46281fafc49abc9427f326fba7bde57eeaf2e23e692467d8f59'),
     ('core', 'function audit._require_user(text)', '6ba339c4ddd82aceeb74dd2362b648f47b35a960077cdbb5840fdd9f3331f2be'),
-    ('core', 'function audit._stamp_entry()', '53acf64292b10f152d67941e627fc41597b88a11394dfdcb9a54e51ac94371a6'),
+    ('core', 'function audit._stamp_entry()', '8b5437390d99e7b6b65ec55cae676c33ab5c0a9360e773dd748c583c49825171'),
     ('core', 'function audit._str_bytes(text)', '2abf11dd0adcbe9f320ffc01c233d91933e5a69bc71829134753c87539ca32bf'),
     ('core', 'function audit._surface()', 'cef4b4c218cb6c2aecdc88cde52740d68c79adddc346fcc1ed9baaba2ee647de'),
     ('core', 'function audit._track_changes()', 'fbae13e09c7840bd0b8662c481553ff1314c7f8b619df430104530818207527a'),
@@ -71,17 +72,17 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.disable_tracking(regclass)', '4f783f536ad5e297d80661e08d0ec67ec83a9f4c72e8d22a43313c4d1069365b'),
     ('core', 'function audit.enable_strict_mode(regrole)', 'd0170bdff51bae7a9f07e6663d3794863ec3c683f5a841ab1d96bf1f52e8a840'),
     ('core', 'function audit.enable_tracking(regclass,text,text[])', 'bfab9d2d3730a1dcb2853778e7e4327550531385bb1ff30b1e28f3ebc44b26ae'),
-    ('core', 'function audit.entry_hash(audit.audit_logs)', '7eabea8e38b294a6c347caf5d2f2e6c44017e2529d1a347f879238a83c772ce2'),
+    ('core', 'function audit.entry_hash(audit.audit_logs)', 'b89ba2f9cda32e5d496514094bfbc23f8603b75628dbe676fd71584717a5dd45'),
     ('core', 'function audit.history(text,uuid,integer,timestamp with time zone,uuid)', 'b62989c158b6084d740716befaac5125a4b02e3874f765380317d1444520e4e8'),
     ('core', 'function audit.pin_tenant(regrole,uuid)', '3393cf450dceceb736dd5209c4985b3e09bbb23336b685144b9caabff19c8cb1'),
     ('core', 'function audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '994005e9ea2b69fa7fd5141a10d0978254fcce4731e3bcb201d1ece8ce53eb7f'),
     ('core', 'function audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', 'a1b2e22b88acc9a1e362ed30aa5735d8318a3daf166eb927f0496487ff65d261'),
-    ('core', 'function audit.schema_version()', 'af659a204455e95e9dcddf16320abf09f20a2fb4a6c829860031553476f55763'),
-    ('core', 'function audit.seal()', '16615b30bd5042e82e308c57107d33bb017463b0abc845a78d0612cfa8ca7a6e'),
+    ('core', 'function audit.schema_version()', '7a95101ee4bc6d6c576e2e64d265cda511bdc4b43a7ced8c4f417d40a322b787'),
+    ('core', 'function audit.seal()', 'be9ea5ef34924f5e6f5771edc79209a9b23d6259a0089e3e03d05bf39907b838'),
     ('core', 'function audit.search(uuid,uuid,uuid,text,text,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone,uuid)', '8b2e6b0c3e13d7ddd09e17b719a707d3f7f22f4ed3baae97aa21f95c3d252ec8'),
     ('core', 'function audit.set_context(uuid,uuid,uuid,jsonb)', 'caa9b40e8c7111ba5dd1baab94353c6ce3884a0c5894f5b733a0ed78aa0a0cbf'),
     ('core', 'function audit.unpin_tenant(regrole,uuid)', '194de916e7416c1a2fe35f6d6607362b8281aa32becfc93bd9d5ab24fc310198'),
-    ('core', 'function audit.verify(uuid)', '23e7bcd349a114cb21f8589283ec389aded59d0639991600112cfa20a5709d2e'),
+    ('core', 'function audit.verify(uuid)', 'a5fc7aee9f5e68b0c1ee5d151a381317716c94971dcb166d667109c92006d8df'),
     ('guard', 'function audit_guard.refuse_ddl()', 'c4f91ec05b2a65f653476484ffd2e42042f71abc0801378dbdd8fcdc9925a74a'),
     ('core', 'index audit.audit_idx', 'b5573ba64640401db24a9a23c5a1321ee93941af560e2c565a972a2ebf334d52'),
     ('core', 'index audit.audit_logs_company_idx', 'd572376a945336a2545bb581d2dab8dc96d47758daf061163d003ba3ba3f45ed'),
@@ -98,9 +99,9 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'role audit_owner', '64b7c51c80289504aa6f665ee5e7ab72e1ef22f0eb29d9499e7133654107b9c8'),
     ('core', 'schema audit', 'e0571f5676b662e7d833f8a4c9da84fda22270e7fad58e39941ca3f7e93e797e'),
     ('guard', 'schema audit_guard', 'a35249eabc85cff693c43f67cf08016534483db34cce313c3603e340327649ec'),
-    ('core', 'table audit.audit_logs', '689f50ed05cb6925142fb86346448bd049faff7ac261663b9ebc51eefb8fa394'),
-    ('core', 'table audit.blocks', 'f5cb29cf221ddba95ec58cfb0ce14766c98ebd170cbcecbab3289036e81c3dce'),
-    ('core', 'table audit.seal_lock', '2603ca2a426653d82b926b881f6256f701ee7d17ad253000b5f024befee0dc1a'),
+    ('core', 'table audit.audit_logs', '25c8818d44f57c0e2bdc63461d0381895a6cadd62dc4d55ace12900d457760e1'),
+    ('core', 'table audit.blocks', 'a4f6be786e4f62c61a94caa7cbba371bf1dbabce8070885761db0e3ea5604749'),
+    ('core', 'table audit.seal_lock', 'e2088cfc78c4fa9cee2a0a14cf4afd93e90009b4a24e3b3526df9c3da1b7739c'),
     ('core', 'table audit.strict_mode', '4f7d685a0aa37ec8497d898222a330c0265726d2edf9f333b5fe20bca6c50f24'),
     ('core', 'table audit.tenant_logins', 'a161660ee2d334f8068b670c3a21d70be356fec24bc1ce653be19aff3c29f68d'),
     ('core', 'view audit.audit_new', 'e3f8a1c95c6534d74bebb1a20249f1934b6e619b16f9adf9fb7581d6ba2d8059'),
@@ -144,7 +145,7 @@ RETURNS integer
 LANGUAGE sql
 IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-AS $$SELECT 11$$;
+AS $$SELECT 12$$;
 
 COMMENT ON FUNCTION audit.schema_version() IS
     'The version of the log''s schema: the number of the newest migration that changed its protection surface.';
@@ -159,22 +160,30 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    horizon   bigint;
-    start_at  bigint;
-    sealed    pg_catalog.timestamptz := pg_catalog.now();
-    batch     pg_catalog.record;
-    previous  pg_catalog.record;
-    new_no    bigint;
-    new_from  bigint;
-    root      pg_catalog.bytea;
-    zero_hash CONSTANT pg_catalog.bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
+    here       bigint := (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s);
+    last_here  bigint;
+    horizon    bigint;
+    start_here bigint;
+    sealed     pg_catalog.timestamptz := pg_catalog.now();
+    batch      pg_catalog.record;
+    previous   pg_catalog.record;
+    new_no     bigint;
+    new_from   bigint;
+    root       pg_catalog.bytea;
+    zero_hash  CONSTANT pg_catalog.bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
 BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_subscription_rel r
+               WHERE r.srrelid OPERATOR(pg_catalog.=) 'audit.audit_logs'::pg_catalog.regclass) THEN
+        RAISE EXCEPTION 'audit.seal(): this database subscribes to audit.audit_logs; seal on its publisher'
+            USING ERRCODE = 'AU008',
+                  HINT = 'The publisher''s blocks arrive by replication. After a switchover, drop the subscription, then seal here.';
+    END IF;
     -- Wait for our turn. Under REPEATABLE READ or SERIALIZABLE, a seal that
     -- committed after this transaction's snapshot was taken makes the update
     -- fail: its blocks are invisible here, so this call seals nothing rather
     -- than fork the chain, and says so.
     BEGIN
-        UPDATE audit.seal_lock s SET seal_count = s.seal_count + 1;
+        UPDATE audit.seal_lock s SET seal_count = s.seal_count + 1 RETURNING s.origin INTO last_here;
     EXCEPTION WHEN serialization_failure THEN
         RAISE NOTICE 'audit.seal(): another seal committed after this transaction''s snapshot; nothing sealed'
             USING HINT = 'Seal again in a new transaction, or at READ COMMITTED.';
@@ -185,51 +194,67 @@ BEGIN
             USING ERRCODE = 'AU003', HINT = 'Someone with the owner''s rights removed it: restore it, with one row.';
     END IF;
     horizon := pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8;
-    -- Every entry below the newest sealed xid_to is sealed, for every company.
-    SELECT COALESCE(pg_catalog.max(b.xid_to), 0) INTO start_at FROM audit.blocks b;
+    -- Every entry of this cluster below its newest sealed xid_to is sealed, for every company.
+    SELECT COALESCE(pg_catalog.max(b.xid_to), 0) INTO start_here FROM audit.blocks b WHERE b.origin = here;
 
     FOR batch IN
-        SELECT e.company_id,
+        SELECT e.company_id, e.origin,
+               pg_catalog.max(e.range_end) AS range_end,
                pg_catalog.array_agg(e.id ORDER BY e.id) AS ids,
                pg_catalog.array_agg(e.hash ORDER BY e.id) AS hashes
-        -- Two branches rather than one OR, so that each can use the BRIN index.
-        FROM (SELECT a.company_id, a.id, audit.entry_hash(a) AS hash
-              FROM audit.audit_logs a WHERE a.txid >= start_at AND a.txid < horizon
+        FROM (-- This cluster's finished entries (the BRIN index on txid finds them).
+              SELECT a.company_id, a.origin, a.id, audit.entry_hash(a) AS hash, horizon AS range_end
+              FROM audit.audit_logs a
+              WHERE a.origin = here AND a.txid >= start_here AND a.txid < horizon
               UNION ALL
-              SELECT a.company_id, a.id, audit.entry_hash(a)
-              FROM audit.audit_logs a WHERE a.txid IS NULL AND start_at = 0) AS e
-        GROUP BY e.company_id
-        ORDER BY e.company_id
+              -- Every entry of another origin not sealed yet, where the last seal
+              -- ran elsewhere (after a restore, a switchover, a move; or the first
+              -- seal after 0012, for the older entries, of no origin): one scan.
+              SELECT a.company_id, a.origin, a.id, audit.entry_hash(a),
+                     pg_catalog.max(COALESCE(a.txid, 0)) OVER (PARTITION BY a.origin) + 1
+              FROM audit.audit_logs a
+              WHERE last_here IS DISTINCT FROM here
+                AND a.origin IS DISTINCT FROM here
+                AND COALESCE(a.txid, 0) >= COALESCE((SELECT pg_catalog.max(b.xid_to) FROM audit.blocks b
+                                                     WHERE b.origin IS NOT DISTINCT FROM a.origin), 0)) AS e
+        GROUP BY e.company_id, e.origin
+        -- Other origins first: a company's chain goes from the old cluster to this one.
+        ORDER BY e.origin IS NOT DISTINCT FROM here, e.origin, e.company_id
     LOOP
-        SELECT b.block_no, b.xid_to, b.block_hash INTO previous
+        SELECT b.block_no, b.block_hash INTO previous
         FROM audit.blocks b
         WHERE b.company_id = batch.company_id
         ORDER BY b.block_no DESC
         LIMIT 1;
+        SELECT COALESCE(pg_catalog.max(b.xid_to), 0) INTO new_from
+        FROM audit.blocks b
+        WHERE b.company_id = batch.company_id AND b.origin IS NOT DISTINCT FROM batch.origin;
         new_no := COALESCE(previous.block_no, 0) + 1;
-        new_from := COALESCE(previous.xid_to, 0);
         root := audit._merkle_root(batch.hashes);
         INSERT INTO audit.blocks (company_id, block_no, xid_from, xid_to, entry_ids, entry_hashes,
-                                  merkle_root, prev_hash, block_hash, sealed_at, format)
-        VALUES (batch.company_id, new_no, new_from, horizon, batch.ids, batch.hashes, root,
+                                  merkle_root, prev_hash, block_hash, sealed_at, format, origin)
+        VALUES (batch.company_id, new_no, new_from, batch.range_end, batch.ids, batch.hashes, root,
                 COALESCE(previous.block_hash, zero_hash),
-                audit._block_hash(batch.company_id, new_no, new_from, horizon,
-                                  pg_catalog.cardinality(batch.ids), root,
-                                  COALESCE(previous.block_hash, zero_hash), sealed),
-                sealed, 1);
+                audit._block_hash_v2(batch.company_id, new_no, new_from, batch.range_end,
+                                     pg_catalog.cardinality(batch.ids), root,
+                                     COALESCE(previous.block_hash, zero_hash), sealed, batch.origin),
+                sealed, 2, batch.origin);
         company_id := batch.company_id;
         block_no := new_no;
         entry_count := pg_catalog.cardinality(batch.ids);
         RETURN NEXT;
     END LOOP;
+    UPDATE audit.seal_lock s SET origin = here;
 END;
 $$;
 
 COMMENT ON FUNCTION audit.seal() IS
 $$Seals every finished, unsealed entry into a new block of its company's chain; returns one row per
 block made. Run it on a schedule: pg_cron, cron with psql, or `audit-py seal --watch SECONDS`.
-Entries of transactions still open are left for a later call. Concurrent calls take turns; one
-whose snapshot predates the last seal (REPEATABLE READ, SERIALIZABLE) seals nothing, with a NOTICE.$$;
+Entries of transactions still open are left for a later call; entries written on another cluster
+(restored, replicated or moved from) are all sealed. Concurrent calls take turns; one whose snapshot
+predates the last seal (REPEATABLE READ, SERIALIZABLE) seals nothing, with a NOTICE. Refused (AU008)
+on a logical subscriber of the log.$$;
 
 CREATE OR REPLACE FUNCTION audit.verify(company_id uuid)
 RETURNS TABLE (ok boolean, report text, block_no bigint, entry_id uuid)
@@ -241,14 +266,17 @@ SET search_path = pg_catalog, pg_temp
 SET row_security = on
 AS $$
 DECLARE
+    here        bigint := (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s);
     problem     pg_catalog.text;
     chain       audit.blocks[];
     blk         audit.blocks;
+    sound       integer := 0;
     broken_at   integer;
     broken_why  pg_catalog.text;
     prev        pg_catalog.bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
-    froms       bigint[] := '{}';
-    sealed_to   bigint := 0;
+    -- For each origin ('none' for entries older than 0012), where its ranges stand so far.
+    ends        pg_catalog.jsonb := '{}';
+    origin_key  pg_catalog.text;
     entries     bigint := 0;
     unsealed    bigint;
     orphan      pg_catalog.uuid;
@@ -257,7 +285,8 @@ DECLARE
     actual_ix   integer;
     actual_n    integer;
     odd         pg_catalog.record;
-    horizon     bigint;
+    horizons    pg_catalog.jsonb;
+    sealed_here boolean;
 BEGIN
     SELECT pg_catalog.string_agg(p, '; ') INTO problem FROM audit._protection_problems() AS p;
     IF problem IS NOT NULL THEN
@@ -267,46 +296,58 @@ BEGIN
     END IF;
 
     -- Read before the chain: a seal committing meanwhile only adds blocks
-    -- above it, so no entry it seals can pass for an orphan below.
-    SELECT COALESCE(pg_catalog.max(b.xid_to), 0) INTO horizon FROM audit.blocks b;
+    -- above these, so no entry it seals can pass for an orphan below.
+    SELECT COALESCE(pg_catalog.jsonb_object_agg(h.o, h.top), '{}'), COALESCE(pg_catalog.bool_or(h.o = here::pg_catalog.text), false)
+    INTO horizons, sealed_here
+    FROM (SELECT COALESCE(b.origin::pg_catalog.text, 'none') AS o, pg_catalog.max(b.xid_to) AS top
+          FROM audit.blocks b GROUP BY 1) h;
 
-    -- Pass 1, the chain alone: numbering, ranges, links, Merkle roots, block hashes.
+    -- Pass 1, the chain alone: numbering, form, ranges, links, Merkle roots, block hashes.
     -- IS DISTINCT FROM throughout: a NULL no block can hold must not compare as unknown, and pass.
     SELECT COALESCE(pg_catalog.array_agg(b ORDER BY b.block_no), '{}') INTO chain
     FROM audit.blocks b WHERE b.company_id = verify.company_id;
     FOR i IN 1 .. pg_catalog.cardinality(chain) LOOP
         blk := chain[i];
+        origin_key := COALESCE(blk.origin::pg_catalog.text, 'none');
         IF blk.block_no IS DISTINCT FROM i::bigint THEN
             broken_why := pg_catalog.format('block %s is missing: the chain goes from block %s to block %s', i, i - 1, blk.block_no);
-        ELSIF blk.format IS DISTINCT FROM 1::bigint THEN
-            -- The block hash does not cover the form number; audit.seal() writes 1.
-            broken_why := pg_catalog.format('block %s claims canonical form %s; it was sealed in form 1, and its format was changed', i, blk.format);
+        ELSIF blk.format IS NULL OR blk.format NOT IN (1, 2) OR (blk.format = 1 AND blk.origin IS NOT NULL)
+              OR (blk.format = 1 AND i > 1 AND chain[i - 1].format IS DISTINCT FROM 1::bigint) THEN
+            -- Form 1's hash does not cover the form number; audit.seal() wrote 1, and writes 2 since 0012.
+            broken_why := pg_catalog.format('block %s claims canonical form %s, which is not the form it was sealed in: its format was changed', i, blk.format);
         ELSIF blk.xid_from IS NULL OR blk.xid_to IS NULL OR blk.merkle_root IS NULL OR blk.prev_hash IS NULL
               OR blk.block_hash IS NULL OR blk.sealed_at IS NULL OR NOT pg_catalog.isfinite(blk.sealed_at)
               OR pg_catalog.cardinality(blk.entry_ids) IS DISTINCT FROM pg_catalog.cardinality(blk.entry_hashes)
               OR pg_catalog.array_position(blk.entry_ids, NULL) IS NOT NULL
               OR pg_catalog.array_position(blk.entry_hashes, NULL) IS NOT NULL THEN
             broken_why := pg_catalog.format('block %s holds values audit.seal() never writes (a NULL, an infinite time, unpaired hashes): it was forged or altered', i);
-        ELSIF blk.prev_hash IS DISTINCT FROM prev OR blk.xid_from IS DISTINCT FROM sealed_to THEN
+        ELSIF blk.prev_hash IS DISTINCT FROM prev
+              OR blk.xid_from IS DISTINCT FROM COALESCE((ends ->> origin_key)::bigint, 0) THEN
             broken_why := pg_catalog.format('block %s does not follow block %s: the chain was cut, reordered or rewritten here', i, i - 1);
         ELSIF audit._merkle_root(blk.entry_hashes) IS DISTINCT FROM blk.merkle_root
-              OR audit._block_hash(blk.company_id, blk.block_no, blk.xid_from, blk.xid_to,
-                                   pg_catalog.cardinality(blk.entry_ids), blk.merkle_root, blk.prev_hash,
-                                   blk.sealed_at) IS DISTINCT FROM blk.block_hash THEN
+              -- (In parentheses: PL/pgSQL would end the condition at the CASE's THEN.)
+              OR (CASE WHEN blk.format = 1
+                       THEN audit._block_hash(blk.company_id, blk.block_no, blk.xid_from, blk.xid_to,
+                                              pg_catalog.cardinality(blk.entry_ids), blk.merkle_root, blk.prev_hash,
+                                              blk.sealed_at)
+                       ELSE audit._block_hash_v2(blk.company_id, blk.block_no, blk.xid_from, blk.xid_to,
+                                                 pg_catalog.cardinality(blk.entry_ids), blk.merkle_root, blk.prev_hash,
+                                                 blk.sealed_at, blk.origin) END) IS DISTINCT FROM blk.block_hash THEN
             broken_why := pg_catalog.format('block %s was rewritten: its contents no longer match its hash', i);
         END IF;
         IF broken_why IS NOT NULL THEN
             broken_at := i;
             EXIT;
         END IF;
-        froms := froms OPERATOR(pg_catalog.||) blk.xid_from;
+        ends := ends OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(origin_key, blk.xid_to);
         prev := blk.block_hash;
-        sealed_to := blk.xid_to;
+        sound := i;
     END LOOP;
 
     -- Every row counts once, and only as an honest entry can be: record_audit()
-    -- and the stamp give each a unique id, a finite time and no NULL where the
-    -- schema forbids one. A row that is not, whatever its range, is a forgery.
+    -- and the stamp give each a unique id, a finite time, a transaction id this
+    -- cluster has given out (for its own entries) and no NULL where the schema
+    -- forbids one. A row that is not, whatever its range, is a forgery.
     SELECT a.id, pg_catalog.count(*) AS copies INTO odd
     FROM audit.audit_logs a
     WHERE a.company_id = verify.company_id
@@ -317,9 +358,10 @@ BEGIN
                               -- the canonical form's 64 bits of microseconds hold it (infinity neither)
                               OR NOT (pg_catalog.extract('epoch', a.created_at) OPERATOR(pg_catalog.*) 1000000
                                       BETWEEN -9223372036854775808 AND 9223372036854775807)
-                              -- a transaction id this snapshot has not seen given out yet
                               OR a.txid < 0
-                              OR a.txid >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::pg_catalog.text::bigint)
+                              -- a transaction id this cluster has not given out yet
+                              OR (a.origin = here
+                                  AND a.txid >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::pg_catalog.text::bigint))
     LIMIT 1;
     IF FOUND THEN
         IF odd.id IS NOT NULL AND odd.copies > 1 THEN
@@ -335,14 +377,23 @@ BEGIN
     END IF;
 
     -- Pass 2, the entries of the sound part of the chain, in one scan, each
-    -- bucketed by the block whose range holds its txid.
+    -- bucketed by the block of its origin whose range holds its txid.
     actual_n := 0;
     FOR bucket IN
-        SELECT pg_catalog.width_bucket(COALESCE(a.txid, 0), froms) AS n,
+        WITH blocks_so_far AS (
+            SELECT COALESCE(c.origin::pg_catalog.text, 'none') AS o, c.xid_from, c.xid_to, c.ordinality AS n
+            FROM pg_catalog.unnest(chain[1:sound]) WITH ORDINALITY AS c
+        ), ranges AS (
+            SELECT s.o, pg_catalog.array_agg(s.xid_from ORDER BY s.xid_from) AS froms,
+                   pg_catalog.array_agg(s.n ORDER BY s.xid_from) AS nos, pg_catalog.max(s.xid_to) AS sealed_to
+            FROM blocks_so_far s GROUP BY s.o
+        )
+        SELECT r.nos[pg_catalog.width_bucket(COALESCE(a.txid, 0), r.froms)]::integer AS n,
                pg_catalog.array_agg(a.id ORDER BY a.id) AS ids,
                pg_catalog.array_agg(audit.entry_hash(a) ORDER BY a.id) AS hashes
         FROM audit.audit_logs a
-        WHERE a.company_id = verify.company_id AND COALESCE(a.txid, 0) < sealed_to
+        JOIN ranges r ON r.o = COALESCE(a.origin::pg_catalog.text, 'none')
+        WHERE a.company_id = verify.company_id AND COALESCE(a.txid, 0) < r.sealed_to
         GROUP BY 1
         ORDER BY 1
     LOOP
@@ -385,7 +436,7 @@ BEGIN
         END IF;
         entries := entries + pg_catalog.cardinality(blk.entry_ids);
     END LOOP;
-    FOR i IN actual_n + 1 .. pg_catalog.cardinality(froms) LOOP
+    FOR i IN actual_n + 1 .. sound LOOP
         RETURN QUERY SELECT false, pg_catalog.format(
             'Block %s of company %s: entry %s was sealed in this block and is missing; it was deleted.',
             i, verify.company_id, chain[i].entry_ids[1]), i::pg_catalog.int8, chain[i].entry_ids[1];
@@ -398,11 +449,15 @@ BEGIN
         RETURN;
     END IF;
 
-    -- audit.seal() seals every company up to the same horizon: an entry below
-    -- the newest horizon that no block holds lost its block, or came later.
+    -- audit.seal() seals every company of an origin up to the same horizon: an
+    -- entry below its origin's newest horizon that no block holds lost its
+    -- block, or came later. And once this cluster has sealed, no entry of
+    -- another origin is left unsealed: the first seal here took them all.
     SELECT a.id INTO orphan FROM audit.audit_logs a
-    WHERE a.company_id = verify.company_id AND COALESCE(a.txid, 0) >= sealed_to
-      AND COALESCE(a.txid, 0) < horizon
+    WHERE a.company_id = verify.company_id
+      AND COALESCE(a.txid, 0) >= COALESCE((ends ->> COALESCE(a.origin::pg_catalog.text, 'none'))::bigint, 0)
+      AND (COALESCE(a.txid, 0) < COALESCE((horizons ->> COALESCE(a.origin::pg_catalog.text, 'none'))::bigint, 0)
+           OR (sealed_here AND a.origin IS DISTINCT FROM here))
     ORDER BY a.id
     LIMIT 1;
     IF orphan IS NOT NULL THEN
@@ -413,8 +468,9 @@ BEGIN
     END IF;
 
     SELECT pg_catalog.count(*) INTO unsealed FROM audit.audit_logs a
-    WHERE a.company_id = verify.company_id AND COALESCE(a.txid, 0) >= sealed_to;
-    IF pg_catalog.cardinality(froms) = 0 AND unsealed = 0 THEN
+    WHERE a.company_id = verify.company_id
+      AND COALESCE(a.txid, 0) >= COALESCE((ends ->> COALESCE(a.origin::pg_catalog.text, 'none'))::bigint, 0);
+    IF sound = 0 AND unsealed = 0 THEN
         -- Not an OK: a company removed whole, blocks and all, looks the same (a digest tells).
         RETURN QUERY SELECT NULL::boolean, pg_catalog.format(
             'Company %s has no entries and no blocks: nothing to verify.', verify.company_id),
@@ -423,7 +479,7 @@ BEGIN
     END IF;
     RETURN QUERY SELECT true, pg_catalog.format(
         'Company %s: %s blocks and %s sealed entries verified; %s entries not sealed yet; protections in place.',
-        verify.company_id, pg_catalog.cardinality(froms), entries, unsealed), NULL::pg_catalog.int8, NULL::pg_catalog.uuid;
+        verify.company_id, sound, entries, unsealed), NULL::pg_catalog.int8, NULL::pg_catalog.uuid;
 END;
 $$;
 
@@ -442,7 +498,8 @@ STABLE
 PARALLEL SAFE
 AS $$
 SELECT pg_catalog.sha256(
-    CASE WHEN entry.context OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
+    CASE WHEN entry.origin IS NOT NULL THEN '\x03'::pg_catalog.bytea
+         WHEN entry.context OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
          THEN '\x01'::pg_catalog.bytea ELSE '\x02'::pg_catalog.bytea END
     OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.id)
     OPERATOR(pg_catalog.||) pg_catalog.uuid_send(entry.company_id)
@@ -455,13 +512,16 @@ SELECT pg_catalog.sha256(
     OPERATOR(pg_catalog.||) pg_catalog.int8send(audit._micros(entry.created_at))
     OPERATOR(pg_catalog.||) pg_catalog.int8send(COALESCE(entry.txid, 0))
     OPERATOR(pg_catalog.||) CASE WHEN entry.context OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
+                                      AND entry.origin IS NULL
                                  THEN ''::pg_catalog.bytea
                                  ELSE audit._str_bytes(entry.context::pg_catalog.text) END
+    OPERATOR(pg_catalog.||) CASE WHEN entry.origin IS NULL THEN ''::pg_catalog.bytea
+                                 ELSE pg_catalog.int8send(entry.origin) END
 )
 $$;
 
 COMMENT ON FUNCTION audit.entry_hash(audit.audit_logs) IS
-    'SHA-256 of an entry in canonical form (docs/canonical-form.md): version 1 without context, version 2 with.';
+    'SHA-256 of an entry in canonical form (docs/canonical-form.md): version 1 without context, version 2 with, version 3 with an origin.';
 
 CREATE OR REPLACE FUNCTION audit._stamp_entry()
 RETURNS trigger
@@ -473,16 +533,20 @@ BEGIN
     NEW.created_at := pg_catalog.now();
     -- txid_current() is pg_current_xact_id() as a bigint, with no text round trip.
     NEW.txid := pg_catalog.txid_current();
+    NEW.origin := (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s);
     RETURN NEW;
 END;
 $$;
 
 COMMENT ON FUNCTION audit._stamp_entry() IS
-    'Trigger function: sets id, created_at and txid of a new entry, whatever the insert supplied.';
+    'Trigger function: sets id, created_at, txid and origin of a new entry, whatever the insert supplied.';
 
+ALTER FUNCTION audit._merkle_root(bytea[]) RESET standard_conforming_strings;
+ALTER FUNCTION audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz) RESET standard_conforming_strings;
+ALTER FUNCTION audit._surface() RESET quote_all_identifiers;
 ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_stamp;
 COMMENT ON TRIGGER audit_logs_stamp ON audit.audit_logs IS
-    'Sets id, created_at and txid of every new entry (ENABLE ALWAYS).';
+    'Sets id, created_at, txid and origin of every new entry, but in replication sessions, which keep the publisher''s.';
 DROP FUNCTION audit._block_hash_v2(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz, bigint);
 ALTER TABLE audit.seal_lock DROP COLUMN origin;
 ALTER TABLE audit.blocks DROP COLUMN origin;

@@ -94,6 +94,8 @@ LANGUAGE plpgsql
 IMMUTABLE
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- Its bytea literals ('\x01') read as written whatever the caller's standard_conforming_strings.
+SET standard_conforming_strings = on
 AS $$
 DECLARE
     level pg_catalog.bytea[];
@@ -139,6 +141,8 @@ LANGUAGE sql
 STABLE
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- Its bytea literals ('\x01') read as written whatever the caller's standard_conforming_strings.
+SET standard_conforming_strings = on
 AS $$
 SELECT pg_catalog.sha256(
     '\x01'::pg_catalog.bytea
@@ -174,6 +178,8 @@ LANGUAGE sql
 STABLE
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- Its bytea literals ('\x01') read as written whatever the caller's standard_conforming_strings.
+SET standard_conforming_strings = on
 AS $$
 SELECT pg_catalog.sha256(
     '\x02'::pg_catalog.bytea

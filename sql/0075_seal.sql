@@ -47,6 +47,8 @@ RETURNS TABLE (company_id uuid, block_no bigint, entry_count integer)
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- The hash functions it inlines hold bytea literals, read as written whatever the caller's setting.
+SET standard_conforming_strings = on
 AS $$
 DECLARE
     here       bigint := (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s);

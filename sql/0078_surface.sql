@@ -29,6 +29,8 @@ RETURNS TABLE (object text, description text)
 LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, pg_temp
+-- The text of names and definitions depends on it, not on the caller's choice.
+SET quote_all_identifiers = off
 AS $surface$
 WITH
 spaces AS (

@@ -492,3 +492,51 @@ def test_a_row_kept_out_of_the_indexes(connect_as: ConnectAs, sealed: list[uuid.
     verdict = company_verdict(run, COMPANY)
     assert verdict.status == ledger.TAMPERED and "rows were kept out of the indexes" in verdict.report, verdict.report
     assert company_verdict(run, OTHER).ok and run.exit_code == 1
+
+
+# Found by a second attack.
+
+def test_planner_settings_cannot_hide_a_row_kept_out_of_the_indexes(
+        connect_as: ConnectAs, sealed: list[uuid.UUID], postgresql: psycopg.Connection[tuple[object, ...]]) -> None:
+    flip = "UPDATE pg_index SET indisready = %s WHERE indrelid = 'audit.audit_logs'::regclass"
+    superuser(connect_as, flip % "false")
+    as_superuser_without_triggers(connect_as, f"""
+        INSERT INTO audit.audit_logs (company_id, action, entity, entity_id, details, created_at, txid, origin)
+        SELECT company_id, 'FORGED', entity, entity_id, details, created_at, txid, origin
+        FROM audit.audit_logs WHERE id = '{sealed[0]}'""")
+    superuser(connect_as, flip % "true",
+              f"ALTER DATABASE {postgresql.info.dbname} SET enable_seqscan = off",
+              f"ALTER DATABASE {postgresql.info.dbname} SET seq_page_cost = 1e6")
+    assert_company_tampered(connect_as, "rows were kept out of the indexes")
+
+
+def test_settings_that_change_how_definitions_print_change_no_verdict(
+        connect_as: ConnectAs, sealed: list[uuid.UUID], postgresql: psycopg.Connection[tuple[object, ...]]) -> None:
+    """quote_all_identifiers reprints every name; standard_conforming_strings=off rereads bytea literals."""
+    superuser(connect_as, f"ALTER DATABASE {postgresql.info.dbname} SET quote_all_identifiers = on",
+              f"ALTER DATABASE {postgresql.info.dbname} SET standard_conforming_strings = off")
+    record(connect_as(WRITER), COMPANY)
+    assert len(ledger.seal(connect_as(OWNER))) == 1
+    assert sql_verdict(connect_as(READER), COMPANY)[0] is True
+    run = python_run(connect_as)
+    assert run.exit_code == 0, [v.report for v in run.verdicts]
+
+
+def test_an_export_line_with_a_key_twice(exported: Path) -> None:
+    """A reader keeping the first value would read another entry than the one hashed."""
+    lines = exported.read_text().splitlines()
+    lines[0] = '{"action": "DELETE_EVERYTHING", ' + lines[0][1:]
+    exported.write_text("\n".join(lines) + "\n")
+    code, out = _verify_offline(exported, *_with_digest(exported))
+    assert code == 1 and "a key twice in one object: 'action'" in out, out
+
+
+def test_an_export_nested_too_deep_to_read_is_not_a_crash(connect_as: ConnectAs, pg_server: ThrowawayServer,
+                                                          postgresql: psycopg.Connection[tuple[object, ...]],
+                                                          tmp_path: Path) -> None:
+    record(connect_as(WRITER), COMPANY, details='{"a": ' * 3000 + "1" + "}" * 3000)
+    ledger.seal(connect_as(OWNER))
+    assert python_run(connect_as).exit_code == 0, "online, the verifier hashes the bytes: no parsing"
+    _export(pg_server, postgresql.info.dbname, tmp_path / "deep.jsonl")
+    code, out = _verify_offline(tmp_path / "deep.jsonl")
+    assert code == 2 and "nests deeper than this verifier can read" in out, out
