@@ -1,0 +1,186 @@
+"""Sealing that moves with the database: a restore into a cluster whose transaction counter is far
+behind, and a logical replica fed while writers write and seals seal (docs/sealing.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from audit_py import AuditService, ledger, migrate
+from audit_py.server import SUPERUSER, ThrowawayServer, throwaway_server
+
+from .conftest import LOGIN_ROLES, OWNER, READER, WRITER
+from .helpers import record
+
+COMPANY, OTHER = uuid.uuid4(), uuid.uuid4()
+# What a replica must hold as its publisher does: every entry with its stamps, and every block.
+SNAPSHOT_SQL = """
+SELECT (SELECT count(*) FROM audit.audit_logs), (SELECT count(*) FROM audit.blocks),
+       (SELECT string_agg(concat_ws(':', id, txid, origin, created_at), ',' ORDER BY id) FROM audit.audit_logs)
+"""
+
+
+def _create_logins(server: ThrowawayServer) -> None:
+    with psycopg.connect(server.conninfo, autocommit=True) as conn:
+        for role, options in LOGIN_ROLES.items():
+            conn.execute(f'CREATE ROLE "{role}" {options}')  # type: ignore[arg-type]
+
+
+def _installed(server: ThrowawayServer, dbname: str = "erp") -> str:
+    with psycopg.connect(server.conninfo, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {dbname} OWNER {OWNER}")  # type: ignore[arg-type]
+    migrate(server.conninfo_for(dbname, user=OWNER))
+    with psycopg.connect(server.conninfo_for(dbname), autocommit=True) as conn:
+        conn.execute(f"GRANT audit_writer TO {WRITER}; GRANT audit_reader TO {READER}")  # type: ignore[arg-type]
+    return dbname
+
+
+def _both_verify(server: ThrowawayServer, dbname: str, companies: list[uuid.UUID]) -> None:
+    with psycopg.connect(server.conninfo_for(dbname, user=READER)) as reader:
+        run = ledger.verify_all(reader)
+        assert run.exit_code == 0, [v.report for v in run.verdicts]
+        assert {v.company_id for v in run.verdicts} == {None, *companies}
+        for company in companies:
+            row = reader.execute("SELECT ok, report FROM audit.verify(%s)", (company,)).fetchone()
+            reader.commit()
+            assert row is not None and row[0] is True, row
+
+
+def _burn_transactions(server: ThrowawayServer, count: int) -> None:
+    with psycopg.connect(server.conninfo, autocommit=True) as conn:
+        for _ in range(count):
+            conn.execute("SELECT pg_current_xact_id()")
+
+
+@pytest.fixture(scope="module")
+def source() -> Iterator[ThrowawayServer]:
+    with throwaway_server(fsync=False, settings={"wal_level": "logical"}) as server:
+        _create_logins(server)
+        yield server
+
+
+def test_a_restore_into_a_cluster_whose_counter_is_far_behind(source: ThrowawayServer, tmp_path: Path) -> None:
+    dbname = _installed(source, "restored_from")
+    _burn_transactions(source, 3000)  # the source has lived longer than the fresh cluster will have
+    with psycopg.connect(source.conninfo_for(dbname, user=WRITER)) as writer, \
+            psycopg.connect(source.conninfo_for(dbname, user=OWNER)) as owner:
+        for company in (COMPANY, OTHER):
+            record(writer, company)
+        ledger.seal(owner)
+        unsealed = record(writer, COMPANY)  # written, not sealed, when the dump is taken
+    with psycopg.connect(source.conninfo_for(dbname)) as superuser:
+        row = superuser.execute("SELECT max(xid_to) FROM audit.blocks").fetchone()
+        assert row is not None
+        sealed_to = row[0]
+
+    # The README's commands: roles first, then the database.
+    bindir = source.bindir
+    roles, dump = tmp_path / "roles.sql", tmp_path / "erp.dump"
+    subprocess.run([str(bindir / "pg_dumpall"), "--roles-only", "-h", "127.0.0.1", "-p", str(source.port),
+                    "-U", SUPERUSER, "-f", str(roles)], check=True)
+    subprocess.run([str(bindir / "pg_dump"), "-Fc", "-h", "127.0.0.1", "-p", str(source.port), "-U", SUPERUSER,
+                    "-f", str(dump), dbname], check=True)
+    with throwaway_server(fsync=False) as target:
+        subprocess.run([str(bindir / "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(target.port), "-U",
+                        SUPERUSER, "-d", "postgres", "-f", str(roles)], check=True, capture_output=True)
+        with psycopg.connect(target.conninfo, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE erp OWNER {OWNER}")  # type: ignore[arg-type]
+        restored = subprocess.run([str(bindir / "pg_restore"), "-h", "127.0.0.1", "-p", str(target.port), "-U",
+                                   SUPERUSER, "-d", "erp", "--exit-on-error", str(dump)],
+                                  capture_output=True, text=True)
+        assert restored.returncode == 0, restored.stderr
+        _both_verify(target, "erp", [COMPANY, OTHER])
+
+        with psycopg.connect(target.conninfo_for("erp", user=WRITER)) as writer, \
+                psycopg.connect(target.conninfo_for("erp", user=OWNER)) as owner, \
+                psycopg.connect(target.conninfo_for("erp")) as superuser:
+            after = record(writer, COMPANY)
+            row = superuser.execute("SELECT txid FROM audit.audit_logs WHERE id = %s", (after,)).fetchone()
+            assert row is not None and row[0] < sealed_to, "the new cluster's counter is behind the old one's"
+            made = sorted(block[1:] for block in ledger.seal(owner))
+            # The entry the dump caught unsealed closes the old cluster's range; the new one opens this one's.
+            assert made == [(2, 1), (3, 1)]
+            for company in (COMPANY, OTHER):
+                record(writer, company)
+            assert len(ledger.seal(owner)) == 2
+            sealed = superuser.execute("SELECT count(*) FROM audit.audit_logs a JOIN audit.blocks b"
+                                   " ON a.id = ANY (b.entry_ids) WHERE a.id IN (%s, %s)", (unsealed, after)).fetchone()
+            assert sealed == (2,)
+        _both_verify(target, "erp", [COMPANY, OTHER])
+
+
+def test_a_logical_replica_keeps_every_entry_as_stamped(source: ThrowawayServer) -> None:
+    dbname = _installed(source, "published")
+    with psycopg.connect(source.conninfo_for(dbname), autocommit=True) as conn:
+        conn.execute("CREATE PUBLICATION audit_log FOR TABLE audit.audit_logs, audit.blocks")
+    writer_dsn, owner_dsn = source.conninfo_for(dbname, user=WRITER), source.conninfo_for(dbname, user=OWNER)
+    with psycopg.connect(writer_dsn) as writer:
+        for company in (COMPANY, OTHER):
+            record(writer, company)  # there before the subscription: the initial copy carries them
+    with psycopg.connect(owner_dsn) as owner:
+        ledger.seal(owner)
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with psycopg.connect(writer_dsn) as conn:
+                audit = AuditService(conn)
+                while not stop.is_set():
+                    audit.record(COMPANY if time.monotonic() % 2 < 1 else OTHER, "CREATE_INVOICE", "invoice",
+                                 uuid.uuid4(), {"n": 1})
+                    conn.commit()
+        except BaseException as error:  # noqa: BLE001 - reported by the test below
+            errors.append(error)
+
+    def seal() -> None:
+        try:
+            with psycopg.connect(owner_dsn) as conn:
+                while not stop.wait(0.2):
+                    ledger.seal(conn)
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    with throwaway_server(fsync=False) as replica:
+        _create_logins(replica)
+        _installed(replica)
+        threads = [threading.Thread(target=write) for _ in range(3)] + [threading.Thread(target=seal)]
+        for thread in threads:
+            thread.start()
+        try:
+            with psycopg.connect(replica.conninfo_for("erp"), autocommit=True) as conn:
+                conn.execute(f"CREATE SUBSCRIPTION audit_log CONNECTION '{source.conninfo_for(dbname)}'"
+                             " PUBLICATION audit_log")  # type: ignore[arg-type]
+            time.sleep(3)  # writers and seals go on while the copy runs and changes stream
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert not errors, errors
+        with psycopg.connect(owner_dsn, autocommit=True) as owner:
+            ledger.seal(owner)  # the last entries too
+        with psycopg.connect(source.conninfo_for(dbname), autocommit=True) as superuser:
+            expected = superuser.execute(SNAPSHOT_SQL).fetchone()
+        with psycopg.connect(replica.conninfo_for("erp"), autocommit=True) as conn:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                got = conn.execute(SNAPSHOT_SQL).fetchone()
+                if got == expected:
+                    break
+                time.sleep(0.2)
+            assert got == expected, "every entry and block arrived, with its id, txid, origin and time"
+            with pytest.raises(psycopg.Error, match="seal on its publisher") as refused:
+                conn.execute("SELECT audit.seal()")
+            assert refused.value.sqlstate == "AU008"
+        assert expected is not None and expected[1] > 2, "seals ran during the replication"
+        _both_verify(replica, "erp", [COMPANY, OTHER])
+        with psycopg.connect(replica.conninfo_for("erp"), autocommit=True) as conn:
+            conn.execute("DROP SUBSCRIPTION audit_log")
