@@ -126,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _seal(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace) -> int:
+    # audit.seal() says, in a NOTICE, what holds it back when entries have waited long.
+    conn.add_notice_handler(lambda notice: print(notice.message_primary, file=sys.stderr, flush=True))
     while True:
         blocks = ledger.seal(conn)
         for company_id, block_no, entry_count in blocks:

@@ -62,6 +62,8 @@ DECLARE
     new_from   bigint;
     root       pg_catalog.bytea;
     zero_hash  CONSTANT pg_catalog.bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
+    waiting    pg_catalog.record;
+    blockers   pg_catalog.text;
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_subscription_rel r
                WHERE r.srrelid OPERATOR(pg_catalog.=) 'audit.audit_logs'::pg_catalog.regclass) THEN
@@ -136,6 +138,32 @@ BEGIN
         RETURN NEXT;
     END LOOP;
     UPDATE audit.seal_lock s SET origin = here;
+
+    -- Say what holds the horizon back when entries have waited on it for long
+    -- (audit.seal_notice_after, in seconds; a minute unless set): the oldest
+    -- transactions still open, prepared ones included, in any database.
+    SELECT pg_catalog.count(*) AS entries, pg_catalog.min(a.created_at) AS since INTO waiting
+    FROM audit.audit_logs a WHERE a.origin = here AND a.txid >= horizon;
+    IF waiting.entries > 0 AND waiting.since < pg_catalog.now() - pg_catalog.make_interval(
+            secs => COALESCE(NULLIF(pg_catalog.current_setting('audit.seal_notice_after', true), '')::float8, 60)) THEN
+        SELECT pg_catalog.string_agg(w.what, '; ' ORDER BY w.age DESC) INTO blockers
+        FROM (SELECT pg_catalog.format('prepared transaction %L in database %s, prepared %s ago', p.gid, p.database,
+                                       pg_catalog.date_trunc('second', pg_catalog.now() - p.prepared)) AS what,
+                     pg_catalog.age(p.transaction) AS age
+              FROM pg_catalog.pg_prepared_xacts p
+              UNION ALL
+              SELECT pg_catalog.format('session %s in database %s, login %s', a.pid, COALESCE(a.datname, '?'),
+                                       COALESCE(a.usename, '?')),
+                     GREATEST(pg_catalog.age(a.backend_xid), pg_catalog.age(a.backend_xmin))
+              FROM pg_catalog.pg_stat_activity a
+              WHERE a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+                AND (a.backend_xid IS NOT NULL OR a.backend_xmin IS NOT NULL)
+              ORDER BY 2 DESC
+              LIMIT 3) w;
+        RAISE NOTICE 'audit.seal(): % entries wait, the oldest since %, on transactions still open: %',
+            waiting.entries, waiting.since, COALESCE(blockers, 'none this login can see')
+            USING HINT = 'A transaction prepared for two-phase commit holds sealing back until COMMIT PREPARED or ROLLBACK PREPARED; nothing is lost meanwhile.';
+    END IF;
 END;
 $$;
 

@@ -18,8 +18,11 @@ from audit_py.server import SUPERUSER, ThrowawayServer, throwaway_server
 
 from .conftest import LOGIN_ROLES, OWNER, READER, WRITER
 from .helpers import record
+from .test_cli import audit_py
 
 COMPANY, OTHER = uuid.uuid4(), uuid.uuid4()
+RECORD = ("SELECT audit.record_audit(company_id => %s, action => 'CREATE_INVOICE', entity => 'invoice',"
+          " entity_id => gen_random_uuid())")
 # What a replica must hold as its publisher does: every entry with its stamps, and every block.
 SNAPSHOT_SQL = """
 SELECT (SELECT count(*) FROM audit.audit_logs), (SELECT count(*) FROM audit.blocks),
@@ -61,7 +64,7 @@ def _burn_transactions(server: ThrowawayServer, count: int) -> None:
 
 @pytest.fixture(scope="module")
 def source() -> Iterator[ThrowawayServer]:
-    with throwaway_server(fsync=False, settings={"wal_level": "logical"}) as server:
+    with throwaway_server(fsync=False, settings={"wal_level": "logical", "max_prepared_transactions": "4"}) as server:
         _create_logins(server)
         yield server
 
@@ -184,3 +187,24 @@ def test_a_logical_replica_keeps_every_entry_as_stamped(source: ThrowawayServer)
         _both_verify(replica, "erp", [COMPANY, OTHER])
         with psycopg.connect(replica.conninfo_for("erp"), autocommit=True) as conn:
             conn.execute("DROP SUBSCRIPTION audit_log")
+
+
+def test_seal_names_the_prepared_transaction_that_holds_it_back(source: ThrowawayServer) -> None:
+    dbname = _installed(source, "two_phase")
+    with psycopg.connect(source.conninfo_for(dbname, user=WRITER), autocommit=True) as held:
+        held.execute("BEGIN")
+        held.execute(RECORD, (COMPANY,))
+        held.execute("PREPARE TRANSACTION 'invoice-run-7'")
+    try:
+        with psycopg.connect(source.conninfo_for(dbname, user=WRITER)) as writer:
+            record(writer, COMPANY)  # committed, and waiting on the prepared one
+        sealed = audit_py("seal", "--dsn", source.conninfo_for(dbname, user=OWNER),
+                          env={"PGOPTIONS": "-c audit.seal_notice_after=0"})
+        assert sealed.returncode == 0 and sealed.stdout.strip() == "nothing to seal", sealed.stdout
+        assert "1 entries wait" in sealed.stderr and "prepared transaction 'invoice-run-7' in database" \
+            f" {dbname}" in sealed.stderr, sealed.stderr
+    finally:
+        with psycopg.connect(source.conninfo_for(dbname), autocommit=True) as conn:
+            conn.execute("COMMIT PREPARED 'invoice-run-7'")
+    with psycopg.connect(source.conninfo_for(dbname, user=OWNER)) as owner:
+        assert [block[2] for block in ledger.seal(owner)] == [2]
