@@ -34,7 +34,7 @@ def migration_ids() -> list[str]:
     from audit_py.schema import migrations_dir
 
     return sorted(p.name.removesuffix(".sql") for p in migrations_dir().glob("*.sql")
-                  if not p.name.endswith(".rollback.sql"))
+                  if not p.name.endswith(".rollback.sql") and p.name != "post-apply.sql")
 
 
 # What drizzle-kit push and Alembic autogenerate proposed, and what else an owner could do: the

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from yoyo.connections import parse_uri
 
-from audit_py import migrate, rollback
+from audit_py import ledger, migrate, rollback
 from audit_py.schema import migrations_dir, yoyo_url
 from audit_py.server import SUPERUSER, ThrowawayServer, throwaway_server
 
@@ -26,7 +26,8 @@ MIGRATION_NAME = re.compile(r"^(?P<id>\d{4}\.[a-z0-9-]+)(?P<rollback>\.rollback)
 
 
 def test_migration_files_are_named_and_paired() -> None:
-    files = sorted(p.name for p in migrations_dir().iterdir() if p.suffix == ".sql")
+    # post-apply.sql is yoyo's hook after every run that applied one: not a migration.
+    files = sorted(p.name for p in migrations_dir().iterdir() if p.suffix == ".sql" and p.name != "post-apply.sql")
     assert files, "no migrations found"
     names = [MIGRATION_NAME.match(name) for name in files]
     assert all(names), [f for f, m in zip(files, names, strict=True) if not m]
@@ -176,3 +177,34 @@ def test_an_existing_log_moves_behind_the_trust_boundary_and_keeps_verifying(
         assert verdict.ok and "2 blocks and 3 sealed entries" in verdict.report, verdict.report
     assert rollback(conninfo)[:4] == ["0012.portable-horizon", "0011.verifiable-surface", "0010.validate-printable",
                                       "0009.trust-boundary"]
+
+
+def test_an_index_left_invalid_by_a_failed_concurrent_build_is_rebuilt_by_the_next_run(
+        pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> None:
+    """A CREATE INDEX CONCURRENTLY that timed out waiting for an old snapshot leaves an invalid index,
+    which the rerun's IF NOT EXISTS would keep: the post-apply hook rebuilds it."""
+    from yoyo import read_migrations
+
+    from audit_py.schema import _backend
+
+    dbname = empty_database()
+    conninfo = pg_server.conninfo_for(dbname, user=OWNER)
+    with _backend(conninfo) as backend:
+        pending = backend.to_apply(read_migrations(str(migrations_dir())))
+        backend.apply_migrations(type(pending)([m for m in pending if m.id < "0008"]))
+    with _connect(pg_server, dbname) as holder:  # a snapshot older than the build, held past its lock_timeout
+        holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        holder.execute("SELECT count(*) FROM pg_class")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            migrate(conninfo)
+        holder.execute("ROLLBACK")
+    with _connect(pg_server, dbname) as conn:
+        invalid = conn.execute("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                               " WHERE c.relnamespace = 'audit'::regnamespace AND NOT i.indisvalid").fetchone()
+    assert invalid == (1,), "the failed build left its index behind, invalid"
+    assert "0008.reading-indexes" in migrate(conninfo)
+    with _connect(pg_server, dbname) as conn:
+        invalid = conn.execute("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                               " WHERE c.relnamespace = 'audit'::regnamespace AND NOT i.indisvalid").fetchone()
+        assert invalid == (0,)
+        assert ledger.verify_all(conn).exit_code == 0
