@@ -8,6 +8,7 @@ from .errors import (
     InvalidQuery,
     InvalidTracking,
     ProtectedSchema,
+    SealingRefused,
     UntrackableChange,
 )
 from .models import AuditEntry, AuditRecord, Page
@@ -27,6 +28,7 @@ __all__ = [
     "InvalidTracking",
     "Page",
     "ProtectedSchema",
+    "SealingRefused",
     "UntrackableChange",
     "migrate",
     "rollback",

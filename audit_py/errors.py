@@ -1,6 +1,6 @@
 """The database's refusals, as exceptions of our own.
 
-psycopg turns SQLSTATEs it does not know (our AU001 to AU007) into a generic
+psycopg turns SQLSTATEs it does not know (our AU001 to AU008) into a generic
 error, so we map them by code. The psycopg error stays as __cause__.
 """
 
@@ -18,6 +18,7 @@ INVALID_TRACKING = "AU004"
 UNTRACKABLE_CHANGE = "AU005"
 INVALID_CONTEXT = "AU006"
 INVALID_QUERY = "AU007"
+SEALING_REFUSED = "AU008"
 CHECK_VIOLATION = "23514"
 
 
@@ -58,6 +59,10 @@ class InvalidQuery(AuditError):
     """A search or history the log cannot answer as asked; `parameter` names the argument (SQLSTATE AU007)."""
 
 
+class SealingRefused(AuditError):
+    """audit.seal() on a database that subscribes to the log: its publisher seals (SQLSTATE AU008)."""
+
+
 _BY_SQLSTATE: dict[str, type[AuditError]] = {
     IMMUTABLE_VIOLATION: ImmutableViolation,
     INVALID_ENTRY: InvalidEntry,
@@ -66,6 +71,7 @@ _BY_SQLSTATE: dict[str, type[AuditError]] = {
     UNTRACKABLE_CHANGE: UntrackableChange,
     INVALID_CONTEXT: InvalidContext,
     INVALID_QUERY: InvalidQuery,
+    SEALING_REFUSED: SealingRefused,
 }
 
 # A direct INSERT by the log's owner meets the table's CHECK constraints instead of

@@ -21,6 +21,7 @@ import psycopg
 from psycopg import pq
 
 from . import canonical, surface, wire
+from .errors import translate_errors
 
 VERIFIED, TAMPERED, UNVERIFIABLE = "verified", "tampered", "unverifiable"
 
@@ -436,9 +437,12 @@ def _compare(company_id: UUID, block: _Block, found: dict[bytes, bytes]) -> Verd
                            block.block_no, entry_id)
     return None
 
+
 def seal(conn: psycopg.Connection[Any]) -> list[tuple[UUID, int, int]]:
-    """Run audit.seal() in its own transaction; return (company_id, block_no, entry_count) per block made."""
-    with conn.transaction():
+    """Run audit.seal() in its own transaction; return (company_id, block_no, entry_count) per block made.
+
+    SealingRefused on a logical subscriber of the log."""
+    with translate_errors(), conn.transaction():
         return [(row[0], row[1], row[2]) for row in conn.execute("SELECT * FROM audit.seal()").fetchall()]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from audit_py import AuditService, ledger, migrate
+from audit_py import AuditService, SealingRefused, ledger, migrate
 from audit_py.server import SUPERUSER, ThrowawayServer, throwaway_server
 
 from .conftest import LOGIN_ROLES, OWNER, READER, WRITER
@@ -180,8 +180,8 @@ def test_a_logical_replica_keeps_every_entry_as_stamped(source: ThrowawayServer)
                     break
                 time.sleep(0.2)
             assert got == expected, "every entry and block arrived, with its id, txid, origin and time"
-            with pytest.raises(psycopg.Error, match="seal on its publisher") as refused:
-                conn.execute("SELECT audit.seal()")
+            with pytest.raises(SealingRefused, match="seal on its publisher") as refused:
+                ledger.seal(conn)
             assert refused.value.sqlstate == "AU008"
         assert expected is not None and expected[1] > 2, "seals ran during the replication"
         _both_verify(replica, "erp", [COMPANY, OTHER])
