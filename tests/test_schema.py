@@ -28,6 +28,7 @@ def test_columns_are_those_of_the_specification(connect_as: ConnectAs) -> None:
         ("created_at", "timestamp with time zone", True, "now()"),
         ("txid", "bigint", False, None),  # added by 0002.tamper-evidence, set by the stamp trigger
         ("context", "jsonb", True, "'{}'::jsonb"),  # added by 0005.change-tracking
+        ("origin", "bigint", False, None),  # added by 0012.portable-horizon, set by the stamp trigger
     ]
 
 
@@ -153,14 +154,14 @@ ADMIN_PRIVILEGES = ["DELETE strict_mode", "DELETE tenant_logins", "EXECUTE disab
                              "EXECUTE search", "EXECUTE set_context", "SELECT audit_logs", "SELECT blocks"]),
     ("audit_admin", ADMIN_PRIVILEGES),
     # What the SECURITY DEFINER functions it owns need, and no UPDATE, DELETE or TRUNCATE of the log.
-    ("audit_definer", ["EXECUTE _block_hash", "EXECUTE _context_extra", "EXECUTE _context_user",
-                       "EXECUTE _context_uuid", "EXECUTE _entry_problem", "EXECUTE _merkle_root", "EXECUTE _micros",
-                       "EXECUTE _missing_company", "EXECUTE _opt_uuid_bytes", "EXECUTE _pinned_companies",
-                       "EXECUTE _protection_problems", "EXECUTE _refuse_tracking", "EXECUTE _require_user",
-                       "EXECUTE _str_bytes", "EXECUTE _surface", "EXECUTE _track_changes", "EXECUTE _untrackable",
-                       "EXECUTE digest",
-                       "EXECUTE entry_hash", "EXECUTE record_audit", "EXECUTE record_audit_many", "EXECUTE seal",
-                       "EXECUTE verify", "INSERT audit_logs", "INSERT blocks", "SELECT audit_logs", "SELECT blocks",
+    ("audit_definer", ["EXECUTE _block_hash", "EXECUTE _block_hash_v2", "EXECUTE _context_extra",
+                       "EXECUTE _context_user", "EXECUTE _context_uuid", "EXECUTE _entry_problem",
+                       "EXECUTE _merkle_root", "EXECUTE _micros", "EXECUTE _missing_company",
+                       "EXECUTE _opt_uuid_bytes", "EXECUTE _pinned_companies", "EXECUTE _protection_problems",
+                       "EXECUTE _refuse_tracking", "EXECUTE _require_user", "EXECUTE _str_bytes", "EXECUTE _surface",
+                       "EXECUTE _track_changes", "EXECUTE _untrackable", "EXECUTE digest", "EXECUTE entry_hash",
+                       "EXECUTE record_audit", "EXECUTE record_audit_many", "EXECUTE seal", "EXECUTE verify",
+                       "INSERT audit_logs", "INSERT blocks", "SELECT audit_logs", "SELECT blocks",
                        "SELECT seal_lock", "SELECT strict_mode", "SELECT tenant_logins", "UPDATE seal_lock"]),
     # The installing login keeps audit_admin; the tests also grant it audit_writer, to track the ERP's tables.
     (OWNER, sorted(set(ADMIN_PRIVILEGES) | set(WRITER_PRIVILEGES))),
