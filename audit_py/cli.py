@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     tail_cmd.add_argument("--lines", "-n", type=int, default=10, metavar="N",
                           help="start with the N latest entries (default 10), unless --from-position")
     tail_cmd.add_argument("--poll", type=float, default=0.5, metavar="SECONDS", help="how often to look (default 0.5)")
+    tail_cmd.add_argument("--notice-after", type=float, default=60, metavar="SECONDS",
+                          help="say which open transactions hold entries back once they have for this long"
+                               " (default 60)")
 
     export_cmd = commands.add_parser("export", help="stream a company's entries to a file, oldest first")
     _dsn_option(export_cmd, "database to read")
@@ -221,7 +224,7 @@ def _tail(args: argparse.Namespace) -> int:
     position = args.from_position
     try:
         for record, reached in reading.follow(args.dsn, args.company, args.from_position, args.poll, args.lines,
-                                              stop):
+                                              stop, args.notice_after):
             position = reached
             if as_json:
                 print(reading.as_json(record), flush=True)

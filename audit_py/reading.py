@@ -33,6 +33,24 @@ LAST_SQL = (
     " ORDER BY txid DESC, id DESC LIMIT %(last)s) AS latest ORDER BY txid, id"
 )
 SET_COMPANY_SQL = "SELECT set_config('audit.company_id', %s, true)"
+# Entries past the horizon have committed and wait for an older transaction still open: which ones,
+# oldest first (a transaction prepared for two-phase commit waits until COMMIT PREPARED).
+WAITING_SQL = (
+    "SELECT count(*) FROM audit.audit_logs WHERE txid >= %(horizon)s"
+    " AND (%(company_id)s::uuid IS NULL OR company_id = %(company_id)s)"
+)
+HOLDING_BACK_SQL = """
+SELECT what FROM (
+    SELECT format('prepared transaction %L in database %s, prepared %s ago', gid, database,
+                  date_trunc('second', now() - prepared)) AS what, age(transaction) AS age
+    FROM pg_catalog.pg_prepared_xacts
+    UNION ALL
+    SELECT format('session %s in database %s, login %s', pid, coalesce(datname, '?'), coalesce(usename, '?')),
+           greatest(age(backend_xid), age(backend_xmin))
+    FROM pg_catalog.pg_stat_activity
+    WHERE pid <> pg_backend_pid() AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL)
+) AS w ORDER BY age DESC LIMIT 3
+"""
 EXPORT_COLUMNS = ("id, company_id, franchise_id, user_id, action, entity, entity_id, details, created_at, txid,"
                   " context")
 # JSON built by the server, streamed by COPY: no row passes through Python one by one. Built by
@@ -88,13 +106,15 @@ def name_company(conn: psycopg.Connection[Any], company_id: UUID | None) -> None
 
 
 def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: float, last: int = 0,
-           stop: Iterator[bool] | None = None) -> Iterator[tuple[AuditRecord, int]]:
+           stop: Iterator[bool] | None = None, notice_after: float = 60) -> Iterator[tuple[AuditRecord, int]]:
     """Entries as their transactions end, in transaction order; each with the position to resume from.
 
     Without a start: the `last` latest entries, then what ends from now on. Reconnects when the
     connection drops, and goes on from where it was: nothing is skipped or repeated. `stop`, when
-    given, is asked after each poll whether to stop.
+    given, is asked after each poll whether to stop. When committed entries have waited
+    `notice_after` seconds for an older transaction still open, says which on standard error.
     """
+    moved, told = time.monotonic(), None
     while True:
         try:
             with psycopg.connect(conninfo, autocommit=True, application_name="audit-py tail") as conn:
@@ -102,6 +122,11 @@ def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: floa
                     with conn.transaction():
                         name_company(conn, company_id)
                         horizon = int(conn.execute(HORIZON_SQL).fetchone()[0])  # type: ignore[index]
+                        if start is None or horizon != start:
+                            moved = time.monotonic()
+                        elif time.monotonic() - moved >= notice_after and told != horizon:
+                            told = horizon
+                            _say_what_holds_back(conn, horizon, company_id)
                         params = {"start": start, "horizon": horizon, "company_id": company_id, "last": last}
                         with conn.cursor() as cur:
                             found = cur.execute(LAST_SQL if start is None else FOLLOW_SQL, params).fetchall()
@@ -115,6 +140,14 @@ def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: floa
         except psycopg.OperationalError as error:
             print(f"audit-py tail: connection lost ({error}); reconnecting", file=sys.stderr)
             time.sleep(poll)
+
+
+def _say_what_holds_back(conn: psycopg.Connection[Any], horizon: int, company_id: UUID | None) -> None:
+    waiting = conn.execute(WAITING_SQL, {"horizon": horizon, "company_id": company_id}).fetchone()
+    if waiting and waiting[0]:
+        blockers = "; ".join(row[0] for row in conn.execute(HOLDING_BACK_SQL).fetchall())
+        print(f"audit-py tail: {waiting[0]} entries wait on transactions still open:"
+              f" {blockers or 'none this login can see'}", file=sys.stderr, flush=True)
 
 
 def export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | None, until: datetime | None,

@@ -25,7 +25,7 @@ SELECT count(audit.entry_hash(e)) FROM audit.audit_logs e
 WHERE e.txid >= (SELECT coalesce(max(xid_to), 0) FROM audit.blocks)
 """
 FETCH_SQL = """
-SELECT id, company_id, franchise_id, user_id, action, entity, entity_id, details, created_at, txid, context
+SELECT id, company_id, franchise_id, user_id, action, entity, entity_id, details, created_at, txid, context, origin
 FROM audit.audit_logs WHERE company_id = %s AND coalesce(txid, 0) < %s ORDER BY coalesce(txid, 0)
 """
 

@@ -78,7 +78,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '994005e9ea2b69fa7fd5141a10d0978254fcce4731e3bcb201d1ece8ce53eb7f'),
     ('core', 'function audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', 'a1b2e22b88acc9a1e362ed30aa5735d8318a3daf166eb927f0496487ff65d261'),
     ('core', 'function audit.schema_version()', '7a95101ee4bc6d6c576e2e64d265cda511bdc4b43a7ced8c4f417d40a322b787'),
-    ('core', 'function audit.seal()', '560e8d396f0fdb99a3ae6bfb112b628fb7544fef00b968761e94156e52211ba4'),
+    ('core', 'function audit.seal()', '1b1e3ec5df3d8b88eb4e05bd171ae0e06655d6e30f84d47a882b27476c3e30fd'),
     ('core', 'function audit.search(uuid,uuid,uuid,text,text,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone,uuid)', '8b2e6b0c3e13d7ddd09e17b719a707d3f7f22f4ed3baae97aa21f95c3d252ec8'),
     ('core', 'function audit.set_context(uuid,uuid,uuid,jsonb)', 'caa9b40e8c7111ba5dd1baab94353c6ce3884a0c5894f5b733a0ed78aa0a0cbf'),
     ('core', 'function audit.unpin_tenant(regrole,uuid)', '194de916e7416c1a2fe35f6d6607362b8281aa32becfc93bd9d5ab24fc310198'),
@@ -173,6 +173,8 @@ DECLARE
     new_from   bigint;
     root       pg_catalog.bytea;
     zero_hash  CONSTANT pg_catalog.bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
+    waiting    pg_catalog.record;
+    blockers   pg_catalog.text;
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_subscription_rel r
                WHERE r.srrelid OPERATOR(pg_catalog.=) 'audit.audit_logs'::pg_catalog.regclass) THEN
@@ -247,6 +249,32 @@ BEGIN
         RETURN NEXT;
     END LOOP;
     UPDATE audit.seal_lock s SET origin = here;
+
+    -- Say what holds the horizon back when entries have waited on it for long
+    -- (audit.seal_notice_after, in seconds; a minute unless set): the oldest
+    -- transactions still open, prepared ones included, in any database.
+    SELECT pg_catalog.count(*) AS entries, pg_catalog.min(a.created_at) AS since INTO waiting
+    FROM audit.audit_logs a WHERE a.origin = here AND a.txid >= horizon;
+    IF waiting.entries > 0 AND waiting.since < pg_catalog.now() - pg_catalog.make_interval(
+            secs => COALESCE(NULLIF(pg_catalog.current_setting('audit.seal_notice_after', true), '')::float8, 60)) THEN
+        SELECT pg_catalog.string_agg(w.what, '; ' ORDER BY w.age DESC) INTO blockers
+        FROM (SELECT pg_catalog.format('prepared transaction %L in database %s, prepared %s ago', p.gid, p.database,
+                                       pg_catalog.date_trunc('second', pg_catalog.now() - p.prepared)) AS what,
+                     pg_catalog.age(p.transaction) AS age
+              FROM pg_catalog.pg_prepared_xacts p
+              UNION ALL
+              SELECT pg_catalog.format('session %s in database %s, login %s', a.pid, COALESCE(a.datname, '?'),
+                                       COALESCE(a.usename, '?')),
+                     GREATEST(pg_catalog.age(a.backend_xid), pg_catalog.age(a.backend_xmin))
+              FROM pg_catalog.pg_stat_activity a
+              WHERE a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+                AND (a.backend_xid IS NOT NULL OR a.backend_xmin IS NOT NULL)
+              ORDER BY 2 DESC
+              LIMIT 3) w;
+        RAISE NOTICE 'audit.seal(): % entries wait, the oldest since %, on transactions still open: %',
+            waiting.entries, waiting.since, COALESCE(blockers, 'none this login can see')
+            USING HINT = 'A transaction prepared for two-phase commit holds sealing back until COMMIT PREPARED or ROLLBACK PREPARED; nothing is lost meanwhile.';
+    END IF;
 END;
 $$;
 

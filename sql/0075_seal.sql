@@ -114,14 +114,19 @@ BEGIN
         -- Other origins first: a company's chain goes from the old cluster to this one.
         ORDER BY e.origin IS NOT DISTINCT FROM here, e.origin, e.company_id
     LOOP
-        SELECT b.block_no, b.block_hash INTO previous
+        SELECT b.block_no, b.block_hash, b.origin, b.xid_to INTO previous
         FROM audit.blocks b
         WHERE b.company_id = batch.company_id
         ORDER BY b.block_no DESC
         LIMIT 1;
-        SELECT COALESCE(pg_catalog.max(b.xid_to), 0) INTO new_from
-        FROM audit.blocks b
-        WHERE b.company_id = batch.company_id AND b.origin IS NOT DISTINCT FROM batch.origin;
+        -- Where the company's ranges of this origin stand: most often at its last block.
+        IF previous.block_no IS NOT NULL AND previous.origin IS NOT DISTINCT FROM batch.origin THEN
+            new_from := previous.xid_to;
+        ELSE
+            SELECT COALESCE(pg_catalog.max(b.xid_to), 0) INTO new_from
+            FROM audit.blocks b
+            WHERE b.company_id = batch.company_id AND b.origin IS NOT DISTINCT FROM batch.origin;
+        END IF;
         new_no := COALESCE(previous.block_no, 0) + 1;
         root := audit._merkle_root(batch.hashes);
         INSERT INTO audit.blocks (company_id, block_no, xid_from, xid_to, entry_ids, entry_hashes,

@@ -58,7 +58,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '994005e9ea2b69fa7fd5141a10d0978254fcce4731e3bcb201d1ece8ce53eb7f'),
     ('core', 'function audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', 'a1b2e22b88acc9a1e362ed30aa5735d8318a3daf166eb927f0496487ff65d261'),
     ('core', 'function audit.schema_version()', '7a95101ee4bc6d6c576e2e64d265cda511bdc4b43a7ced8c4f417d40a322b787'),
-    ('core', 'function audit.seal()', '1b1e3ec5df3d8b88eb4e05bd171ae0e06655d6e30f84d47a882b27476c3e30fd'),
+    ('core', 'function audit.seal()', '9a1b4baaa7da62a6302d1a92b9e5d2f12ba4156099cdf713b0658714b86b2610'),
     ('core', 'function audit.search(uuid,uuid,uuid,text,text,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone,uuid)', '8b2e6b0c3e13d7ddd09e17b719a707d3f7f22f4ed3baae97aa21f95c3d252ec8'),
     ('core', 'function audit.set_context(uuid,uuid,uuid,jsonb)', 'caa9b40e8c7111ba5dd1baab94353c6ce3884a0c5894f5b733a0ed78aa0a0cbf'),
     ('core', 'function audit.unpin_tenant(regrole,uuid)', '194de916e7416c1a2fe35f6d6607362b8281aa32becfc93bd9d5ab24fc310198'),

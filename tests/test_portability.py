@@ -4,6 +4,7 @@ behind, and a logical replica fed while writers write and seals seal (docs/seali
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -203,6 +204,20 @@ def test_seal_names_the_prepared_transaction_that_holds_it_back(source: Throwawa
         assert sealed.returncode == 0 and sealed.stdout.strip() == "nothing to seal", sealed.stdout
         assert "1 entries wait" in sealed.stderr and "prepared transaction 'invoice-run-7' in database" \
             f" {dbname}" in sealed.stderr, sealed.stderr
+        tail = subprocess.Popen([sys.executable, "-m", "audit_py", "tail", "--follow", "--poll", "0.1",
+                                 "--notice-after", "0.3", "--dsn", source.conninfo_for(dbname, user=READER)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        watchdog = threading.Timer(30, tail.kill)  # a tail that never says it ends the read, and fails the test
+        watchdog.start()
+        try:
+            assert tail.stderr is not None
+            said = tail.stderr.readline()
+        finally:
+            watchdog.cancel()
+            tail.terminate()
+            tail.wait(timeout=10)
+        assert said.startswith("audit-py tail: 1 entries wait on transactions still open: prepared transaction"
+                               " 'invoice-run-7'"), said
     finally:
         with psycopg.connect(source.conninfo_for(dbname), autocommit=True) as conn:
             conn.execute("COMMIT PREPARED 'invoice-run-7'")
