@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import sys
@@ -17,7 +18,15 @@ import psycopg
 from . import demo, digest, ledger, offline, reading
 from .errors import AuditError
 from .schema import migrate
+from .server import ServerError
 from .service import AuditService
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("audit-py")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _dsn_option(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -27,6 +36,7 @@ def _dsn_option(parser: argparse.ArgumentParser, help_text: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audit-py", description="Immutable audit log in PostgreSQL.")
+    parser.add_argument("--version", action="version", version=f"audit-py {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     migrate_cmd = commands.add_parser("migrate", help="apply the bundled migrations to a database")
@@ -88,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     export_cmd.add_argument("--since", type=datetime.fromisoformat, metavar="ISO-TIME")
     export_cmd.add_argument("--until", type=datetime.fromisoformat, metavar="ISO-TIME")
     export_cmd.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    export_cmd.add_argument("--out", type=Path, required=True, metavar="FILE")
+    export_cmd.add_argument("--out", type=Path, required=True, metavar="FILE",
+                            help="the file to write (with FILE.chain.json beside it, for jsonl); - for standard output")
 
     keygen_cmd = commands.add_parser("keygen", help="make an Ed25519 key pair for signing digests")
     keygen_cmd.add_argument("--out", type=Path, required=True, metavar="FILE",
@@ -96,8 +107,68 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What each command needs of its login, for the line that says it lacks it.
+NEEDS = {"migrate": "the database's owner, with CREATEROLE", "seal": "audit_admin", "verify": "audit_reader",
+         "digest": "audit_reader", "log": "audit_reader or audit_tenant_reader", "tail": "audit_reader",
+         "export": "audit_reader or audit_tenant_reader", "demo": "the database's owner"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status: 0 done, 1 the command's negative finding (tampering, for verify), 2 could not do it."""
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and let no flush at exit complain of it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as error:  # noqa: BLE001 - turned into one line below, or raised again
+        message = _one_line(args.command, error)
+        if message is None:
+            raise
+        print(f"audit-py {args.command}: {message}", file=sys.stderr)
+        return 2
+
+
+def _one_line(command: str, error: Exception) -> str | None:
+    """What went wrong and what to do, for the errors a user can cause; None for a bug."""
+    first = ledger._first_line(error)
+    if isinstance(error, (digest.DigestError, AuditError, ServerError)):
+        return str(error)
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return f"{first}: this login needs {NEEDS.get(command, 'a role of the log')}"
+    if isinstance(error, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction,
+                          psycopg.errors.InvalidSchemaName)):
+        return f"no audit log in this database, or an older one ({first}): run `audit-py migrate` first"
+    if isinstance(error, psycopg.OperationalError):
+        return f"could not connect ({first})"
+    if isinstance(error, psycopg.ProgrammingError) and "connection" in first:
+        return f"not a connection string ({first})"
+    if isinstance(error, psycopg.Error):
+        return first
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror}"
+    if isinstance(error, ValueError) and command in ("digest", "verify", "keygen"):
+        return f"not a key ({first})"
+    return None
+
+
+def _libpq(dsn: str) -> str:
+    """The DSN as libpq takes it: yoyo's postgresql+psycopg:// is a postgresql:// URI."""
+    for scheme in ("postgresql+psycopg://", "postgres+psycopg://"):
+        if dsn.startswith(scheme):
+            return "postgresql://" + dsn[len(scheme):]
+    return dsn
+
+
+def _run(args: argparse.Namespace) -> int:
+    if getattr(args, "dsn", None):
+        args.dsn = _libpq(args.dsn)
+    elif hasattr(args, "dsn") and args.command != "demo" and any(
+            os.environ.get(name) for name in ("PGHOST", "PGDATABASE", "PGSERVICE", "PGUSER", "PGPORT")):
+        args.dsn = " "  # libpq's own defaults: the PG* variables, ~/.pgpass
     if args.command == "demo":
         return demo.run(args.dsn)
     if args.command == "verify" and args.export:
@@ -117,14 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with psycopg.connect(args.dsn) as conn:
             return COMMANDS[args.command](conn, args)
-    except (digest.DigestError, AuditError) as error:
-        print(f"audit-py {args.command}: {error}", file=sys.stderr)
-        return 2
     except psycopg.Error as error:
         if args.command not in ("verify", "digest"):
             raise
         # An alert must tell "could not verify" (2) from "tampered" (1), in one line.
-        print(f"audit-py {args.command}: could not verify: {ledger._first_line(error)}", file=sys.stderr)
+        print(f"audit-py {args.command}: could not verify: {_one_line(args.command, error)}", file=sys.stderr)
         return 2
 
 
@@ -240,7 +308,13 @@ def _tail(args: argparse.Namespace) -> int:
 
 def _export(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace) -> int:
     progress = sys.stderr if sys.stderr.isatty() else None
-    written = reading.export(conn, args.company, args.since, args.until, args.format, args.out, progress)
+    to_stdout = str(args.out) == "-"
+    written = reading.export(conn, args.company, args.since, args.until, args.format,
+                             None if to_stdout else args.out, progress)
+    if to_stdout:
+        print(f"{written} entries written to standard output, without their chain (it needs a file)",
+              file=sys.stderr)
+        return 0
     chain = f", and the company's chain to {offline.chain_path(args.out)}" if args.format == "jsonl" else ""
     print(f"{written} entries written to {args.out}{chain}")
     return 0

@@ -17,6 +17,7 @@ from psycopg.abc import Buffer
 from psycopg.pq import TransactionStatus
 
 from . import offline, queries
+from .errors import INVALID_QUERY, InvalidQuery
 from .models import AuditRecord
 
 # An entry is final once its transaction's id is below the snapshot's xmin: no
@@ -115,9 +116,11 @@ def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: floa
     `notice_after` seconds for an older transaction still open, says which on standard error.
     """
     moved, told = time.monotonic(), None
+    failures = 0
     while True:
         try:
             with psycopg.connect(conninfo, autocommit=True, application_name="audit-py tail") as conn:
+                failures = 0
                 while True:
                     with conn.transaction():
                         name_company(conn, company_id)
@@ -138,8 +141,15 @@ def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: floa
                         return
                     time.sleep(poll)
         except psycopg.OperationalError as error:
-            print(f"audit-py tail: connection lost ({error}); reconnecting", file=sys.stderr)
-            time.sleep(poll)
+            # Refused by the server (a password, a database, a role: a FATAL of its own), or asked for
+            # one look only: no retry would do better. Otherwise the network: back off, up to 30 s.
+            if stop is not None or error.sqlstate is not None or "FATAL:" in str(error):
+                raise
+            delay = min(max(poll, 0.5) * 2 ** failures, 30.0)
+            failures += 1
+            print(f"audit-py tail: connection lost ({str(error).strip().splitlines()[0]}); retrying in {delay:g} s",
+                  file=sys.stderr, flush=True)
+            time.sleep(delay)
 
 
 def _say_what_holds_back(conn: psycopg.Connection[Any], horizon: int, company_id: UUID | None) -> None:
@@ -151,8 +161,30 @@ def _say_what_holds_back(conn: psycopg.Connection[Any], horizon: int, company_id
 
 
 def export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | None, until: datetime | None,
-           fmt: str, out: Path, progress: IO[str] | None) -> int:
-    """Stream a company's entries, oldest first, to a file; return how many were written."""
+           fmt: str, out: Path | None, progress: IO[str] | None) -> int:
+    """Stream a company's entries, oldest first, to a file (standard output when out is None); return how
+    many were written. A file appears, with its chain beside it, only once the export is complete."""
+    if since is not None and until is not None and since >= until:
+        raise InvalidQuery("export: --since must be before --until", INVALID_QUERY, "since")
+    if out is None:
+        return _export(conn, company_id, since, until, fmt, sys.stdout.buffer, None, progress)
+    partial = out.with_name(f".{out.name}.partial")
+    chain = offline.chain_path(partial)
+    try:
+        with partial.open("wb") as file:
+            written = _export(conn, company_id, since, until, fmt, file, partial if fmt == "jsonl" else None,
+                              progress)
+        if fmt == "jsonl":
+            chain.replace(offline.chain_path(out))
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+        chain.unlink(missing_ok=True)
+    return written
+
+
+def _export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | None, until: datetime | None,
+            fmt: str, file: IO[bytes], chain_beside: Path | None, progress: IO[str] | None) -> int:
     where = "WHERE company_id = %(company_id)s"
     where += " AND created_at >= %(since)s" if since else ""
     where += " AND created_at < %(until)s" if until else ""
@@ -166,7 +198,7 @@ def export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | No
         conn.execute("SET LOCAL DateStyle = 'ISO'")  # the timestamps' text, in the JSON and the CSV
         total = int(conn.execute(COUNT_SQL.replace("{where}", where), params).fetchone()[0]) if progress else 0  # type: ignore[index]
         written = 0
-        with out.open("wb") as file, conn.cursor() as cur:
+        with conn.cursor() as cur:
             with cur.copy(template.replace("{where}", where), params) as copy:
                 batch: list[Buffer] = []
                 for data in copy:  # one row each
@@ -178,8 +210,8 @@ def export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | No
                 written += _write(file, batch, fmt)
         if fmt == "csv":
             written -= 1  # the header line
-        else:
-            offline.write_chain(conn, company_id, since, until, out)
+        elif chain_beside is not None:
+            offline.write_chain(conn, company_id, since, until, chain_beside)
         if progress is not None:
             progress.write(f"\r{written:,} of {total:,} entries\n")
     return written
