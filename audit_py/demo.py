@@ -145,8 +145,10 @@ def _tour(conn: psycopg.Connection[tuple[object, ...]], commit_each_step: bool) 
                      (COMPANY,))
         conn.execute("UPDATE invoices SET amount = 80")
         conn.execute("UPDATE invoices SET card_number = '5500 0000 0000 0004'")  # excluded: nothing to record
-    tracked = conn.execute("SELECT action, details::text, context::text FROM audit.audit_logs WHERE entity = 'invoice'"
-                           " AND context <> '{}' ORDER BY action").fetchall()
+    # The demo's own entries only: a database it was pointed at may hold invoices of its own.
+    tracked = conn.execute("SELECT action, details::text, context::text FROM audit.audit_logs"
+                           " WHERE company_id = %s AND entity = 'invoice' AND context ->> 'request_id' = 'req-7'"
+                           " ORDER BY action", (COMPANY,)).fetchall()
     print("   INSERT, then UPDATE amount, then UPDATE card_number (excluded), in"
           " audit.context(user_id=alice, request_id='req-7'):")
     for action, details, context in tracked:

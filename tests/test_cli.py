@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from audit_py import migrate
 from audit_py.server import ThrowawayServer
 
 from .conftest import OWNER
@@ -82,13 +83,18 @@ def test_demo_on_its_own_throwaway_server() -> None:
 def test_demo_against_a_given_database_leaves_no_entry(pg_server: ThrowawayServer,
                                                        empty_database: Callable[..., str]) -> None:
     dbname = empty_database()
+    migrate(pg_server.conninfo_for(dbname))
+    with psycopg.connect(pg_server.conninfo_for(dbname)) as conn:  # an invoice of the database's own
+        conn.execute("SELECT audit.set_context(user_id => gen_random_uuid(), extra => '{\"request_id\": \"r\"}');"
+                     " SELECT audit.record_audit(gen_random_uuid(), 'UPDATE_INVOICE', 'invoice', gen_random_uuid(),"
+                     " '{\"theirs\": true}')")
     result = audit_py("demo", "--dsn", pg_server.conninfo_for(dbname))
     assert result.returncode == 0, result.stderr
     _check_demo_output(result.stdout)
-    assert "throwaway" not in result.stdout
+    assert "throwaway" not in result.stdout and "theirs" not in result.stdout, "only the demo's own entries"
     assert "left no entry in your database" in result.stdout
     with psycopg.connect(pg_server.conninfo_for(dbname)) as conn:
-        assert conn.execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM audit.audit_logs").fetchone() == (1,)
 
 
 def test_demo_as_a_non_superuser_owner(pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> None:
