@@ -292,7 +292,7 @@ def _tail(args: argparse.Namespace) -> int:
     position = args.from_position
     try:
         for record, reached in reading.follow(args.dsn, args.company, args.from_position, args.poll, args.lines,
-                                              stop, args.notice_after):
+                                              stop, args.notice_after, retry_connect=args.follow):
             position = reached
             if as_json:
                 print(reading.as_json(record), flush=True)

@@ -107,20 +107,24 @@ def name_company(conn: psycopg.Connection[Any], company_id: UUID | None) -> None
 
 
 def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: float, last: int = 0,
-           stop: Iterator[bool] | None = None, notice_after: float = 60) -> Iterator[tuple[AuditRecord, int]]:
+           stop: Iterator[bool] | None = None, notice_after: float = 60,
+           retry_connect: bool = True) -> Iterator[tuple[AuditRecord, int]]:
     """Entries as their transactions end, in transaction order; each with the position to resume from.
 
     Without a start: the `last` latest entries, then what ends from now on. Reconnects when the
     connection drops, and goes on from where it was: nothing is skipped or repeated. `stop`, when
     given, is asked after each poll whether to stop. When committed entries have waited
     `notice_after` seconds for an older transaction still open, says which on standard error.
+    A connection the server refuses (a password, a database) ends it, as does any failure to
+    connect unless `retry_connect`; a connection lost is retried, backing off up to 30 s.
     """
     moved, told = time.monotonic(), None
-    failures = 0
+    failures, connected = 0, False
     while True:
         try:
+            connected = False
             with psycopg.connect(conninfo, autocommit=True, application_name="audit-py tail") as conn:
-                failures = 0
+                failures, connected = 0, True
                 while True:
                     with conn.transaction():
                         name_company(conn, company_id)
@@ -141,9 +145,9 @@ def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: floa
                         return
                     time.sleep(poll)
         except psycopg.OperationalError as error:
-            # Refused by the server (a password, a database, a role: a FATAL of its own), or asked for
-            # one look only: no retry would do better. Otherwise the network: back off, up to 30 s.
-            if stop is not None or error.sqlstate is not None or "FATAL:" in str(error):
+            # Refused by the server at the door (a password, a database, a role: a FATAL of its own):
+            # no retry would do better.
+            if not connected and (not retry_connect or "FATAL:" in str(error)):
                 raise
             delay = min(max(poll, 0.5) * 2 ** failures, 30.0)
             failures += 1
