@@ -95,18 +95,18 @@ ORDER BY a.origin NULLS FIRST, COALESCE(a.txid, 0)
 """
 # For each origin, the newest horizon any seal reached: every entry of that origin below it is sealed.
 _HORIZON_SQL = "SELECT b.origin::pg_catalog.int8, pg_catalog.max(b.xid_to) FROM audit.blocks b GROUP BY 1"
-_HERE_SQL = "SELECT s.system_identifier FROM pg_catalog.pg_control_system() s"
+# This cluster, and the verifying transaction's own id if it has one (its entries are its own).
+_HERE_SQL = """
+SELECT s.system_identifier, pg_catalog.pg_current_xact_id_if_assigned()::pg_catalog.text::pg_catalog.int8
+FROM pg_catalog.pg_control_system() s
+"""
 # The first transaction id not given out yet, read after the rows: no row read before can be that recent.
 _UNASSIGNED_SQL = ("SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())"
                    "::pg_catalog.text::pg_catalog.int8")
-# Transactions below this had all ended when the run began: their rows are in every later snapshot.
-_SETTLED_SQL = ("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
-                "::pg_catalog.text::pg_catalog.int8")
 # TABLESAMPLE SYSTEM (100) reads every page of the table: no planner setting can send it through an index.
 _TABLE_COUNT_SQL = """
 SELECT a.company_id, pg_catalog.count(*) FROM audit.audit_logs a TABLESAMPLE SYSTEM (100)
-WHERE (a.origin IS DISTINCT FROM %(here)s OR a.txid < %(settled)s)
-  AND (%(only)s::pg_catalog.uuid[] IS NULL OR a.company_id OPERATOR(pg_catalog.=) ANY (%(only)s::pg_catalog.uuid[]))
+WHERE %(only)s::pg_catalog.uuid[] IS NULL OR a.company_id OPERATOR(pg_catalog.=) ANY (%(only)s::pg_catalog.uuid[])
 GROUP BY a.company_id
 """
 _COMPANIES_SQL = """
@@ -163,33 +163,35 @@ def verify(conn: psycopg.Connection[Any], company_id: UUID) -> Verdict:
 def verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None = None) -> Run:
     """Verify the protections, then each company (every one with a chain or entries, unless `only`).
 
-    A company that cannot be read gets its own verdict; the others are verified still.
+    All in one read-only snapshot, so that every count agrees with every other (rows keep arriving
+    on a replica). A company that cannot be read gets its own verdict; the others are verified still.
     """
     run = Run()
     try:
         with _session(conn):
-            refusal = _refusal(conn)
-            if refusal:
-                run.verdicts.append(Verdict(None, UNVERIFIABLE, refusal))
-                return run
-            judgement = surface.judge(surface.read(conn))
-            run.guard_installed = judgement.guard_installed
-            run.verdicts.append(_protections_verdict(judgement, surface.takers(conn)))
-        with _session(conn):
-            company_ids = only or [row[0] for row in conn.execute(_COMPANIES_SQL).fetchall()]
-            settled = conn.execute(_SETTLED_SQL).fetchone()[0]  # type: ignore[index]
-            here = conn.execute(_HERE_SQL).fetchone()[0]  # type: ignore[index]
+            _verify_all(conn, only, run)
     except psycopg.errors.InsufficientPrivilege as error:
         run.verdicts.append(Verdict(None, UNVERIFIABLE, f"This login may not read the log: {_first_line(error)}."))
-        return run
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as error:
         run.verdicts.append(Verdict(None, TAMPERED, f"The log's tables could not be read: {_first_line(error)}."))
-        return run
+    return run
+
+
+def _verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None, run: Run) -> None:
+    refusal = _refusal(conn)
+    if refusal:
+        run.verdicts.append(Verdict(None, UNVERIFIABLE, refusal))
+        return
+    judgement = surface.judge(surface.read(conn))
+    run.guard_installed = judgement.guard_installed
+    run.verdicts.append(_protections_verdict(judgement, surface.takers(conn)))
+    company_ids = only or [row[0] for row in conn.execute(_COMPANIES_SQL).fetchall()]
+    here, own = conn.execute(_HERE_SQL).fetchone()  # type: ignore[misc]
     counted: dict[UUID, int] = {}
     for company_id in company_ids:
         try:
-            with _session(conn):
-                verdict, chain, counted[company_id] = _verify_company(conn, company_id, _Scan(settled, here))
+            with conn.transaction():  # a savepoint: a company that fails leaves the others to verify
+                verdict, chain, counted[company_id] = _verify_company(conn, company_id, _Scan(here, own))
         except psycopg.errors.InsufficientPrivilege as error:
             verdict, chain = Verdict(company_id, UNVERIFIABLE, f"Company {company_id} could not be read:"
                                                                f" {_first_line(error)}."), []
@@ -206,28 +208,24 @@ def verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None = None) ->
             if chain:
                 run.heads[company_id] = {"block_no": chain[-1].block_no, "block_hash": chain[-1].block_hash.hex(),
                                          "xid_to": chain[-1].xid_to}
-    _check_unindexed(conn, run, counted, _Scan(settled, here), only)
-    return run
+    _check_unindexed(conn, run, counted, only)
 
 
-def _check_unindexed(conn: psycopg.Connection[Any], run: Run, counted: dict[UUID, int], scan: _Scan,
+def _check_unindexed(conn: psycopg.Connection[Any], run: Run, counted: dict[UUID, int],
                      only: list[UUID] | None) -> None:
     """The rows each company was read with (through the indexes) against a scan of the table itself.
 
     A row kept out of the indexes (a superuser can mark an index not ready, insert, and mark it ready
-    again) is missed by every index scan, the verifier's included. Rows of transactions that had ended
-    before this run began (and every row written on another cluster) are in every snapshot since, so
-    the counts must agree.
+    again) is missed by every index scan, the verifier's included. In one snapshot, the counts agree.
     """
-    with _session(conn):
-        rows = conn.execute(_TABLE_COUNT_SQL, {"settled": scan.settled, "here": scan.here, "only": only}).fetchall()
+    rows = conn.execute(_TABLE_COUNT_SQL, {"only": only}).fetchall()
     judged = {verdict.company_id: verdict.status for verdict in run.verdicts}
     for company_id, count in rows:
         if count == counted.get(company_id, 0) or judged.get(company_id, VERIFIED) != VERIFIED:
             continue
-        verdict = Verdict(company_id, TAMPERED, f"Company {company_id}: the table holds {count} of its rows that were"
-                                                f" final before this verification, its indexes show"
-                                                f" {counted.get(company_id, 0)}: rows were kept out of the indexes.")
+        verdict = Verdict(company_id, TAMPERED, f"Company {company_id}: the table holds {count} of its rows, its"
+                                                f" indexes show {counted.get(company_id, 0)}: rows were kept out of"
+                                                " the indexes.")
         run.verdicts = [v for v in run.verdicts if v.company_id != company_id] + [verdict]
         run.chains.pop(company_id, None)
         run.heads.pop(company_id, None)
@@ -270,7 +268,7 @@ def _protections_verdict(judgement: surface.Judgement, takers: list[str]) -> Ver
 
 def _verify_company(conn: psycopg.Connection[Any], company_id: UUID,
                     scan: _Scan) -> tuple[Verdict, list[_Block], int]:
-    """The company's verdict, its verified chain, and how many of its rows were final before the run."""
+    """The company's verdict, its verified chain, and how many of its rows it read."""
     horizons = dict(conn.execute(_HORIZON_SQL).fetchall())
     with wire.raw(conn.cursor(binary=True)) as cur:
         chain = [_Block(*row) for row in cur.execute(_BLOCKS_SQL, (company_id,)).fetchall()]
@@ -294,19 +292,19 @@ def _verify_company(conn: psycopg.Connection[Any], company_id: UUID,
                                                  " verify."), [], 0
     verified = Verdict(company_id, VERIFIED, f"Company {company_id}: {len(sound)} blocks and {entries} sealed"
                                              f" entries verified; {scan.unsealed} entries not sealed yet.")
-    return verified, sound, scan.settled_rows
+    return verified, sound, scan.rows
 
 
 @dataclass
 class _Scan:
     """What a pass over a company's rows found besides a verdict."""
 
-    settled: int  # transactions of this cluster below this had ended when the run began
     here: int  # this cluster's system identifier: the origin of the entries written here
-    settled_rows: int = 0
+    own: int | None  # the verifying transaction's id, if it has one
+    rows: int = 0
     unsealed: int = 0
     orphan: bytes | None = None  # the first unsealed entry below the newest seal's horizon
-    newest: tuple[int, bytes] | None = None  # (txid, id) of the last row written here
+    newest: tuple[int, bytes] | None = None  # (txid, id) of the last row written here, by others
 
 
 def _check_links(company_id: UUID, chain: list[_Block]) -> tuple[list[_Block], Verdict | None]:
@@ -348,8 +346,6 @@ def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[
     by_origin: dict[int | None, list[_Block]] = {}
     for chained in chain:
         by_origin.setdefault(chained.origin, []).append(chained)
-    # Once this cluster has sealed, no entry of another origin is left unsealed: its first seal took them all.
-    sealed_here = scan.here in horizons
     seen: set[bytes] = set()
     origin: int | None = None
     started = False
@@ -387,16 +383,14 @@ def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[
                 if verdict is not None:
                     return verdict
                 block, found = next(blocks, None), {}
-            if origin == scan.here:
+            if origin == scan.here and txid != scan.own:
                 scan.newest = (txid, entry_id)
-            if origin != scan.here or txid < scan.settled:
-                scan.settled_rows += 1
+            scan.rows += 1
             if block is not None:
                 found[entry_id] = sha256(entry_bytes(*row)).digest()
             else:
                 scan.unsealed += 1
-                if scan.orphan is None and (txid < horizons.get(origin, 0)
-                                            or (sealed_here and origin != scan.here)):
+                if scan.orphan is None and txid < horizons.get(origin, 0):
                     scan.orphan = entry_id
     verdict = _close_origin(company_id, block, blocks, found)
     if verdict is not None:

@@ -54,6 +54,11 @@ CREATE INDEX audit_logs_entity_idx ON audit.audit_logs (entity, entity_id, creat
 -- audit.seal() at almost no cost to writers.
 CREATE INDEX audit_logs_txid_brin ON audit.audit_logs USING brin (txid);
 
+-- Created by 0012.portable-horizon, when no entry had an origin yet (so at
+-- no cost). audit.seal() finds, origin by origin, the entries of other
+-- clusters not sealed yet: a replica's, a restored dump's, a moved shard's.
+CREATE INDEX audit_logs_origin_txid_idx ON audit.audit_logs (origin, txid) WHERE origin IS NOT NULL;
+
 COMMENT ON TABLE audit.audit_logs IS
     'Append-only record of critical actions. Write with audit.record_audit(); UPDATE, DELETE and TRUNCATE are refused for every role.';
 COMMENT ON COLUMN audit.audit_logs.id IS
@@ -80,6 +85,8 @@ COMMENT ON COLUMN audit.audit_logs.origin IS
     'System identifier of the cluster the entry was written on (pg_control_system()), set by the database on insert: txid counts that cluster''s transactions. NULL for entries written before 0012.portable-horizon.';
 COMMENT ON COLUMN audit.audit_logs.context IS
     'The extra keys of the writing transaction''s context (audit.set_context(extra => ...)): request id, client address and the like. ''{}'' when there were none.';
+COMMENT ON INDEX audit.audit_logs_origin_txid_idx IS
+    'Finds each origin''s entries not sealed yet, for audit.seal().';
 COMMENT ON INDEX audit.audit_idx IS
     'Serves a company''s entries, per franchise, by time.';
 COMMENT ON INDEX audit.audit_logs_company_idx IS

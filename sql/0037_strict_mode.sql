@@ -18,6 +18,9 @@ CREATE TABLE audit.strict_mode (
 
 -- One row per role, and one for the whole database (NULL counts as 0).
 CREATE UNIQUE INDEX strict_mode_login_role_key ON audit.strict_mode ((COALESCE(login_role::oid, 0::oid)));
+-- Added by 0012.portable-horizon: a publication FOR ALL TABLES refuses a DELETE
+-- of a published table without a replica identity (disable_strict_mode()).
+ALTER TABLE audit.strict_mode REPLICA IDENTITY FULL;
 
 COMMENT ON TABLE audit.strict_mode IS
     'Where strict mode is on: entries need a user_id. A row with login_role NULL covers every role. Change it with audit.enable_strict_mode() and audit.disable_strict_mode().';

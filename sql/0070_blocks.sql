@@ -31,6 +31,8 @@ CREATE TABLE audit.blocks (
 
 -- audit.seal() starts its search for unsealed entries at the newest xid_to.
 CREATE INDEX blocks_xid_to_idx ON audit.blocks (xid_to);
+-- Added by 0012.portable-horizon: ... of each origin.
+CREATE INDEX blocks_origin_xid_to_idx ON audit.blocks (origin, xid_to);
 
 COMMENT ON TABLE audit.blocks IS
     'Hash chain of sealed entries, one per company. Append-only: UPDATE, DELETE and TRUNCATE are refused for every role.';
@@ -47,6 +49,7 @@ COMMENT ON COLUMN audit.blocks.sealed_at IS 'When the block was sealed.';
 COMMENT ON COLUMN audit.blocks.format IS 'Version of the canonical form the hashes were computed with.';
 COMMENT ON COLUMN audit.blocks.origin IS 'Origin (cluster system identifier) of the entries held; the range counts its transactions. NULL: entries older than 0012.portable-horizon.';
 COMMENT ON INDEX audit.blocks_xid_to_idx IS 'Finds the newest sealed range.';
+COMMENT ON INDEX audit.blocks_origin_xid_to_idx IS 'Finds the newest sealed range of each origin.';
 
 CREATE TRIGGER blocks_refuse_update
     BEFORE UPDATE ON audit.blocks

@@ -36,6 +36,11 @@ CREATE UNIQUE INDEX seal_lock_one_row ON audit.seal_lock ((true));
 
 INSERT INTO audit.seal_lock (seal_count) VALUES (0);
 
+-- A publication FOR ALL TABLES (as blue/green tooling makes) publishes its
+-- updates: PostgreSQL refuses an UPDATE of a published table without a
+-- replica identity, and every seal updates this one.
+ALTER TABLE audit.seal_lock REPLICA IDENTITY FULL;
+
 COMMENT ON TABLE audit.seal_lock IS
     'One row, updated by every audit.seal(): its row lock makes concurrent seals take turns.';
 COMMENT ON COLUMN audit.seal_lock.seal_count IS 'How many seals have run (counted from 0009.trust-boundary).';
@@ -64,6 +69,7 @@ DECLARE
     zero_hash  CONSTANT pg_catalog.bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
     waiting    pg_catalog.record;
     blockers   pg_catalog.text;
+    others_final boolean;
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_subscription_rel r
                WHERE r.srrelid OPERATOR(pg_catalog.=) 'audit.audit_logs'::pg_catalog.regclass) THEN
@@ -90,7 +96,24 @@ BEGIN
     -- Every entry of this cluster below its newest sealed xid_to is sealed, for every company.
     SELECT COALESCE(pg_catalog.max(b.xid_to), 0) INTO start_here FROM audit.blocks b WHERE b.origin = here;
 
+    -- Another cluster's entries are final once here: a transaction of this one
+    -- still prepared for two-phase commit may hold some a subscription applied
+    -- (two_phase), committed only later. Until none is left, they wait.
+    others_final := NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_xacts);
+
     FOR batch IN
+        WITH RECURSIVE origins (origin) AS (
+            -- One probe of the index per origin: there are few.
+            SELECT pg_catalog.min(a.origin) FROM audit.audit_logs a WHERE a.origin IS NOT NULL
+            UNION ALL
+            SELECT (SELECT pg_catalog.min(a.origin) FROM audit.audit_logs a WHERE a.origin > r.origin)
+            FROM origins r WHERE r.origin IS NOT NULL
+        ), other_origins AS (
+            -- Where each one's sealed ranges end (blocks_origin_xid_to_idx).
+            SELECT r.origin, COALESCE((SELECT pg_catalog.max(b.xid_to) FROM audit.blocks b
+                                       WHERE b.origin = r.origin), 0) AS sealed_to
+            FROM origins r WHERE r.origin IS NOT NULL AND r.origin <> here
+        )
         SELECT e.company_id, e.origin,
                pg_catalog.max(e.range_end) AS range_end,
                pg_catalog.array_agg(e.id ORDER BY e.id) AS ids,
@@ -100,16 +123,22 @@ BEGIN
               FROM audit.audit_logs a
               WHERE a.origin = here AND a.txid >= start_here AND a.txid < horizon
               UNION ALL
-              -- Every entry of another origin not sealed yet, where the last seal
-              -- ran elsewhere (after a restore, a switchover, a move; or the first
-              -- seal after 0012, for the older entries, of no origin): one scan.
+              -- Every entry of another origin not sealed yet (restored, replicated,
+              -- moved here), found origin by origin through audit_logs_origin_txid_idx.
               SELECT a.company_id, a.origin, a.id, audit.entry_hash(a),
-                     pg_catalog.max(COALESCE(a.txid, 0)) OVER (PARTITION BY a.origin) + 1
+                     pg_catalog.max(a.txid) OVER (PARTITION BY a.origin) + 1
+              FROM other_origins o
+              JOIN audit.audit_logs a ON a.origin = o.origin
+              WHERE others_final AND a.txid >= o.sealed_to
+              UNION ALL
+              -- The entries older than 0012, of no origin, where the last seal ran
+              -- elsewhere or before 0012: there are no others.
+              SELECT a.company_id, a.origin, a.id, audit.entry_hash(a),
+                     pg_catalog.max(COALESCE(a.txid, 0)) OVER () + 1
               FROM audit.audit_logs a
-              WHERE last_here IS DISTINCT FROM here
-                AND a.origin IS DISTINCT FROM here
+              WHERE others_final AND last_here IS DISTINCT FROM here AND a.origin IS NULL
                 AND COALESCE(a.txid, 0) >= COALESCE((SELECT pg_catalog.max(b.xid_to) FROM audit.blocks b
-                                                     WHERE b.origin IS NOT DISTINCT FROM a.origin), 0)) AS e
+                                                     WHERE b.origin IS NULL), 0)) AS e
         GROUP BY e.company_id, e.origin
         -- Other origins first: a company's chain goes from the old cluster to this one.
         ORDER BY e.origin IS NOT DISTINCT FROM here, e.origin, e.company_id

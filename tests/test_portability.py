@@ -223,3 +223,56 @@ def test_seal_names_the_prepared_transaction_that_holds_it_back(source: Throwawa
             conn.execute("COMMIT PREPARED 'invoice-run-7'")
     with psycopg.connect(source.conninfo_for(dbname, user=OWNER)) as owner:
         assert [block[2] for block in ledger.seal(owner)] == [2]
+
+
+def test_a_replica_that_sealed_before_it_subscribed_seals_its_publishers_entries_after_switchover(
+        source: ThrowawayServer) -> None:
+    """Its own seal ran last: another cluster's entries are found all the same, origin by origin."""
+    dbname = _installed(source, "before_switchover")
+    with psycopg.connect(source.conninfo_for(dbname), autocommit=True) as conn:
+        # FOR ALL TABLES, as blue/green tooling makes: the publisher's seals update a published table.
+        conn.execute("CREATE PUBLICATION everything FOR ALL TABLES")
+        conn.execute("CREATE PUBLICATION two_tables FOR TABLE audit.audit_logs, audit.blocks")
+    with psycopg.connect(source.conninfo_for(dbname, user=WRITER)) as writer, \
+            psycopg.connect(source.conninfo_for(dbname, user=OWNER)) as owner:
+        record(writer, COMPANY)
+        assert len(ledger.seal(owner)) == 1
+        record(writer, COMPANY)  # left unsealed on the publisher
+    with throwaway_server(fsync=False) as replica:
+        _create_logins(replica)
+        _installed(replica)
+        with psycopg.connect(replica.conninfo_for("erp", user=OWNER)) as owner:
+            assert ledger.seal(owner) == []  # a cron job, before anyone subscribed
+        with psycopg.connect(replica.conninfo_for("erp"), autocommit=True) as conn:
+            conn.execute(f"CREATE SUBSCRIPTION two_tables CONNECTION '{source.conninfo_for(dbname)}'"
+                         " PUBLICATION two_tables")  # type: ignore[arg-type]
+            deadline = time.monotonic() + 60
+            while conn.execute("SELECT count(*) FROM audit.audit_logs").fetchone() != (2,):
+                assert time.monotonic() < deadline, "the entries arrive"
+                time.sleep(0.2)
+            while conn.execute("SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'").fetchone() != (0,):
+                assert time.monotonic() < deadline, "the tables are in sync"
+                time.sleep(0.2)
+            conn.execute("ALTER SUBSCRIPTION two_tables DISABLE")
+            conn.execute("ALTER SUBSCRIPTION two_tables SET (slot_name = NONE)")
+            conn.execute("DROP SUBSCRIPTION two_tables")
+        with psycopg.connect(source.conninfo_for(dbname), autocommit=True) as conn:
+            conn.execute("SELECT pg_drop_replication_slot('two_tables')")
+        with psycopg.connect(replica.conninfo_for("erp", user=WRITER)) as writer, \
+                psycopg.connect(replica.conninfo_for("erp", user=OWNER)) as owner:
+            record(writer, COMPANY)
+            # The publisher's unsealed entry closes its range; the replica's own opens this cluster's.
+            assert sorted(block[1:] for block in ledger.seal(owner)) == [(2, 1), (3, 1)]
+        _both_verify(replica, "erp", [COMPANY])
+
+
+def test_verifying_inside_ones_own_writing_transaction(source: ThrowawayServer) -> None:
+    """The transaction's own entries have an id its snapshot has not seen given out: they are its own."""
+    dbname = _installed(source, "own_transaction")
+    with psycopg.connect(source.conninfo_for(dbname)) as conn:
+        conn.execute("GRANT audit_writer, audit_reader TO postgres")
+    with psycopg.connect(source.conninfo_for(dbname)) as conn:
+        conn.execute("SELECT audit.record_audit(%s, 'A', 'e', gen_random_uuid())", (COMPANY,))
+        assert ledger.verify(conn, COMPANY).ok
+        row = conn.execute("SELECT ok FROM audit.verify(%s)", (COMPANY,)).fetchone()
+        assert row == (True,)
