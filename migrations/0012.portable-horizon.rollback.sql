@@ -78,18 +78,20 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '994005e9ea2b69fa7fd5141a10d0978254fcce4731e3bcb201d1ece8ce53eb7f'),
     ('core', 'function audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', 'a1b2e22b88acc9a1e362ed30aa5735d8318a3daf166eb927f0496487ff65d261'),
     ('core', 'function audit.schema_version()', '7a95101ee4bc6d6c576e2e64d265cda511bdc4b43a7ced8c4f417d40a322b787'),
-    ('core', 'function audit.seal()', '9a1b4baaa7da62a6302d1a92b9e5d2f12ba4156099cdf713b0658714b86b2610'),
+    ('core', 'function audit.seal()', 'eec25cf398d413b7537c5044ff63cfc63140ec1c32cbb257b3b6eab050a9bdab'),
     ('core', 'function audit.search(uuid,uuid,uuid,text,text,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone,uuid)', '8b2e6b0c3e13d7ddd09e17b719a707d3f7f22f4ed3baae97aa21f95c3d252ec8'),
     ('core', 'function audit.set_context(uuid,uuid,uuid,jsonb)', 'caa9b40e8c7111ba5dd1baab94353c6ce3884a0c5894f5b733a0ed78aa0a0cbf'),
     ('core', 'function audit.unpin_tenant(regrole,uuid)', '194de916e7416c1a2fe35f6d6607362b8281aa32becfc93bd9d5ab24fc310198'),
-    ('core', 'function audit.verify(uuid)', 'b04dd91aabc5e70b0ac6985e352c17e73659181e9aaffc00e4768120533e3a90'),
+    ('core', 'function audit.verify(uuid)', '416480209ded7cf17a0b26c6bec7a5132b24c5dd1d1d44d9fecdbeb458d700fb'),
     ('guard', 'function audit_guard.refuse_ddl()', 'c4f91ec05b2a65f653476484ffd2e42042f71abc0801378dbdd8fcdc9925a74a'),
     ('core', 'index audit.audit_idx', 'b5573ba64640401db24a9a23c5a1321ee93941af560e2c565a972a2ebf334d52'),
     ('core', 'index audit.audit_logs_company_idx', 'd572376a945336a2545bb581d2dab8dc96d47758daf061163d003ba3ba3f45ed'),
     ('core', 'index audit.audit_logs_entity_idx', '907865ad18fec369c704004a51f9e6ef116f4e389645a0b5e7317ca14cad86e1'),
+    ('core', 'index audit.audit_logs_origin_txid_idx', '5648eddf9780ba6a65fc03ba4187b38ef886da982efe3d6ce9de90440f67239a'),
     ('core', 'index audit.audit_logs_pkey', '1d0a7074f02a166af25ccadd097d4f4b90ab439a68309b434ea57e5e313ca2f3'),
     ('core', 'index audit.audit_logs_txid_brin', '567f3b9d7716a933014f79c0ca48783d71441678c6619662cf8e328f18e1d09e'),
     ('core', 'index audit.audit_logs_user_idx', '5b5bf2a90b70470d48e1d5d9ce492d560418ceae2828899e58279099a58a037a'),
+    ('core', 'index audit.blocks_origin_xid_to_idx', 'a3270df52b40a8f8e5a3c60586c499f228a77e897105af3637202dd7f7b796ad'),
     ('core', 'index audit.blocks_pkey', '221ee7c3d373f7ef831ac452aed5f538e42480c3d54ef6d72e2cdbbb9704e455'),
     ('core', 'index audit.blocks_xid_to_idx', '2fdafb211dbc5570f0fbff80654bbeb371e3c96d8a9064760f7c776caff9c058'),
     ('core', 'index audit.seal_lock_one_row', 'bb25628a4a5c03ce3c7febd2878405f98605e5d6d103a3aae121ce147cef8cb8'),
@@ -175,6 +177,7 @@ DECLARE
     zero_hash  CONSTANT pg_catalog.bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
     waiting    pg_catalog.record;
     blockers   pg_catalog.text;
+    others_final boolean;
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_subscription_rel r
                WHERE r.srrelid OPERATOR(pg_catalog.=) 'audit.audit_logs'::pg_catalog.regclass) THEN
@@ -201,7 +204,24 @@ BEGIN
     -- Every entry of this cluster below its newest sealed xid_to is sealed, for every company.
     SELECT COALESCE(pg_catalog.max(b.xid_to), 0) INTO start_here FROM audit.blocks b WHERE b.origin = here;
 
+    -- Another cluster's entries are final once here: a transaction of this one
+    -- still prepared for two-phase commit may hold some a subscription applied
+    -- (two_phase), committed only later. Until none is left, they wait.
+    others_final := NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_xacts);
+
     FOR batch IN
+        WITH RECURSIVE origins (origin) AS (
+            -- One probe of the index per origin: there are few.
+            SELECT pg_catalog.min(a.origin) FROM audit.audit_logs a WHERE a.origin IS NOT NULL
+            UNION ALL
+            SELECT (SELECT pg_catalog.min(a.origin) FROM audit.audit_logs a WHERE a.origin > r.origin)
+            FROM origins r WHERE r.origin IS NOT NULL
+        ), other_origins AS (
+            -- Where each one's sealed ranges end (blocks_origin_xid_to_idx).
+            SELECT r.origin, COALESCE((SELECT pg_catalog.max(b.xid_to) FROM audit.blocks b
+                                       WHERE b.origin = r.origin), 0) AS sealed_to
+            FROM origins r WHERE r.origin IS NOT NULL AND r.origin <> here
+        )
         SELECT e.company_id, e.origin,
                pg_catalog.max(e.range_end) AS range_end,
                pg_catalog.array_agg(e.id ORDER BY e.id) AS ids,
@@ -211,16 +231,22 @@ BEGIN
               FROM audit.audit_logs a
               WHERE a.origin = here AND a.txid >= start_here AND a.txid < horizon
               UNION ALL
-              -- Every entry of another origin not sealed yet, where the last seal
-              -- ran elsewhere (after a restore, a switchover, a move; or the first
-              -- seal after 0012, for the older entries, of no origin): one scan.
+              -- Every entry of another origin not sealed yet (restored, replicated,
+              -- moved here), found origin by origin through audit_logs_origin_txid_idx.
               SELECT a.company_id, a.origin, a.id, audit.entry_hash(a),
-                     pg_catalog.max(COALESCE(a.txid, 0)) OVER (PARTITION BY a.origin) + 1
+                     pg_catalog.max(a.txid) OVER (PARTITION BY a.origin) + 1
+              FROM other_origins o
+              JOIN audit.audit_logs a ON a.origin = o.origin
+              WHERE others_final AND a.txid >= o.sealed_to
+              UNION ALL
+              -- The entries older than 0012, of no origin, where the last seal ran
+              -- elsewhere or before 0012: there are no others.
+              SELECT a.company_id, a.origin, a.id, audit.entry_hash(a),
+                     pg_catalog.max(COALESCE(a.txid, 0)) OVER () + 1
               FROM audit.audit_logs a
-              WHERE last_here IS DISTINCT FROM here
-                AND a.origin IS DISTINCT FROM here
+              WHERE others_final AND last_here IS DISTINCT FROM here AND a.origin IS NULL
                 AND COALESCE(a.txid, 0) >= COALESCE((SELECT pg_catalog.max(b.xid_to) FROM audit.blocks b
-                                                     WHERE b.origin IS NOT DISTINCT FROM a.origin), 0)) AS e
+                                                     WHERE b.origin IS NULL), 0)) AS e
         GROUP BY e.company_id, e.origin
         -- Other origins first: a company's chain goes from the old cluster to this one.
         ORDER BY e.origin IS NOT DISTINCT FROM here, e.origin, e.company_id
@@ -324,7 +350,6 @@ DECLARE
     odd         pg_catalog.record;
     read_rows   bigint := 0;
     horizons    pg_catalog.jsonb;
-    sealed_here boolean;
 BEGIN
     SELECT pg_catalog.string_agg(p, '; ') INTO problem FROM audit._protection_problems() AS p;
     IF problem IS NOT NULL THEN
@@ -335,8 +360,8 @@ BEGIN
 
     -- Read before the chain: a seal committing meanwhile only adds blocks
     -- above these, so no entry it seals can pass for an orphan below.
-    SELECT COALESCE(pg_catalog.jsonb_object_agg(h.o, h.top), '{}'), COALESCE(pg_catalog.bool_or(h.o = here::pg_catalog.text), false)
-    INTO horizons, sealed_here
+    SELECT COALESCE(pg_catalog.jsonb_object_agg(h.o, h.top), '{}')
+    INTO horizons
     FROM (SELECT COALESCE(b.origin::pg_catalog.text, 'none') AS o, pg_catalog.max(b.xid_to) AS top
           FROM audit.blocks b GROUP BY 1) h;
 
@@ -399,7 +424,9 @@ BEGIN
                               OR a.txid < 0
                               -- a transaction id this cluster has not given out yet
                               OR (a.origin = here
-                                  AND a.txid >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::pg_catalog.text::bigint))
+                                  AND a.txid >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::pg_catalog.text::bigint
+                                  -- (the verifying transaction's own entries excepted)
+                                  AND a.txid IS DISTINCT FROM pg_catalog.pg_current_xact_id_if_assigned()::pg_catalog.text::bigint))
     LIMIT 1;
     IF FOUND THEN
         IF odd.id IS NOT NULL AND odd.copies > 1 THEN
@@ -490,13 +517,11 @@ BEGIN
 
     -- audit.seal() seals every company of an origin up to the same horizon: an
     -- entry below its origin's newest horizon that no block holds lost its
-    -- block, or came later. And once this cluster has sealed, no entry of
-    -- another origin is left unsealed: the first seal here took them all.
+    -- block, or came later.
     SELECT a.id INTO orphan FROM audit.audit_logs a
     WHERE a.company_id = verify.company_id
       AND COALESCE(a.txid, 0) >= COALESCE((ends ->> COALESCE(a.origin::pg_catalog.text, 'none'))::bigint, 0)
-      AND (COALESCE(a.txid, 0) < COALESCE((horizons ->> COALESCE(a.origin::pg_catalog.text, 'none'))::bigint, 0)
-           OR (sealed_here AND a.origin IS DISTINCT FROM here))
+      AND COALESCE(a.txid, 0) < COALESCE((horizons ->> COALESCE(a.origin::pg_catalog.text, 'none'))::bigint, 0)
     ORDER BY a.id
     LIMIT 1;
     IF orphan IS NOT NULL THEN

@@ -54,6 +54,9 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 -- The hash functions it inlines hold bytea literals, read as written whatever the caller's setting.
 SET standard_conforming_strings = on
+-- Its query's estimates (one branch per origin) exceed jit_above_cost; compiling it costs more than
+-- hashing a batch of entries.
+SET jit = off
 AS $$
 DECLARE
     here       bigint := (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s);
@@ -125,11 +128,15 @@ BEGIN
               UNION ALL
               -- Every entry of another origin not sealed yet (restored, replicated,
               -- moved here), found origin by origin through audit_logs_origin_txid_idx.
-              SELECT a.company_id, a.origin, a.id, audit.entry_hash(a),
-                     pg_catalog.max(a.txid) OVER (PARTITION BY a.origin) + 1
+              -- (LATERAL: a probe per origin, never a scan of the whole log.)
+              SELECT a.company_id, a.origin, a.id, a.hash, a.range_end
               FROM other_origins o
-              JOIN audit.audit_logs a ON a.origin = o.origin
-              WHERE others_final AND a.txid >= o.sealed_to
+              CROSS JOIN LATERAL (
+                  SELECT x.company_id, x.origin, x.id, audit.entry_hash(x) AS hash,
+                         pg_catalog.max(x.txid) OVER () + 1 AS range_end
+                  FROM audit.audit_logs x
+                  WHERE x.origin = o.origin AND x.txid >= o.sealed_to) a
+              WHERE others_final
               UNION ALL
               -- The entries older than 0012, of no origin, where the last seal ran
               -- elsewhere or before 0012: there are no others.

@@ -276,3 +276,45 @@ def test_verifying_inside_ones_own_writing_transaction(source: ThrowawayServer) 
         assert ledger.verify(conn, COMPANY).ok
         row = conn.execute("SELECT ok FROM audit.verify(%s)", (COMPANY,)).fetchone()
         assert row == (True,)
+
+
+def test_another_clusters_entries_wait_while_a_transaction_is_prepared(source: ThrowawayServer) -> None:
+    """A two-phase subscription applies a prepared transaction as a prepared one: its entries appear at
+    COMMIT PREPARED, after the replica has taken over. Until then, no other cluster's range closes."""
+    dbname = _installed(source, "two_phase_subscription")
+    with psycopg.connect(source.conninfo_for(dbname), autocommit=True) as conn:
+        conn.execute("CREATE PUBLICATION audit_log FOR TABLE audit.audit_logs, audit.blocks")
+    with throwaway_server(fsync=False, settings={"max_prepared_transactions": "4"}) as replica:
+        _create_logins(replica)
+        _installed(replica)
+        with psycopg.connect(replica.conninfo_for("erp"), autocommit=True) as conn:
+            conn.execute(f"CREATE SUBSCRIPTION audit_log CONNECTION '{source.conninfo_for(dbname)}'"
+                         " PUBLICATION audit_log WITH (two_phase = true)")  # type: ignore[arg-type]
+            deadline = time.monotonic() + 60
+            while conn.execute("SELECT subtwophasestate FROM pg_subscription").fetchone() != ("e",):
+                assert time.monotonic() < deadline, "two-phase replication is enabled once in sync"
+                time.sleep(0.2)
+        with psycopg.connect(source.conninfo_for(dbname, user=WRITER), autocommit=True) as writer:
+            writer.execute("BEGIN")
+            writer.execute(RECORD, (COMPANY,))
+            writer.execute("PREPARE TRANSACTION 'invoice-run-8'")
+            writer.execute(RECORD, (COMPANY,))  # a later one, committed
+        with psycopg.connect(replica.conninfo_for("erp"), autocommit=True) as conn:
+            while conn.execute("SELECT (SELECT count(*) FROM pg_prepared_xacts),"
+                               " (SELECT count(*) FROM audit.audit_logs)").fetchone() != (1, 1):
+                assert time.monotonic() < deadline, "the prepared transaction and the later entry arrive"
+                time.sleep(0.2)
+            conn.execute("ALTER SUBSCRIPTION audit_log DISABLE")
+            conn.execute("ALTER SUBSCRIPTION audit_log SET (slot_name = NONE)")
+            conn.execute("DROP SUBSCRIPTION audit_log")
+            with psycopg.connect(replica.conninfo_for("erp", user=OWNER)) as owner:
+                assert ledger.seal(owner) == [], "the other cluster's entries wait on the prepared transaction"
+            gid = conn.execute("SELECT gid FROM pg_prepared_xacts").fetchone()
+            assert gid is not None
+            conn.execute(f"COMMIT PREPARED '{gid[0]}'")  # type: ignore[arg-type]
+            with psycopg.connect(replica.conninfo_for("erp", user=OWNER)) as owner:
+                assert [block[1:] for block in ledger.seal(owner)] == [(1, 2)]
+        with psycopg.connect(source.conninfo_for(dbname), autocommit=True) as conn:
+            conn.execute("COMMIT PREPARED 'invoice-run-8'")
+            conn.execute("SELECT pg_drop_replication_slot('audit_log')")
+        _both_verify(replica, "erp", [COMPANY])
