@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from uuid import UUID
 
@@ -20,6 +20,12 @@ from .errors import AuditError
 from .schema import migrate
 from .server import ServerError
 from .service import AuditService
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 time; one without an offset is UTC, whatever the server's or session's time zone."""
+    instant = datetime.fromisoformat(text)
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=timezone.utc)
 
 
 def _version() -> str:
@@ -73,8 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     log_cmd.add_argument("--action")
     log_cmd.add_argument("--entity", help="entity kind, e.g. invoice")
     log_cmd.add_argument("--entity-id", type=UUID, help="with --entity: that entity's whole history, oldest first")
-    log_cmd.add_argument("--since", type=datetime.fromisoformat, metavar="ISO-TIME", help="from this time on")
-    log_cmd.add_argument("--until", type=datetime.fromisoformat, metavar="ISO-TIME", help="before this time")
+    log_cmd.add_argument("--since", type=_instant, metavar="ISO-TIME", help="from this time on")
+    log_cmd.add_argument("--until", type=_instant, metavar="ISO-TIME", help="before this time")
     log_cmd.add_argument("--limit", type=int, default=100, help="entries per page (default 100)")
     log_cmd.add_argument("--after", metavar="CURSOR", help="the next page: the cursor the previous page printed")
     log_cmd.add_argument("--json", action="store_true", help="JSON lines even on a terminal (the default when piped)")
@@ -95,8 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     export_cmd = commands.add_parser("export", help="stream a company's entries to a file, oldest first")
     _dsn_option(export_cmd, "database to read")
     export_cmd.add_argument("--company", type=UUID, required=True)
-    export_cmd.add_argument("--since", type=datetime.fromisoformat, metavar="ISO-TIME")
-    export_cmd.add_argument("--until", type=datetime.fromisoformat, metavar="ISO-TIME")
+    export_cmd.add_argument("--since", type=_instant, metavar="ISO-TIME")
+    export_cmd.add_argument("--until", type=_instant, metavar="ISO-TIME")
     export_cmd.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export_cmd.add_argument("--out", type=Path, required=True, metavar="FILE",
                             help="the file to write (with FILE.chain.json beside it, for jsonl); - for standard output")
@@ -180,7 +186,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"audit-py {args.command}: give --dsn or set DATABASE_URL", file=sys.stderr)
         return 2
     if args.command == "migrate":
-        applied = migrate(args.dsn)
+        applied = migrate(args.dsn, on_notice=lambda message: print(message, file=sys.stderr))
         print(f"applied: {', '.join(applied)}" if applied else "already up to date")
         return 0
     if args.command == "tail":

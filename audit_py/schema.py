@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,12 +51,33 @@ def _backend(conninfo: str) -> Iterator[Any]:
         backend.connection.close()
 
 
-def migrate(conninfo: str) -> list[str]:
-    """Apply the migrations not yet applied; return their ids, in order."""
+def migrate(conninfo: str, on_notice: Callable[[str], None] | None = None) -> list[str]:
+    """Apply the migrations not yet applied; return their ids, in order.
+
+    on_notice receives what the migrations say as they run (a step skipped for want of a superuser,
+    an index rebuilt), which yoyo itself does not show.
+    """
     with _backend(conninfo) as backend:
+        if on_notice is not None:
+            _listen(backend, on_notice)
         pending = backend.to_apply(read_migrations(str(migrations_dir())))
         backend.apply_migrations(pending)
     return [migration.id for migration in pending]
+
+
+def _listen(backend: Any, on_notice: Callable[[str], None]) -> None:
+    """Hand on_notice what the server says on every connection of the backend's: yoyo runs each
+    migration on a copy of it (backend.copy(), a connection of its own)."""
+    heard: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    class Listening(type(backend)):  # type: ignore[misc]
+        def init_connection(self, connection: Any) -> None:
+            super().init_connection(connection)
+            if connection not in heard:
+                heard.add(connection)
+                connection.add_notice_handler(lambda notice: on_notice(notice.message_primary))
+
+    backend.__class__ = Listening
 
 
 def rollback(conninfo: str) -> list[str]:

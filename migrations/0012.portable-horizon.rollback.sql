@@ -78,11 +78,11 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '994005e9ea2b69fa7fd5141a10d0978254fcce4731e3bcb201d1ece8ce53eb7f'),
     ('core', 'function audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', 'a1b2e22b88acc9a1e362ed30aa5735d8318a3daf166eb927f0496487ff65d261'),
     ('core', 'function audit.schema_version()', '7a95101ee4bc6d6c576e2e64d265cda511bdc4b43a7ced8c4f417d40a322b787'),
-    ('core', 'function audit.seal()', 'eec25cf398d413b7537c5044ff63cfc63140ec1c32cbb257b3b6eab050a9bdab'),
+    ('core', 'function audit.seal()', '8881643341751dab3028a8fb2240d892d969a9c9388c8b3c0f452f68757108cd'),
     ('core', 'function audit.search(uuid,uuid,uuid,text,text,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone,uuid)', '8b2e6b0c3e13d7ddd09e17b719a707d3f7f22f4ed3baae97aa21f95c3d252ec8'),
     ('core', 'function audit.set_context(uuid,uuid,uuid,jsonb)', 'caa9b40e8c7111ba5dd1baab94353c6ce3884a0c5894f5b733a0ed78aa0a0cbf'),
     ('core', 'function audit.unpin_tenant(regrole,uuid)', '194de916e7416c1a2fe35f6d6607362b8281aa32becfc93bd9d5ab24fc310198'),
-    ('core', 'function audit.verify(uuid)', '416480209ded7cf17a0b26c6bec7a5132b24c5dd1d1d44d9fecdbeb458d700fb'),
+    ('core', 'function audit.verify(uuid)', 'b0a4837d8383068b751646f240ff8a2047443ad3a62a56d37cb6b8d969f649ba'),
     ('guard', 'function audit_guard.refuse_ddl()', 'c4f91ec05b2a65f653476484ffd2e42042f71abc0801378dbdd8fcdc9925a74a'),
     ('core', 'index audit.audit_idx', 'b5573ba64640401db24a9a23c5a1321ee93941af560e2c565a972a2ebf334d52'),
     ('core', 'index audit.audit_logs_company_idx', 'd572376a945336a2545bb581d2dab8dc96d47758daf061163d003ba3ba3f45ed'),
@@ -162,6 +162,9 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 -- The hash functions it inlines hold bytea literals, read as written whatever the caller's setting.
 SET standard_conforming_strings = on
+-- Its query's estimates (one branch per origin) exceed jit_above_cost; compiling it costs more than
+-- hashing a batch of entries.
+SET jit = off
 AS $$
 DECLARE
     here       bigint := (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s);
@@ -233,11 +236,15 @@ BEGIN
               UNION ALL
               -- Every entry of another origin not sealed yet (restored, replicated,
               -- moved here), found origin by origin through audit_logs_origin_txid_idx.
-              SELECT a.company_id, a.origin, a.id, audit.entry_hash(a),
-                     pg_catalog.max(a.txid) OVER (PARTITION BY a.origin) + 1
+              -- (LATERAL: a probe per origin, never a scan of the whole log.)
+              SELECT a.company_id, a.origin, a.id, a.hash, a.range_end
               FROM other_origins o
-              JOIN audit.audit_logs a ON a.origin = o.origin
-              WHERE others_final AND a.txid >= o.sealed_to
+              CROSS JOIN LATERAL (
+                  SELECT x.company_id, x.origin, x.id, audit.entry_hash(x) AS hash,
+                         pg_catalog.max(x.txid) OVER () + 1 AS range_end
+                  FROM audit.audit_logs x
+                  WHERE x.origin = o.origin AND x.txid >= o.sealed_to) a
+              WHERE others_final
               UNION ALL
               -- The entries older than 0012, of no origin, where the last seal ran
               -- elsewhere or before 0012: there are no others.
@@ -327,6 +334,7 @@ SET search_path = pg_catalog, pg_temp
 -- the hash functions it inlines hold bytea literals, read as written.
 SET row_security = on
 SET standard_conforming_strings = on
+SET jit = off
 AS $$
 DECLARE
     here        bigint := (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s);
@@ -614,6 +622,18 @@ $$;
 
 COMMENT ON FUNCTION audit._stamp_entry() IS
     'Trigger function: sets id, created_at, txid and origin of a new entry, whatever the insert supplied.';
+
+CREATE OR REPLACE FUNCTION audit.pin_tenant(login_role regrole, company_id uuid)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+INSERT INTO audit.tenant_logins (login_role, company_id) VALUES (pin_tenant.login_role, pin_tenant.company_id)
+ON CONFLICT DO NOTHING;
+$$;
+
+COMMENT ON FUNCTION audit.pin_tenant(regrole, uuid) IS
+    'Pins a login (or a role) to a company: as a tenant reader it reads that company, and any other it is pinned to, only.';
 
 ALTER FUNCTION audit._merkle_root(bytea[]) RESET standard_conforming_strings;
 ALTER FUNCTION audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz) RESET standard_conforming_strings;

@@ -162,6 +162,29 @@ ALTER FUNCTION audit._block_hash(uuid, bigint, bigint, bigint, integer, bytea, b
 REVOKE ALL ON FUNCTION audit._block_hash_v2(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit._block_hash_v2(uuid, bigint, bigint, bigint, integer, bytea, bytea, timestamptz, bigint) TO audit_definer;
 
+-- ---- sql/0092_tenant_readers.sql: a pin that confines nothing says so ----
+
+CREATE OR REPLACE FUNCTION audit.pin_tenant(login_role regrole, company_id uuid)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO audit.tenant_logins (login_role, company_id) VALUES (pin_tenant.login_role, pin_tenant.company_id)
+    ON CONFLICT DO NOTHING;
+    IF NOT pg_catalog.pg_has_role(pin_tenant.login_role::pg_catalog.oid, 'audit_tenant_reader', 'USAGE') THEN
+        RAISE WARNING 'audit.pin_tenant(): % is not an audit_tenant_reader: the pin confines nothing until it is one',
+            pin_tenant.login_role;
+    ELSIF pg_catalog.pg_has_role(pin_tenant.login_role::pg_catalog.oid, 'audit_reader', 'USAGE') THEN
+        RAISE WARNING 'audit.pin_tenant(): % is an audit_reader too, which reads every company: the pin confines nothing',
+            pin_tenant.login_role;
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION audit.pin_tenant(regrole, uuid) IS
+    'Pins a login (or a role) to a company: as a tenant reader it reads that company, and any other it is pinned to, only.';
+
 -- ---- sql/0078_surface.sql: the schema's version; names printed the same whatever the caller's settings ----
 
 ALTER FUNCTION audit._surface() SET quote_all_identifiers = off;
@@ -221,7 +244,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.enable_tracking(regclass,text,text[])', 'bfab9d2d3730a1dcb2853778e7e4327550531385bb1ff30b1e28f3ebc44b26ae'),
     ('core', 'function audit.entry_hash(audit.audit_logs)', 'b89ba2f9cda32e5d496514094bfbc23f8603b75628dbe676fd71584717a5dd45'),
     ('core', 'function audit.history(text,uuid,integer,timestamp with time zone,uuid)', 'b62989c158b6084d740716befaac5125a4b02e3874f765380317d1444520e4e8'),
-    ('core', 'function audit.pin_tenant(regrole,uuid)', '3393cf450dceceb736dd5209c4985b3e09bbb23336b685144b9caabff19c8cb1'),
+    ('core', 'function audit.pin_tenant(regrole,uuid)', 'c2aaa15acdd754b00d2eb5ee941f711b62acb833d5968b3609695836620bb8f3'),
     ('core', 'function audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '994005e9ea2b69fa7fd5141a10d0978254fcce4731e3bcb201d1ece8ce53eb7f'),
     ('core', 'function audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', 'a1b2e22b88acc9a1e362ed30aa5735d8318a3daf166eb927f0496487ff65d261'),
     ('core', 'function audit.schema_version()', '7a95101ee4bc6d6c576e2e64d265cda511bdc4b43a7ced8c4f417d40a322b787'),

@@ -43,13 +43,25 @@ $$;
 COMMENT ON FUNCTION audit._pinned_companies() IS
     'The companies the session''s login is pinned to, NULL when it is not pinned.';
 
+-- A pin confines tenant readers only (0012.portable-horizon made it say so):
+-- pinning an auditor, which reads every company, would seem to work and do
+-- nothing.
 CREATE FUNCTION audit.pin_tenant(login_role regrole, company_id uuid)
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-INSERT INTO audit.tenant_logins (login_role, company_id) VALUES (pin_tenant.login_role, pin_tenant.company_id)
-ON CONFLICT DO NOTHING;
+BEGIN
+    INSERT INTO audit.tenant_logins (login_role, company_id) VALUES (pin_tenant.login_role, pin_tenant.company_id)
+    ON CONFLICT DO NOTHING;
+    IF NOT pg_catalog.pg_has_role(pin_tenant.login_role::pg_catalog.oid, 'audit_tenant_reader', 'USAGE') THEN
+        RAISE WARNING 'audit.pin_tenant(): % is not an audit_tenant_reader: the pin confines nothing until it is one',
+            pin_tenant.login_role;
+    ELSIF pg_catalog.pg_has_role(pin_tenant.login_role::pg_catalog.oid, 'audit_reader', 'USAGE') THEN
+        RAISE WARNING 'audit.pin_tenant(): % is an audit_reader too, which reads every company: the pin confines nothing',
+            pin_tenant.login_role;
+    END IF;
+END;
 $$;
 
 COMMENT ON FUNCTION audit.pin_tenant(regrole, uuid) IS

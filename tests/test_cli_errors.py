@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -98,3 +99,30 @@ def test_tail_without_follow_does_not_retry(pg_server: ThrowawayServer,
     _one_line(audit_py("tail", "--dsn", DOWN), "could not connect")
     wrong_database = pg_server.conninfo_for("no_such_database", user=SUPERUSER)
     _one_line(audit_py("tail", "--follow", "--dsn", wrong_database), "does not exist")
+
+
+def test_migrate_says_what_it_skipped(pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> None:
+    result = audit_py("migrate", "--dsn", pg_server.conninfo_for(empty_database(), user=OWNER))
+    assert result.returncode == 0 and result.stdout.startswith("applied: 0001.audit-foundation")
+    assert "the DDL-refusing event triggers need a superuser to install; skipped" in result.stderr
+
+
+def test_a_time_without_an_offset_is_utc(connect_as: ConnectAs, pg_server: ThrowawayServer,
+                                         postgresql: psycopg.Connection[tuple[object, ...]]) -> None:
+    record(connect_as(WRITER), COMPANY)
+    row = connect_as(SUPERUSER).execute("SELECT created_at AT TIME ZONE 'UTC' FROM audit.audit_logs").fetchone()
+    assert row is not None
+    just_after = (row[0] + timedelta(microseconds=1)).isoformat()  # no offset: read as UTC
+    dsn = pg_server.conninfo_for(postgresql.info.dbname, user=READER)
+    environment = {"PGTZ": "Pacific/Chatham"}  # a session time zone far from UTC changes nothing
+    until = audit_py("log", "--company", str(COMPANY), "--json", "--until", just_after, "--dsn", dsn, env=environment)
+    since = audit_py("log", "--company", str(COMPANY), "--json", "--since", just_after, "--dsn", dsn, env=environment)
+    assert (len(until.stdout.splitlines()), len(since.stdout.splitlines())) == (1, 0), (until.stderr, since.stderr)
+
+
+def test_pinning_a_login_that_is_not_a_tenant_reader_says_it_confines_nothing(connect_as: ConnectAs) -> None:
+    owner = connect_as(OWNER, autocommit=True)
+    warnings: list[str] = []
+    owner.add_notice_handler(lambda notice: warnings.append(notice.message_primary))
+    owner.execute("SELECT audit.pin_tenant(%s, gen_random_uuid())", (READER,))
+    assert warnings and "is not an audit_tenant_reader: the pin confines nothing" in warnings[0], warnings
