@@ -155,8 +155,7 @@ def verify(conn: psycopg.Connection[Any], company_id: UUID) -> Verdict:
     if worst is None:
         company = run.verdicts[-1]
         return Verdict(company_id, VERIFIED, company.report.rstrip(".") + "; protections in place.")
-    if worst.company_id is None and worst.status == TAMPERED:
-        return Verdict(company_id, TAMPERED, worst.report)
+    # The log's own verdict (protections, access) is given as the company's.
     return worst if worst.company_id is not None else Verdict(company_id, worst.status, worst.report)
 
 
@@ -187,11 +186,14 @@ def _verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None, run: Run
     run.verdicts.append(_protections_verdict(judgement, surface.takers(conn)))
     company_ids = only or [row[0] for row in conn.execute(_COMPANIES_SQL).fetchall()]
     here, own = conn.execute(_HERE_SQL).fetchone()  # type: ignore[misc]
+    # Read before any chain: a seal committing meanwhile (at READ COMMITTED) only adds blocks above these.
+    horizons = dict(conn.execute(_HORIZON_SQL).fetchall())
     counted: dict[UUID, int] = {}
     for company_id in company_ids:
         try:
             with conn.transaction():  # a savepoint: a company that fails leaves the others to verify
-                verdict, chain, counted[company_id] = _verify_company(conn, company_id, _Scan(here, own))
+                verdict, chain, counted[company_id] = _verify_company(conn, company_id, horizons,
+                                                                      _Scan(here, own))
         except psycopg.errors.InsufficientPrivilege as error:
             verdict, chain = Verdict(company_id, UNVERIFIABLE, f"Company {company_id} could not be read:"
                                                                f" {_first_line(error)}."), []
@@ -266,10 +268,9 @@ def _protections_verdict(judgement: surface.Judgement, takers: list[str]) -> Ver
                                    f" {surface.version()} has it; {guard}. Can take the log's owning roles: {who}.")
 
 
-def _verify_company(conn: psycopg.Connection[Any], company_id: UUID,
+def _verify_company(conn: psycopg.Connection[Any], company_id: UUID, horizons: dict[int | None, int],
                     scan: _Scan) -> tuple[Verdict, list[_Block], int]:
     """The company's verdict, its verified chain, and how many of its rows it read."""
-    horizons = dict(conn.execute(_HORIZON_SQL).fetchall())
     with wire.raw(conn.cursor(binary=True)) as cur:
         chain = [_Block(*row) for row in cur.execute(_BLOCKS_SQL, (company_id,)).fetchall()]
     sound, broken = _check_links(company_id, chain)

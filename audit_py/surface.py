@@ -122,7 +122,7 @@ def judge(found: dict[str, list[str]]) -> Judgement:
             problems.append(f"{obj} was changed: {_difference(accepted[0], descriptions[0])}")
     for obj in found:
         if obj not in objects:
-            problems.append(f"{obj} was added: {found[obj][0].splitlines()[0] if found[obj][0] else ''}".rstrip(": "))
+            problems.append(f"{obj} was added: {found[obj][0].splitlines()[0]}")  # read() leaves none empty
     return Judgement(problems, guard_installed)
 
 

@@ -54,7 +54,7 @@ class _JsonbText(Loader):
 
 def is_finite(micros: int | None) -> bool:
     """A time the canonical form can hold: finite, and within 64 bits of microseconds since 1970."""
-    return micros is not None and micros not in (INFINITY, MINUS_INFINITY) and MINUS_INFINITY <= micros < INFINITY
+    return micros is not None and MINUS_INFINITY < micros < INFINITY
 
 
 AnyCursor = TypeVar("AnyCursor", Cursor[Any], ServerCursor[Any])
