@@ -9,6 +9,7 @@ from .errors import (
     InvalidTracking,
     ProtectedSchema,
     SealingRefused,
+    UninstallRefused,
     UntrackableChange,
 )
 from .models import AuditEntry, AuditRecord, Page
@@ -29,6 +30,7 @@ __all__ = [
     "Page",
     "ProtectedSchema",
     "SealingRefused",
+    "UninstallRefused",
     "UntrackableChange",
     "migrate",
     "rollback",

@@ -17,7 +17,7 @@ import psycopg
 
 from . import demo, digest, ledger, offline, reading
 from .errors import AuditError
-from .schema import migrate
+from .schema import migrate, rollback
 from .server import ServerError
 from .service import AuditService
 
@@ -26,6 +26,20 @@ def _instant(text: str) -> datetime:
     """An ISO 8601 time; one without an offset is UTC, whatever the server's or session's time zone."""
     instant = datetime.fromisoformat(text)
     return instant if instant.tzinfo is not None else instant.replace(tzinfo=timezone.utc)
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
 
 
 def _version() -> str:
@@ -48,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd = commands.add_parser("migrate", help="apply the bundled migrations to a database")
     _dsn_option(migrate_cmd, "libpq connection string or URI of the database to migrate")
 
+    uninstall_cmd = commands.add_parser(
+        "uninstall", help="roll back every migration: the log, its functions and (unless still used) its roles")
+    _dsn_option(uninstall_cmd, "database to remove the log from, as the login that installed it")
+    uninstall_cmd.add_argument("--destroy-entries", action="store_true",
+                               help="confirm that the log's entries go with it (export them first)")
+
     demo_cmd = commands.add_parser(
         "demo", help="show the log at work, on a throwaway server unless --dsn is given")
     # Not $DATABASE_URL: a demo must not migrate a database its user did not name.
@@ -56,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 
     seal_cmd = commands.add_parser("seal", help="seal finished entries into each company's hash chain")
     _dsn_option(seal_cmd, "database to seal, as a login granted audit_admin")
-    seal_cmd.add_argument("--watch", type=float, metavar="SECONDS", help="seal again every SECONDS, until stopped")
+    seal_cmd.add_argument("--watch", type=_positive, metavar="SECONDS", help="seal again every SECONDS, until stopped")
 
     verify_cmd = commands.add_parser("verify", help="verify the chains in Python, recomputing every hash")
     _dsn_option(verify_cmd, "database to verify, as audit_reader or above")
@@ -89,12 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     _dsn_option(tail_cmd, "database to read")
     tail_cmd.add_argument("--follow", "-f", action="store_true", help="keep waiting for new entries")
     tail_cmd.add_argument("--company", type=UUID, help="this company only")
-    tail_cmd.add_argument("--from-position", type=int, metavar="N",
+    tail_cmd.add_argument("--from-position", type=_count, metavar="N",
                           help="start from a position printed earlier, instead of from now")
-    tail_cmd.add_argument("--lines", "-n", type=int, default=10, metavar="N",
+    tail_cmd.add_argument("--lines", "-n", type=_count, default=10, metavar="N",
                           help="start with the N latest entries (default 10), unless --from-position")
-    tail_cmd.add_argument("--poll", type=float, default=0.5, metavar="SECONDS", help="how often to look (default 0.5)")
-    tail_cmd.add_argument("--notice-after", type=float, default=60, metavar="SECONDS",
+    tail_cmd.add_argument("--poll", type=_positive, default=0.5, metavar="SECONDS",
+                          help="how often to look (default 0.5)")
+    tail_cmd.add_argument("--notice-after", type=_positive, default=60, metavar="SECONDS",
                           help="say which open transactions hold entries back once they have for this long"
                                " (default 60)")
 
@@ -114,7 +135,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # What each command needs of its login, for the line that says it lacks it.
-NEEDS = {"migrate": "the database's owner, with CREATEROLE", "seal": "audit_admin", "verify": "audit_reader",
+NEEDS = {"migrate": "the database's owner, with CREATEROLE", "uninstall": "the login that installed the log",
+         "seal": "audit_admin", "verify": "audit_reader",
          "digest": "audit_reader", "log": "audit_reader or audit_tenant_reader", "tail": "audit_reader",
          "export": "audit_reader or audit_tenant_reader", "demo": "the database's owner"}
 
@@ -141,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _one_line(command: str, error: Exception) -> str | None:
     """What went wrong and what to do, for the errors a user can cause; None for a bug."""
     first = ledger._first_line(error)
+    if isinstance(error, AuditError) and isinstance(error.__cause__, psycopg.Error):
+        hint = error.__cause__.diag.message_hint
+        return f"{error}. {hint}" if hint else str(error)
     if isinstance(error, (digest.DigestError, AuditError, ServerError)):
         return str(error)
     if isinstance(error, psycopg.errors.InsufficientPrivilege):
@@ -180,14 +205,20 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "verify" and args.export:
         return _verify_export(args)
     if args.command == "keygen":
+        _check_out(args)
         print(f"public key: {digest.generate_key(args.out)}")
         return 0
     if not args.dsn:
         print(f"audit-py {args.command}: give --dsn or set DATABASE_URL", file=sys.stderr)
         return 2
+    _check_out(args)
     if args.command == "migrate":
         applied = migrate(args.dsn, on_notice=lambda message: print(message, file=sys.stderr))
         print(f"applied: {', '.join(applied)}" if applied else "already up to date")
+        return 0
+    if args.command == "uninstall":
+        removed = rollback(args.dsn, destroy_entries=args.destroy_entries)
+        print(f"rolled back: {', '.join(removed)}" if removed else "nothing to roll back: no migration is applied")
         return 0
     if args.command == "tail":
         return _tail(args)
@@ -200,6 +231,13 @@ def _run(args: argparse.Namespace) -> int:
         # An alert must tell "could not verify" (2) from "tampered" (1), in one line.
         print(f"audit-py {args.command}: could not verify: {_one_line(args.command, error)}", file=sys.stderr)
         return 2
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """An output file's directory must exist before the work that fills it starts."""
+    out = getattr(args, "out", None)
+    if out is not None and str(out) != "-" and not out.parent.is_dir():
+        raise FileNotFoundError(2, "no such directory", str(out.parent))
 
 
 def _seal(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace) -> int:
@@ -240,6 +278,8 @@ def _verify(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespa
 
 
 def _verify_export(args: argparse.Namespace) -> int:
+    if not args.export.is_file():
+        raise FileNotFoundError(2, "no such file", str(args.export))
     try:
         held = _held_digest(args)
     except digest.DigestError as error:

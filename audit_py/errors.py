@@ -19,6 +19,7 @@ UNTRACKABLE_CHANGE = "AU005"
 INVALID_CONTEXT = "AU006"
 INVALID_QUERY = "AU007"
 SEALING_REFUSED = "AU008"
+UNINSTALL_REFUSED = "AU009"
 CHECK_VIOLATION = "23514"
 
 
@@ -63,6 +64,11 @@ class SealingRefused(AuditError):
     """audit.seal() on a database that subscribes to the log: its publisher seals (SQLSTATE AU008)."""
 
 
+class UninstallRefused(AuditError):
+    """A rollback of the migrations refused before it changed anything: the log holds entries and
+    audit.destroy_entries was not set, or a later step could not finish as this login (SQLSTATE AU009)."""
+
+
 _BY_SQLSTATE: dict[str, type[AuditError]] = {
     IMMUTABLE_VIOLATION: ImmutableViolation,
     INVALID_ENTRY: InvalidEntry,
@@ -72,6 +78,7 @@ _BY_SQLSTATE: dict[str, type[AuditError]] = {
     INVALID_CONTEXT: InvalidContext,
     INVALID_QUERY: InvalidQuery,
     SEALING_REFUSED: SealingRefused,
+    UNINSTALL_REFUSED: UninstallRefused,
 }
 
 # A direct INSERT by the log's owner meets the table's CHECK constraints instead of

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from yoyo import get_backend, read_migrations
+
+from .errors import translate_errors
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -80,9 +82,18 @@ def _listen(backend: Any, on_notice: Callable[[str], None]) -> None:
     backend.__class__ = Listening
 
 
-def rollback(conninfo: str) -> list[str]:
-    """Roll back every applied migration, newest first; return their ids."""
-    with _backend(conninfo) as backend:
+def rollback(conninfo: str, *, destroy_entries: bool = False) -> list[str]:
+    """Uninstall: roll back every applied migration, newest first; return their ids.
+
+    A log that holds entries goes only with destroy_entries=True, which sets audit.destroy_entries
+    for the rollbacks (export first). Each rollback checks, before it changes anything, what the
+    whole uninstall needs, so a refusal (UninstallRefused) leaves the log as it was.
+    """
+    if destroy_entries:
+        params = conninfo_to_dict(conninfo)
+        params["options"] = f"{params.get('options') or ''} -c audit.destroy_entries=on".strip()
+        conninfo = make_conninfo(**{key: str(value) for key, value in params.items() if value is not None})
+    with translate_errors(), _backend(conninfo) as backend:
         applied = backend.to_rollback(read_migrations(str(migrations_dir())))
         backend.rollback_migrations(applied)
     return [migration.id for migration in applied]

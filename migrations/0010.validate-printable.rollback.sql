@@ -18,6 +18,44 @@ BEGIN
 END $take$;
 SET LOCAL ROLE audit_owner;
 
+-- BEGIN UNINSTALL CHECK (the same in every rollback: tests/test_uninstall.py)
+-- Each rollback may be the first step of an uninstall that ends in 0001's,
+-- which drops the log. So each step refuses, before it changes anything,
+-- what any later step would destroy unasked or could not finish: a log with
+-- entries needs audit.destroy_entries = on; tracking stops only by its
+-- tables' owners; the guard's event triggers go only with a superuser.
+DO $uninstall$
+DECLARE
+    tracked pg_catalog.regclass;
+BEGIN
+    IF pg_catalog.current_setting('audit.destroy_entries', true) IS DISTINCT FROM 'on'
+       AND EXISTS (SELECT FROM audit.audit_logs) THEN
+        RAISE EXCEPTION 'rolling back the audit log''s migrations would destroy its entries'
+            USING ERRCODE = 'AU009',
+                  HINT = 'Export them first (audit-py export), then confirm with the setting audit.destroy_entries = on '
+                         '(audit-py uninstall --destroy-entries, or PGOPTIONS=''-c audit.destroy_entries=on'' for yoyo).';
+    END IF;
+    IF pg_catalog.to_regprocedure('audit._track_changes()') IS NOT NULL THEN
+        SELECT t.tgrelid::pg_catalog.regclass INTO tracked
+        FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+        WHERE t.tgfoid = pg_catalog.to_regprocedure('audit._track_changes()')
+          AND NOT pg_catalog.pg_has_role(session_user, c.relowner, 'USAGE')
+        LIMIT 1;
+        IF tracked IS NOT NULL THEN
+            RAISE EXCEPTION 'rolling back the audit log''s migrations stops tracking %, which this login does not own', tracked
+                USING ERRCODE = 'AU009',
+                      HINT = pg_catalog.format('Have its owner run SELECT audit.disable_tracking(%L) first.', tracked);
+        END IF;
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname IN ('audit_refuse_ddl', 'audit_refuse_drop'))
+       AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user) THEN
+        RAISE EXCEPTION 'rolling back the audit log''s migrations drops the DDL guard''s event triggers, which needs a superuser'
+            USING ERRCODE = 'AU009';
+    END IF;
+END
+$uninstall$;
+-- END UNINSTALL CHECK
+
 ALTER TABLE audit.audit_logs DROP CONSTRAINT audit_logs_details_printable;
 ALTER TABLE audit.audit_logs ADD CONSTRAINT audit_logs_details_printable
     CHECK (pg_catalog.octet_length(details::pg_catalog.text) <= 1048576) NOT VALID;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -77,7 +78,7 @@ def test_another_owner_in_the_same_cluster_reuses_the_roles(
         dbname = empty_database(owner="other_owner")
         migrate(pg_server.conninfo_for(dbname, user="other_owner"))
         _works(pg_server, dbname)
-        rollback(pg_server.conninfo_for(dbname, user="other_owner"))
+        rollback(pg_server.conninfo_for(dbname, user="other_owner"), destroy_entries=True)
     finally:
         with _connect(pg_server, "postgres") as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
@@ -94,7 +95,8 @@ def test_yoyo_command_line_applies_and_rolls_back(pg_server: ThrowawayServer,
     assert applied.returncode == 0, applied.stderr
     _works(pg_server, dbname)
     rolled_back = subprocess.run([yoyo, "rollback", "--all", "--batch", "--database", url, str(migrations_dir())],
-                                 capture_output=True, text=True)
+                                 capture_output=True, text=True,
+                                 env={**os.environ, "PGOPTIONS": "-c audit.destroy_entries=on"})
     assert rolled_back.returncode == 0, rolled_back.stderr
     with _connect(pg_server, dbname) as conn:
         assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'").fetchone() == (0,)
@@ -129,7 +131,7 @@ def test_rolling_back_leaves_no_trace_in_a_cluster_of_its_own() -> None:
         _works(server, "shop")
         with _connect(server, "shop") as conn:
             assert snapshot(conn, USER_OBJECT_QUERIES) != before
-        rollback(conninfo)
+        rollback(conninfo, destroy_entries=True)
         with _connect(server, "shop") as conn:
             assert snapshot(conn, USER_OBJECT_QUERIES) == before
         migrate(conninfo)
@@ -175,8 +177,9 @@ def test_an_existing_log_moves_behind_the_trust_boundary_and_keeps_verifying(
         assert superuser.execute("SELECT ok, report FROM audit.verify(%s)", (company,)).fetchone()[0]  # type: ignore[index]
         verdict = ledger.verify(superuser, company)
         assert verdict.ok and "2 blocks and 3 sealed entries" in verdict.report, verdict.report
-    assert rollback(conninfo)[:4] == ["0012.portable-horizon", "0011.verifiable-surface", "0010.validate-printable",
-                                      "0009.trust-boundary"]
+    assert rollback(conninfo, destroy_entries=True)[:4] == [
+        "0012.portable-horizon", "0011.verifiable-surface", "0010.validate-printable",
+        "0009.trust-boundary"]
 
 
 def test_an_index_left_invalid_by_a_failed_concurrent_build_is_rebuilt_by_the_next_run(

@@ -61,7 +61,7 @@ def test_install_use_refuse_and_roll_back(major: int) -> None:
                               " ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_refuse_update")
             assert superuser.execute("SELECT ok FROM audit.verify(%s)", (company,)).fetchone() == (False,)
             assert "was changed after it was sealed" in ledger.verify(superuser, company).report
-        rollback(owner_dsn)
+        rollback(owner_dsn, destroy_entries=True)
         with psycopg.connect(server.conninfo_for("erp")) as conn:
             assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'").fetchone() == (0,)
             # Nothing else in the cluster used them: the roles went with the schema.

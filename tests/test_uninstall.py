@@ -1,0 +1,175 @@
+"""Uninstalling: a log with entries goes only when asked to by name, and never half-way.
+
+Each rollback checks, before it changes anything, what the whole uninstall needs (every rollback
+may be the first step of one), so a refusal leaves every migration applied and every entry in place,
+whether it comes through yoyo, audit_py.rollback() or `audit-py uninstall`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from audit_py import UninstallRefused, migrate, rollback
+from audit_py.schema import migrations_dir
+from audit_py.server import SUPERUSER, ThrowawayServer
+
+from .conftest import OWNER
+from .helpers import migration_ids
+from .test_cli import audit_py
+
+CHECK = re.compile(r"^-- BEGIN UNINSTALL CHECK.*?^-- END UNINSTALL CHECK$", re.S | re.M)
+DESTROY = "-c audit.destroy_entries=on"
+
+
+def _connect(server: ThrowawayServer, dbname: str, user: str = SUPERUSER) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(server.conninfo_for(dbname, user=user), autocommit=True)
+
+
+def _state(server: ThrowawayServer, dbname: str) -> tuple[object, ...]:
+    """What an uninstall changes: the applied migrations, the entries, the log's objects."""
+    with _connect(server, dbname) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM _yoyo_migration),"
+            "       (SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'),"
+            "       (SELECT CASE WHEN to_regclass('audit.audit_logs') IS NOT NULL"
+            "               THEN (xpath('/row/c/text()', query_to_xml("
+            "                     'SELECT count(*) AS c FROM audit.audit_logs', false, true, '')))[1]::text END),"
+            "       (SELECT count(*) FROM pg_proc WHERE pronamespace::regnamespace::text = 'audit'),"
+            "       (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal)").fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def _yoyo(server: ThrowawayServer, dbname: str, *options: str) -> subprocess.CompletedProcess[str]:
+    url = f"postgresql+psycopg://{OWNER}@127.0.0.1:{server.port}/{dbname}"
+    environment = {**os.environ, "PGOPTIONS": " ".join(options)}
+    return subprocess.run([str(Path(sys.executable).parent / "yoyo"), "rollback", "--all", "--batch", "--database",
+                           url, str(migrations_dir())], capture_output=True, text=True, env=environment, timeout=120)
+
+
+@pytest.fixture
+def installed(pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> str:
+    """A database the installing login migrated, with a tracked table of its own."""
+    dbname = empty_database()
+    migrate(pg_server.conninfo_for(dbname, user=OWNER))
+    with _connect(pg_server, dbname) as conn:
+        conn.execute(f"GRANT audit_writer TO {OWNER}")
+    with _connect(pg_server, dbname, OWNER) as owner:
+        owner.execute("CREATE TABLE invoices (id uuid PRIMARY KEY, company_id uuid NOT NULL, amount int);"
+                      " SELECT audit.enable_tracking('invoices')")
+    return dbname
+
+
+def _write_entries(server: ThrowawayServer, dbname: str) -> None:
+    """Entries with a context too: 0005's rollback drops that column."""
+    with _connect(server, dbname, OWNER) as owner:
+        owner.execute("SELECT audit.set_context(gen_random_uuid(), NULL, gen_random_uuid(), '{\"ip\": \"10.0.0.1\"}');"
+                      " INSERT INTO invoices VALUES (gen_random_uuid(), gen_random_uuid(), 1)")
+
+
+def test_every_rollback_carries_the_same_check() -> None:
+    rollbacks = sorted(migrations_dir().glob("*.rollback.sql"))
+    assert [path.name.split(".")[0] for path in rollbacks] == [i.split(".")[0] for i in migration_ids()]
+    checks = {path.name: CHECK.findall(path.read_text()) for path in rollbacks}
+    assert all(len(found) == 1 for found in checks.values()), {name: len(found) for name, found in checks.items()}
+    assert len({found[0] for found in checks.values()}) == 1, "the check differs between rollbacks"
+
+
+def test_a_log_with_entries_is_refused_by_every_path_before_anything_changes(
+        pg_server: ThrowawayServer, installed: str) -> None:
+    _write_entries(pg_server, installed)
+    before = _state(pg_server, installed)
+    conninfo = pg_server.conninfo_for(installed, user=OWNER)
+
+    with pytest.raises(UninstallRefused) as refused:
+        rollback(conninfo)
+    assert refused.value.sqlstate == "AU009" and "would destroy its entries" in str(refused.value)
+    assert _state(pg_server, installed) == before
+
+    by_yoyo = _yoyo(pg_server, installed)
+    assert by_yoyo.returncode != 0 and "would destroy its entries" in by_yoyo.stderr, by_yoyo.stderr
+    assert _state(pg_server, installed) == before
+
+    by_command = audit_py("uninstall", "--dsn", conninfo)
+    assert by_command.returncode == 2 and "Traceback" not in by_command.stderr, by_command.stderr
+    assert len(by_command.stderr.strip().splitlines()) == 1, by_command.stderr
+    assert "would destroy its entries" in by_command.stderr and "--destroy-entries" in by_command.stderr
+    assert "audit-py export" in by_command.stderr
+    assert _state(pg_server, installed) == before
+
+    # Another value than on confirms nothing; the setting in the connection is the one asked for.
+    with pytest.raises(UninstallRefused):
+        rollback(conninfo + " options='-c audit.destroy_entries=yes'")
+    assert _state(pg_server, installed) == before
+
+
+def test_confirmed_it_removes_everything_through_the_command(pg_server: ThrowawayServer, installed: str) -> None:
+    _write_entries(pg_server, installed)
+    result = audit_py("uninstall", "--destroy-entries", "--dsn", pg_server.conninfo_for(installed, user=OWNER))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("rolled back: 0012.portable-horizon,") and "0001.audit-foundation" in result.stdout
+    assert _state(pg_server, installed) == (0, 0, None, 0, 0)  # the tracked table's triggers went too
+    again = audit_py("uninstall", "--dsn", pg_server.conninfo_for(installed, user=OWNER))
+    assert again.returncode == 0 and "nothing to roll back" in again.stdout
+
+
+def test_confirmed_through_yoyo(pg_server: ThrowawayServer, installed: str) -> None:
+    _write_entries(pg_server, installed)
+    result = _yoyo(pg_server, installed, DESTROY)
+    assert result.returncode == 0, result.stderr
+    assert _state(pg_server, installed) == (0, 0, None, 0, 0)
+
+
+def test_an_empty_log_needs_no_confirmation(pg_server: ThrowawayServer, installed: str) -> None:
+    assert rollback(pg_server.conninfo_for(installed, user=OWNER)) == migration_ids()[::-1]
+    assert _state(pg_server, installed) == (0, 0, None, 0, 0)
+
+
+def test_a_table_tracked_by_another_owner_is_refused_before_anything_changes(
+        pg_server: ThrowawayServer, installed: str) -> None:
+    """0005's rollback stops tracking, which only a table's owner may do: refused at the first step."""
+    with _connect(pg_server, installed) as conn:
+        conn.execute("DROP ROLE IF EXISTS erp_tables; CREATE ROLE erp_tables LOGIN; GRANT audit_writer TO erp_tables;"
+                     " GRANT CREATE ON SCHEMA public TO erp_tables")
+    try:
+        with _connect(pg_server, installed, "erp_tables") as tables:
+            tables.execute("CREATE TABLE orders (id uuid PRIMARY KEY, company_id uuid NOT NULL);"
+                           " SELECT audit.enable_tracking('orders')")
+        before = _state(pg_server, installed)
+        with pytest.raises(UninstallRefused) as refused:
+            rollback(pg_server.conninfo_for(installed, user=OWNER), destroy_entries=True)
+        assert "stops tracking orders, which this login does not own" in str(refused.value)
+        assert "audit.disable_tracking('orders')" in (refused.value.__cause__.diag.message_hint or "")  # type: ignore[union-attr]
+        assert _state(pg_server, installed) == before
+        with _connect(pg_server, installed, "erp_tables") as tables:
+            tables.execute("SELECT audit.disable_tracking('orders')")
+        rollback(pg_server.conninfo_for(installed, user=OWNER))
+        assert _state(pg_server, installed)[:2] == (0, 0)
+    finally:
+        with _connect(pg_server, installed) as conn:
+            conn.execute("DROP TABLE IF EXISTS orders; REVOKE ALL ON SCHEMA public FROM erp_tables;"
+                         " DROP ROLE erp_tables")
+
+
+def test_the_guard_of_a_superuser_install_is_refused_to_a_non_superuser_before_anything_changes(
+        pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> None:
+    """0004's rollback drops event triggers, which only a superuser may: the installing login, which
+    could undo the steps after it (CREATEROLE lets it take the log's roles), is refused at the first."""
+    dbname = empty_database()
+    migrate(pg_server.conninfo_for(dbname))
+    with _connect(pg_server, dbname) as conn:  # yoyo's bookkeeping, which the superuser created
+        conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {OWNER}")
+    before = _state(pg_server, dbname)
+    with pytest.raises(UninstallRefused) as refused:
+        rollback(pg_server.conninfo_for(dbname, user=OWNER))
+    assert "drops the DDL guard's event triggers, which needs a superuser" in str(refused.value)
+    assert _state(pg_server, dbname) == before
+    assert rollback(pg_server.conninfo_for(dbname)) == migration_ids()[::-1]
