@@ -106,11 +106,15 @@ def _as_audit_error(error: psycopg.Error) -> AuditError | None:
 
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Re-raise the database's audit refusals as AuditError subclasses; let other errors through."""
+    """Re-raise the database's audit refusals as AuditError subclasses; let other errors through.
+
+    Also through SQLAlchemy, which wraps the driver's error in its own (DBAPIError) and keeps it as `.orig`.
+    """
     try:
         yield
-    except psycopg.Error as error:
-        audit_error = _as_audit_error(error)
+    except Exception as error:
+        driver_error = error if isinstance(error, psycopg.Error) else getattr(error, "orig", None)
+        audit_error = _as_audit_error(driver_error) if isinstance(driver_error, psycopg.Error) else None
         if audit_error is None:
             raise
         raise audit_error from error

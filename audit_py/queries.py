@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 
 from .errors import InvalidContext, InvalidEntry, InvalidQuery
 from .models import AuditEntry, AuditRecord
@@ -32,13 +32,15 @@ GET = f"SELECT {RECORD_COLUMNS} FROM audit.audit_logs WHERE id = %s"
 SEARCH = (
     f"SELECT {RECORD_COLUMNS} FROM audit.search(company_id => %(company_id)s, franchise_id => %(franchise_id)s,"
     " user_id => %(user_id)s, action => %(action)s, entity => %(entity)s, since => %(since)s, until => %(until)s,"
-    " page_size => %(page_size)s, after_created_at => %(after_created_at)s, after_id => %(after_id)s)"
+    " page_size => %(page_size)s, after => %(after)s)"
 )
+# One statement, so one snapshot: paging through audit.history() would mix what
+# different moments held when writers commit between pages. Row-level security
+# confines a tenant reader here as in audit.history().
 HISTORY = (
-    f"SELECT {RECORD_COLUMNS} FROM audit.history(entity => %(entity)s, entity_id => %(entity_id)s,"
-    " page_size => %(page_size)s, after_created_at => %(after_created_at)s, after_id => %(after_id)s)"
+    f"SELECT {RECORD_COLUMNS} FROM audit.audit_logs WHERE entity = %(entity)s AND entity_id = %(entity_id)s"
+    " ORDER BY created_at, id"
 )
-HISTORY_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 10_000
 
 
@@ -66,26 +68,92 @@ def _already_json(text: str) -> str:
     return text
 
 
+def _plain(value: Any, parameter: str) -> Any:
+    """value with every Mapping as a dict, refused where JSON or PostgreSQL would change or lose it."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidEntry(f"{parameter}: text may not hold a NUL character (\\u0000): PostgreSQL cannot store it",
+                               parameter=parameter)
+        return value
+    if isinstance(value, Mapping):
+        plain = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                # json.dumps would write 1 as "1": {1: .., "1": ..} would lose an entry, and a
+                # reader would get a string back.
+                raise InvalidEntry(f"{parameter}: key {key!r} is not text; JSON keys are text, and it would become"
+                                   f" {str(key)!r}", parameter=parameter)
+            plain[_plain(key, parameter)] = _plain(item, parameter)
+        return plain
+    if isinstance(value, list | tuple):
+        return [_plain(item, parameter) for item in value]
+    return value
+
+
 def details_param(details: Mapping[str, Any] | None) -> Jsonb:
     """details as jsonb; what JSON cannot hold is refused here, as the database never sees it."""
     try:
-        text = json.dumps({} if details is None else details, default=_json_default, allow_nan=False)
+        text = json.dumps(_plain({} if details is None else details, "details"), default=_json_default,
+                          allow_nan=False)
     except (TypeError, ValueError) as error:
         raise InvalidEntry(f"details: {error}", parameter="details") from error
     return Jsonb(text, dumps=_already_json)
 
 
+def _uuid(value: Any, parameter: str) -> UUID | None:
+    """A UUID as given, or parsed from its text; None stays None (the context fills it, or the database refuses)."""
+    if value is None or isinstance(value, UUID):
+        return value
+    try:
+        if isinstance(value, str):
+            return UUID(value)
+    except ValueError:
+        pass
+    raise InvalidEntry(f"{parameter}: {value!r} is not a UUID", parameter=parameter)
+
+
+def _text(value: Any, parameter: str) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidEntry(f"{parameter}: text may not hold a NUL character: PostgreSQL cannot store it",
+                           parameter=parameter)
+    return value
+
+
+def _entry(entry: AuditEntry) -> tuple[Any, ...]:
+    return (_uuid(entry.company_id, "company_id"), _text(entry.action, "action"), _text(entry.entity, "entity"),
+            _uuid(entry.entity_id, "entity_id"), details_param(entry.details), _uuid(entry.user_id, "user_id"),
+            _uuid(entry.franchise_id, "franchise_id"))
+
+
+def exact_json(context: Any) -> None:
+    """JSON read on this cursor keeps every number exact: a fraction comes back a Decimal, never a float."""
+    set_json_loads(_exact_loads, context)
+
+
+def _exact_loads(data: str | bytes) -> Any:
+    return json.loads(data, parse_float=Decimal)
+
+
+def as_json_text(value: Any) -> str:
+    """JSON text of what exact_json() read: a Decimal written as the number it is, not as a string."""
+    if isinstance(value, Decimal):
+        return str(value) if value.is_finite() else json.dumps(str(value))
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {as_json_text(v)}"
+                               for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(as_json_text(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def record_params(entry: AuditEntry) -> tuple[Any, ...]:
-    return (entry.company_id, entry.action, entry.entity, entry.entity_id,
-            details_param(entry.details), entry.user_id, entry.franchise_id)
+    return _entry(entry)
 
 
 def record_many_params(entries: Iterable[AuditEntry]) -> tuple[list[Any], ...]:
     """The batch as one array per parameter of audit.record_audit()."""
-    batch = list(entries)
-    return ([e.company_id for e in batch], [e.action for e in batch], [e.entity for e in batch],
-            [e.entity_id for e in batch], [details_param(e.details) for e in batch],
-            [e.user_id for e in batch], [e.franchise_id for e in batch])
+    rows = [_entry(entry) for entry in entries]
+    return tuple([row[n] for row in rows] for n in range(7))
 
 
 def context_settings(previous: tuple[str | None, ...], user_id: UUID | None, company_id: UUID | None,
@@ -101,20 +169,14 @@ def context_settings(previous: tuple[str | None, ...], user_id: UUID | None, com
             str(franchise_id) if franchise_id else old_franchise, extra_text if merged else "")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def encode_cursor(record: AuditRecord) -> str:
-    """An opaque cursor: the page's last (created_at, id), which the next page starts after."""
-    text = f"{record.created_at.isoformat()}|{record.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> tuple[datetime | None, UUID | None]:
-    if cursor is None:
-        return None, None
-    try:
-        created_at, entry_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
-        return datetime.fromisoformat(created_at), UUID(entry_id)
-    except ValueError as error:
-        raise InvalidQuery(f"after: {cursor!r} is not a cursor from a previous page", parameter="after") from error
+    """The opaque cursor of the position after this entry, the same text as audit.page_cursor()'s:
+    base64url of "<microseconds since 1970 UTC>|<id>", without padding."""
+    micros = (record.created_at - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"{micros}|{record.id}".encode()).decode().rstrip("=")
 
 
 def search_params(company_id: UUID, franchise_id: UUID | None, user_id: UUID | None, action: str | None,
@@ -122,15 +184,8 @@ def search_params(company_id: UUID, franchise_id: UUID | None, user_id: UUID | N
                   after: str | None) -> dict[str, Any]:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidQuery(f"limit must be between 1 and {MAX_PAGE_SIZE}", parameter="limit")
-    after_created_at, after_id = decode_cursor(after)
     return {"company_id": company_id, "franchise_id": franchise_id, "user_id": user_id, "action": action,
-            "entity": entity, "since": since, "until": until, "page_size": limit + 1,
-            "after_created_at": after_created_at, "after_id": after_id}
-
-
-def history_params(entity: str, entity_id: UUID, after: AuditRecord | None) -> dict[str, Any]:
-    return {"entity": entity, "entity_id": entity_id, "page_size": HISTORY_PAGE_SIZE,
-            "after_created_at": after.created_at if after else None, "after_id": after.id if after else None}
+            "entity": entity, "since": since, "until": until, "page_size": limit + 1, "after": after}
 
 
 def page(rows: list[AuditRecord], limit: int) -> tuple[list[AuditRecord], str | None]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -78,7 +77,8 @@ TABLE_COLUMNS = ("created_at", "action", "entity", "entity_id", "user_id", "fran
 
 
 def as_json(record: AuditRecord) -> str:
-    return json.dumps(asdict(record), default=str, ensure_ascii=False)
+    """One JSON line; the numbers in details and context as exact as the database holds them."""
+    return queries.as_json_text(asdict(record))
 
 
 def as_table(records: list[AuditRecord], out: IO[str]) -> None:
@@ -96,7 +96,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return queries.as_json_text(value)
     return str(value)
 
 
@@ -125,6 +125,7 @@ def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: floa
             connected = False
             with psycopg.connect(conninfo, autocommit=True, application_name="audit-py tail") as conn:
                 failures, connected = 0, True
+                queries.exact_json(conn)
                 while True:
                     with conn.transaction():
                         name_company(conn, company_id)

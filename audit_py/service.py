@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection, Connection
+from psycopg import AsyncConnection, AsyncCursor, Connection, Cursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row
 
@@ -27,6 +27,11 @@ class AuditService:
 
     def __init__(self, conn: Connection[Any]) -> None:
         self.conn = conn
+
+    def _reading(self) -> Cursor[AuditRecord]:
+        cursor = self.conn.cursor(row_factory=class_row(AuditRecord))
+        queries.exact_json(cursor)
+        return cursor
 
     def record(
         self,
@@ -60,27 +65,21 @@ class AuditService:
 
     def get(self, entry_id: UUID) -> AuditRecord | None:
         """The stored entry with this id, or None (needs audit_reader)."""
-        with translate_errors(), self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
+        with translate_errors(), self._reading() as cur:
             cur.execute(queries.GET, (entry_id,))
             return cur.fetchone()
 
     def history(self, entity: str, entity_id: UUID) -> list[AuditRecord]:
-        """Every entry of one entity, oldest first (see audit.history; needs a reader role)."""
-        entries: list[AuditRecord] = []
-        with translate_errors(), self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
-            while True:
-                batch = cur.execute(queries.HISTORY, queries.history_params(
-                    entity, entity_id, entries[-1] if entries else None)).fetchall()
-                entries += batch
-                if len(batch) < queries.HISTORY_PAGE_SIZE:
-                    return entries
+        """Every entry of one entity, oldest first, as one snapshot held them (needs a reader role)."""
+        with translate_errors(), self._reading() as cur:
+            return cur.execute(queries.HISTORY, {"entity": entity, "entity_id": entity_id}).fetchall()
 
     def search(self, company_id: UUID, franchise_id: UUID | None = None, user_id: UUID | None = None,
                action: str | None = None, entity: str | None = None, since: datetime | None = None,
                until: datetime | None = None, limit: int = 100, after: str | None = None) -> Page:
         """A page of a company's entries, newest first; pass page.next as `after` for the next one."""
         params = queries.search_params(company_id, franchise_id, user_id, action, entity, since, until, limit, after)
-        with translate_errors(), self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
+        with translate_errors(), self._reading() as cur:
             return Page(*queries.page(cur.execute(queries.SEARCH, params).fetchall(), limit))
 
     @contextmanager
@@ -109,6 +108,11 @@ class AsyncAuditService:
 
     def __init__(self, conn: AsyncConnection[Any]) -> None:
         self.conn = conn
+
+    def _reading(self) -> AsyncCursor[AuditRecord]:
+        cursor = self.conn.cursor(row_factory=class_row(AuditRecord))
+        queries.exact_json(cursor)
+        return cursor
 
     async def record(
         self,
@@ -145,22 +149,16 @@ class AsyncAuditService:
     async def get(self, entry_id: UUID) -> AuditRecord | None:
         """The stored entry with this id, or None (needs audit_reader)."""
         with translate_errors():
-            async with self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
+            async with self._reading() as cur:
                 await cur.execute(queries.GET, (entry_id,))
                 return await cur.fetchone()
 
     async def history(self, entity: str, entity_id: UUID) -> list[AuditRecord]:
-        """Every entry of one entity, oldest first (see audit.history; needs a reader role)."""
-        entries: list[AuditRecord] = []
+        """Every entry of one entity, oldest first, as one snapshot held them (needs a reader role)."""
         with translate_errors():
-            async with self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
-                while True:
-                    await cur.execute(queries.HISTORY, queries.history_params(
-                        entity, entity_id, entries[-1] if entries else None))
-                    batch = await cur.fetchall()
-                    entries += batch
-                    if len(batch) < queries.HISTORY_PAGE_SIZE:
-                        return entries
+            async with self._reading() as cur:
+                await cur.execute(queries.HISTORY, {"entity": entity, "entity_id": entity_id})
+                return await cur.fetchall()
 
     async def search(self, company_id: UUID, franchise_id: UUID | None = None, user_id: UUID | None = None,
                      action: str | None = None, entity: str | None = None, since: datetime | None = None,
@@ -168,7 +166,7 @@ class AsyncAuditService:
         """A page of a company's entries, newest first; pass page.next as `after` for the next one."""
         params = queries.search_params(company_id, franchise_id, user_id, action, entity, since, until, limit, after)
         with translate_errors():
-            async with self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
+            async with self._reading() as cur:
                 await cur.execute(queries.SEARCH, params)
                 return Page(*queries.page(await cur.fetchall(), limit))
 

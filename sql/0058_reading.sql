@@ -6,6 +6,12 @@
 -- costs the same at the start of the log and deep into it, and entries
 -- written meanwhile neither shift nor repeat the pages already read.
 --
+-- Each row comes with that position as an opaque cursor text, which the next
+-- call takes as `after`: a client pages without handling the instant itself
+-- (a JavaScript Date keeps milliseconds, a timestamp without time zone shifts
+-- with the client's zone; either would skip or repeat entries). The pair
+-- after_created_at, after_id still works, for callers of 0007.reading.
+--
 -- SECURITY INVOKER: they read with the caller's rights, so row-level
 -- security (0092_tenant_readers.sql) confines a tenant reader here too.
 -- Bad arguments raise SQLSTATE AU007 (invalid query) naming the parameter.
@@ -25,14 +31,90 @@ $$;
 COMMENT ON FUNCTION audit._page_problem(integer, timestamptz, uuid) IS
     'NULL for a valid page request, else what is wrong with it, starting with the parameter''s name.';
 
+-- What search() and history() return: an entry, and the cursor of the page
+-- after it. A type of its own because a function's result columns may not
+-- share a name with its parameters (company_id, entity, ...).
+CREATE TYPE audit.page_entry AS (
+    id           uuid,
+    company_id   uuid,
+    franchise_id uuid,
+    user_id      uuid,
+    action       text,
+    entity       text,
+    entity_id    uuid,
+    details      jsonb,
+    created_at   timestamptz,
+    txid         bigint,
+    context      jsonb,
+    origin       bigint,
+    cursor       text
+);
+
+COMMENT ON TYPE audit.page_entry IS
+    'An entry of audit.audit_logs as audit.search() and audit.history() return it, with the cursor to pass as `after` for the entries after it.';
+
+-- The cursor: base64url of "<microseconds since 1970 UTC>|<id>", without
+-- padding. audit_py builds the same text (audit_py/queries.py), so a cursor
+-- printed by `audit-py log` pages in SQL too, and the other way round.
+CREATE FUNCTION audit.page_cursor(created_at timestamptz, id uuid)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+STRICT
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT pg_catalog.rtrim(pg_catalog.translate(pg_catalog.encode(pg_catalog.convert_to(
+    (pg_catalog.extract('epoch', created_at) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8::pg_catalog.text
+    OPERATOR(pg_catalog.||) '|' OPERATOR(pg_catalog.||) id::pg_catalog.text, 'UTF8'), 'base64'),
+    E'+/\n', '-_'), '=')
+$$;
+
+COMMENT ON FUNCTION audit.page_cursor(timestamptz, uuid) IS
+    'The opaque cursor of the position after the entry with this created_at and id: pass it as `after` to audit.search() or audit.history().';
+
+-- The position a cursor names; AU007 naming `after` for any text that is not
+-- one, whatever part of the decoding fails.
+CREATE FUNCTION audit._cursor_position(caller text, after text, OUT created_at timestamptz, OUT id uuid)
+LANGUAGE plpgsql
+IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    decoded pg_catalog.text;
+BEGIN
+    BEGIN
+        decoded := pg_catalog.convert_from(pg_catalog.decode(
+            pg_catalog.rpad(pg_catalog.translate(after, '-_', '+/'),
+                            (pg_catalog.length(after) OPERATOR(pg_catalog.+) 3) OPERATOR(pg_catalog./) 4
+                            OPERATOR(pg_catalog.*) 4, '='), 'base64'), 'UTF8');
+        created_at := '1970-01-01 00:00:00+00'::pg_catalog.timestamptz OPERATOR(pg_catalog.+)
+            (pg_catalog.split_part(decoded, '|', 1)::pg_catalog.int8::pg_catalog.text
+             OPERATOR(pg_catalog.||) ' microseconds')::pg_catalog.interval;
+        id := pg_catalog.split_part(decoded, '|', 2)::pg_catalog.uuid;
+    EXCEPTION WHEN OTHERS THEN
+        created_at := NULL;
+    END;
+    IF created_at IS NULL OR id IS NULL OR audit.page_cursor(created_at, id) OPERATOR(pg_catalog.<>) after THEN
+        RAISE EXCEPTION '%: after is not a cursor from a previous page', caller
+            USING ERRCODE = 'AU007', COLUMN = 'after',
+                  HINT = 'Pass the cursor column of the last row of the previous page.';
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION audit._cursor_position(text, text) IS
+    'The (created_at, id) a cursor of audit.page_cursor() names; AU007 naming `after` for anything else.';
+
 CREATE FUNCTION audit.history(
     entity           text,
     entity_id        uuid,
     page_size        integer     DEFAULT 100,
     after_created_at timestamptz DEFAULT NULL,
-    after_id         uuid        DEFAULT NULL
+    after_id         uuid        DEFAULT NULL,
+    after            text        DEFAULT NULL
 )
-RETURNS SETOF audit.audit_logs
+RETURNS SETOF audit.page_entry
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
@@ -40,23 +122,32 @@ AS $$
 DECLARE
     problem pg_catalog.text := CASE WHEN history.entity IS NULL THEN 'entity must not be null'
                          WHEN history.entity_id IS NULL THEN 'entity_id must not be null'
+                         WHEN after IS NOT NULL AND (after_created_at IS NOT NULL OR after_id IS NOT NULL)
+                             THEN 'after is a cursor that replaces after_created_at and after_id: give one or the other'
                          ELSE audit._page_problem(page_size, after_created_at, after_id) END;
 BEGIN
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION 'history: %', problem
             USING ERRCODE = 'AU007', COLUMN = pg_catalog.split_part(problem, ' ', 1);
     END IF;
+    IF after IS NOT NULL THEN
+        SELECT p.created_at, p.id INTO after_created_at, after_id FROM audit._cursor_position('history', after) p;
+    END IF;
     -- Two queries rather than one with "after IS NULL OR ...": a cached plan
     -- would not use the bound to start the index scan at the right place.
     IF after_created_at IS NULL THEN
         RETURN QUERY
-        SELECT a.* FROM audit.audit_logs a
+        SELECT a.id, a.company_id, a.franchise_id, a.user_id, a.action, a.entity, a.entity_id, a.details,
+               a.created_at, a.txid, a.context, a.origin, audit.page_cursor(a.created_at, a.id)
+        FROM audit.audit_logs a
         WHERE a.entity = history.entity AND a.entity_id = history.entity_id
         ORDER BY a.created_at, a.id
         LIMIT page_size;
     ELSE
         RETURN QUERY
-        SELECT a.* FROM audit.audit_logs a
+        SELECT a.id, a.company_id, a.franchise_id, a.user_id, a.action, a.entity, a.entity_id, a.details,
+               a.created_at, a.txid, a.context, a.origin, audit.page_cursor(a.created_at, a.id)
+        FROM audit.audit_logs a
         WHERE a.entity = history.entity AND a.entity_id = history.entity_id
           AND (a.created_at, a.id) > (after_created_at, after_id)
         ORDER BY a.created_at, a.id
@@ -65,9 +156,9 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION audit.history(text, uuid, integer, timestamptz, uuid) IS
+COMMENT ON FUNCTION audit.history(text, uuid, integer, timestamptz, uuid, text) IS
 $$The entries of one entity, oldest first, page_size (default 100, at most 100000) at a time.
-For the next page pass the last entry's created_at and id as after_created_at and after_id.$$;
+For the next page pass the last row's cursor as after.$$;
 
 -- Built as dynamic SQL with only the filters given, so that the planner sees
 -- the query it is asked and picks the index that serves it; one plan per call
@@ -82,9 +173,10 @@ CREATE FUNCTION audit.search(
     until            timestamptz DEFAULT NULL,
     page_size        integer     DEFAULT 100,
     after_created_at timestamptz DEFAULT NULL,
-    after_id         uuid        DEFAULT NULL
+    after_id         uuid        DEFAULT NULL,
+    after            text        DEFAULT NULL
 )
-RETURNS SETOF audit.audit_logs
+RETURNS SETOF audit.page_entry
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
@@ -92,14 +184,21 @@ AS $$
 DECLARE
     problem pg_catalog.text := CASE WHEN search.company_id IS NULL THEN 'company_id must not be null'
                          WHEN since > until THEN 'since must not be after until'
+                         WHEN after IS NOT NULL AND (after_created_at IS NOT NULL OR after_id IS NOT NULL)
+                             THEN 'after is a cursor that replaces after_created_at and after_id: give one or the other'
                          ELSE audit._page_problem(page_size, after_created_at, after_id) END;
 BEGIN
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION 'search: %', problem
             USING ERRCODE = 'AU007', COLUMN = pg_catalog.split_part(problem, ' ', 1);
     END IF;
+    IF after IS NOT NULL THEN
+        SELECT p.created_at, p.id INTO after_created_at, after_id FROM audit._cursor_position('search', after) p;
+    END IF;
     RETURN QUERY EXECUTE
-        'SELECT a.* FROM audit.audit_logs a WHERE a.company_id = $1'
+        'SELECT a.id, a.company_id, a.franchise_id, a.user_id, a.action, a.entity, a.entity_id, a.details,'
+        ' a.created_at, a.txid, a.context, a.origin, audit.page_cursor(a.created_at, a.id)'
+        ' FROM audit.audit_logs a WHERE a.company_id = $1'
         || CASE WHEN search.franchise_id IS NOT NULL THEN ' AND a.franchise_id = $2' ELSE '' END
         || CASE WHEN search.user_id IS NOT NULL THEN ' AND a.user_id = $3' ELSE '' END
         || CASE WHEN search.action IS NOT NULL THEN ' AND a.action = $4' ELSE '' END
@@ -113,7 +212,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION audit.search(uuid, uuid, uuid, text, text, timestamptz, timestamptz, integer, timestamptz, uuid) IS
+COMMENT ON FUNCTION audit.search(uuid, uuid, uuid, text, text, timestamptz, timestamptz, integer, timestamptz, uuid, text) IS
 $$A company's entries, newest first, page_size (default 100, at most 100000) at a time, narrowed
 to a franchise, a user, an action, an entity, and a time range [since, until). For the next page
-pass the last entry's created_at and id as after_created_at and after_id.$$;
+pass the last row's cursor as after.$$;

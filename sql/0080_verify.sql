@@ -24,6 +24,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 WITH expected (part, object, fingerprint) AS (VALUES
 -- BEGIN EXPECTED SURFACE (scripts/surface)
+    ('core', 'composite type audit.page_entry', 'ab8d298ebc9db979b876bd103b920bc32a8d04a6a19791868ae42223a28a20ce'),
     ('guard', 'event trigger audit_refuse_ddl', '5d761190b3f33ffe87e39bbb13e229eda4f346c41c0163b6b09f8c0dc7a0005f'),
     ('guard', 'event trigger audit_refuse_drop', '9c58afa4180614a0a140259988a7381deabef9661c669cad870aa69b03e7f6fb'),
     ('core', 'function audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)', 'ec545e8a425831082eac93089cc650de74e34a9cc09b3f6c55a14dfe33dd1c63'),
@@ -31,6 +32,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._context_extra()', '8342650c1a29c507204861e0a7b30f3cd23fcad9f7471850781e1f9aadba744d'),
     ('core', 'function audit._context_user(text)', 'e64555c99ac23c17af2d40b3cab591f5a36097f91eb605e8068daf3e1fb83f88'),
     ('core', 'function audit._context_uuid(text)', '99aa019592dc50caea2aa615b36400de5a3849d4381a28f33b63a6e8c3bb2ec7'),
+    ('core', 'function audit._cursor_position(text,text)', '0e052570d71b7db96b248d4bfd4e69031397211c71f09487f44deeeffbe5275e'),
     ('core', 'function audit._entry_problem(uuid,text,text,uuid,jsonb)', '487a586dd6d3b5dd0449643c7988820de46f84f7b27128a02a69ea46cc20b911'),
     ('core', 'function audit._merkle_root(bytea[])', '3b1c3123d07a250fb58bc36c4e76735adcad08dc778e21ddf902ef534ff30f68'),
     ('core', 'function audit._micros(timestamp with time zone)', '4afc3b1a9921af2f972565e289b8d21043cad0ebf079d1a4ff54dfb6bba99994'),
@@ -53,13 +55,15 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.enable_strict_mode(regrole)', 'd0170bdff51bae7a9f07e6663d3794863ec3c683f5a841ab1d96bf1f52e8a840'),
     ('core', 'function audit.enable_tracking(regclass,text,text[])', 'bfab9d2d3730a1dcb2853778e7e4327550531385bb1ff30b1e28f3ebc44b26ae'),
     ('core', 'function audit.entry_hash(audit.audit_logs)', 'b89ba2f9cda32e5d496514094bfbc23f8603b75628dbe676fd71584717a5dd45'),
-    ('core', 'function audit.history(text,uuid,integer,timestamp with time zone,uuid)', 'b62989c158b6084d740716befaac5125a4b02e3874f765380317d1444520e4e8'),
+    ('core', 'function audit.history(text,uuid,integer,timestamp with time zone,uuid,text)', '3f764a5ae5ae056d4d297c5d507b883eb5d4e6f6890c60b82045ebc823c491d0'),
+    ('core', 'function audit.page_cursor(timestamp with time zone,uuid)', '9c2ed0f278e6286363fa5a2a994e07aea9fe35c6ea9a2628045ec589f049e176'),
     ('core', 'function audit.pin_tenant(regrole,uuid)', 'c2aaa15acdd754b00d2eb5ee941f711b62acb833d5968b3609695836620bb8f3'),
+    ('core', 'function audit.protection_problems()', '472f499d946824f1cde80d290912a26468ab6c48989d43406881e6f69bba7007'),
     ('core', 'function audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '994005e9ea2b69fa7fd5141a10d0978254fcce4731e3bcb201d1ece8ce53eb7f'),
     ('core', 'function audit.record_audit_many(uuid[],text[],text[],uuid[],jsonb[],uuid[],uuid[])', 'a1b2e22b88acc9a1e362ed30aa5735d8318a3daf166eb927f0496487ff65d261'),
-    ('core', 'function audit.schema_version()', '7a95101ee4bc6d6c576e2e64d265cda511bdc4b43a7ced8c4f417d40a322b787'),
+    ('core', 'function audit.schema_version()', 'ac7a168cd0746e7fa72377a0c0c23940567695dc8b2fe67d60dbb9224c082157'),
     ('core', 'function audit.seal()', '8881643341751dab3028a8fb2240d892d969a9c9388c8b3c0f452f68757108cd'),
-    ('core', 'function audit.search(uuid,uuid,uuid,text,text,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone,uuid)', '8b2e6b0c3e13d7ddd09e17b719a707d3f7f22f4ed3baae97aa21f95c3d252ec8'),
+    ('core', 'function audit.search(uuid,uuid,uuid,text,text,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone,uuid,text)', 'be495ae728c56ab430e72c8e282a2cd8f13d62245a338fb5bca2e6b84f818d00'),
     ('core', 'function audit.set_context(uuid,uuid,uuid,jsonb)', 'caa9b40e8c7111ba5dd1baab94353c6ce3884a0c5894f5b733a0ed78aa0a0cbf'),
     ('core', 'function audit.unpin_tenant(regrole,uuid)', '194de916e7416c1a2fe35f6d6607362b8281aa32becfc93bd9d5ab24fc310198'),
     ('core', 'function audit.verify(uuid)', 'b0a4837d8383068b751646f240ff8a2047443ad3a62a56d37cb6b8d969f649ba'),
@@ -121,6 +125,21 @@ $$;
 
 COMMENT ON FUNCTION audit._protection_problems() IS
     'What differs in the protection surface of the log (audit._surface()) from a fresh install: objects missing, added or changed; no row when all is in place.';
+
+-- For monitoring (a check every minute, an alert on any row): the protection
+-- checks of verify() without walking any chain, under a name that stays.
+-- SECURITY INVOKER: it reads only the catalogs, which every login may read.
+CREATE FUNCTION audit.protection_problems()
+RETURNS SETOF text
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT p FROM audit._protection_problems() AS p
+$$;
+
+COMMENT ON FUNCTION audit.protection_problems() IS
+    'What differs in the protection surface of the log from a fresh install of this version, one row per object; no row when all is in place. Walks no chain: for monitoring, by audit_reader.';
 
 CREATE FUNCTION audit.verify(company_id uuid)
 RETURNS TABLE (ok boolean, report text, block_no bigint, entry_id uuid)

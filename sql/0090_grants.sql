@@ -31,6 +31,8 @@ GRANT SELECT ON audit.audit_logs, audit.blocks TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.verify(uuid), audit.digest() TO audit_reader;
 -- What the verifiers compare, for a DBA's own checks (pgTAP, monitoring).
 GRANT EXECUTE ON FUNCTION audit._surface(), audit._protection_problems(), audit.schema_version() TO audit_reader;
+-- The same checks under a name to keep, for monitoring: no chain is walked.
+GRANT EXECUTE ON FUNCTION audit.protection_problems() TO audit_reader;
 
 -- Both readers: an entity's history and a company's search. audit_tenant_reader
 -- reads entries and blocks too, but row-level security shows it the company of
@@ -38,9 +40,11 @@ GRANT EXECUTE ON FUNCTION audit._surface(), audit._protection_problems(), audit.
 GRANT SELECT ON audit.audit_logs, audit.blocks TO audit_tenant_reader;
 -- They run with the caller's rights (for row-level security), so the caller
 -- needs their argument check too.
-GRANT EXECUTE ON FUNCTION audit.history(text, uuid, integer, timestamptz, uuid),
-                          audit.search(uuid, uuid, uuid, text, text, timestamptz, timestamptz, integer, timestamptz, uuid),
-                          audit._page_problem(integer, timestamptz, uuid)
+GRANT EXECUTE ON FUNCTION audit.history(text, uuid, integer, timestamptz, uuid, text),
+                          audit.search(uuid, uuid, uuid, text, text, timestamptz, timestamptz, integer, timestamptz, uuid, text),
+                          audit._page_problem(integer, timestamptz, uuid),
+                          audit.page_cursor(timestamptz, uuid),
+                          audit._cursor_position(text, text)
     TO audit_reader, audit_tenant_reader;
 GRANT EXECUTE ON FUNCTION audit.set_context(uuid, uuid, uuid, jsonb) TO audit_tenant_reader;
 

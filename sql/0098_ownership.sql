@@ -42,6 +42,13 @@ BEGIN
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO audit_owner', relation);
     END LOOP;
+    FOR relation IN
+        SELECT c.oid::pg_catalog.regclass FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace AND c.relkind = 'c'
+        ORDER BY c.oid
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TYPE %s OWNER TO audit_owner', relation);
+    END LOOP;
     -- A function's new owner needs CREATE on its schema, which audit_definer
     -- holds only while it takes its functions over.
     GRANT CREATE ON SCHEMA audit TO audit_definer;

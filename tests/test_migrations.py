@@ -166,8 +166,7 @@ def test_an_existing_log_moves_behind_the_trust_boundary_and_keeps_verifying(
         owner.execute("INSERT INTO public.invoices VALUES (gen_random_uuid(), %s, 1)", (company,))
         owner.execute("SELECT audit.record_audit(%s, 'A', 'e', gen_random_uuid())", (company,))
         assert [block[1:] for block in ledger.seal(owner)] == [(1, 2)]
-    assert migrate(conninfo) == ["0009.trust-boundary", "0010.validate-printable", "0011.verifiable-surface",
-                                 "0012.portable-horizon"]
+    assert migrate(conninfo) == [m for m in migration_ids() if m >= "0009"]
     with _connect(pg_server, dbname, OWNER) as owner:
         owner.execute("UPDATE public.invoices SET amount = 2")  # still tracked
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -177,9 +176,7 @@ def test_an_existing_log_moves_behind_the_trust_boundary_and_keeps_verifying(
         assert superuser.execute("SELECT ok, report FROM audit.verify(%s)", (company,)).fetchone()[0]  # type: ignore[index]
         verdict = ledger.verify(superuser, company)
         assert verdict.ok and "2 blocks and 3 sealed entries" in verdict.report, verdict.report
-    assert rollback(conninfo, destroy_entries=True)[:4] == [
-        "0012.portable-horizon", "0011.verifiable-surface", "0010.validate-printable",
-        "0009.trust-boundary"]
+    assert rollback(conninfo, destroy_entries=True) == migration_ids()[::-1]
 
 
 def test_an_index_left_invalid_by_a_failed_concurrent_build_is_rebuilt_by_the_next_run(

@@ -100,17 +100,89 @@ def test_entries_written_between_pages_neither_shift_nor_repeat_them(connect_as:
 
 
 @pytest.mark.usefixtures("log")
-def test_history_is_every_entry_of_one_entity_oldest_first(connect_as: ConnectAs, monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
-    from audit_py import queries
-
-    monkeypatch.setattr(queries, "HISTORY_PAGE_SIZE", 7)  # several pages
+def test_history_is_every_entry_of_one_entity_oldest_first(connect_as: ConnectAs) -> None:
     history = AuditService(connect_as(READER)).history("invoice", INVOICE)
     expected = connect_as(SUPERUSER).execute(
         "SELECT id FROM audit.audit_logs WHERE entity = 'invoice' AND entity_id = %s ORDER BY created_at, id",
         (INVOICE,)).fetchall()
     assert [e.id for e in history] == [row[0] for row in expected] and len(history) == 60
     assert AuditService(connect_as(READER)).history("invoice", uuid.uuid4()) == []
+
+
+def test_history_is_what_one_snapshot_held(connect_as: ConnectAs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writers commit after every statement the reader sends: whatever the size of the history,
+    none of what they wrote shows, and nothing it held is missing."""
+    invoice = uuid.uuid4()
+    writer = connect_as(WRITER, autocommit=True)
+    AuditService(writer).record_many(AuditEntry(COMPANY, "UPDATE_INVOICE", "invoice", invoice, {"n": n})
+                                     for n in range(2500))
+    before = [row[0] for row in connect_as(SUPERUSER).execute(
+        "SELECT id FROM audit.audit_logs WHERE entity_id = %s ORDER BY created_at, id", (invoice,)).fetchall()]
+    reader = connect_as(READER, autocommit=True)
+    send = psycopg.Cursor.execute
+
+    def execute_then_a_writer_commits(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+        result = send(cursor, *args, **kwargs)
+        if cursor.connection is reader:
+            writer.execute("SELECT audit.record_audit(%s, 'LATE', 'invoice', %s)", (COMPANY, invoice))
+        return result
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute_then_a_writer_commits)
+    history = AuditService(reader).history("invoice", invoice)
+    monkeypatch.undo()
+    assert [e.id for e in history] == before
+
+
+def test_cursors_are_the_same_text_in_sql_and_python(connect_as: ConnectAs) -> None:
+    from audit_py import queries
+
+    writer = connect_as(WRITER)
+    AuditService(writer).record_many(AuditEntry(COMPANY, "A", "order", uuid.uuid4()) for _ in range(3))
+    writer.commit()
+    rows = connect_as(READER).execute(
+        "SELECT id, created_at, cursor, audit.page_cursor(created_at, id) FROM audit.search(%s)", (COMPANY,)).fetchall()
+    records = AuditService(connect_as(READER)).search(COMPANY).entries
+    assert [row[2] for row in rows] == [row[3] for row in rows] == [queries.encode_cursor(r) for r in records]
+    # Instants far from now, before 1970 included, keep every microsecond.
+    for instant in ("1969-12-31 23:59:59.999999+00", "1900-01-01 00:00:00.000001+00", "2262-04-11 23:47:16.854775+00"):
+        sql_cursor, exact = connect_as(READER).execute(
+            "SELECT audit.page_cursor(%s::timestamptz, %s), %s::timestamptz", (instant, rows[0][0], instant)).fetchone()  # type: ignore[misc]
+        record = records[0].__class__(**{**records[0].__dict__, "created_at": exact, "id": rows[0][0]})
+        assert sql_cursor == queries.encode_cursor(record), instant
+        position = connect_as(READER).execute("SELECT * FROM audit._cursor_position('t', %s)", (sql_cursor,)).fetchone()
+        assert position == (exact, rows[0][0])
+
+
+@pytest.mark.usefixtures("log")
+def test_a_sql_or_javascript_client_pages_by_cursor_without_skipping_entries_that_share_an_instant(
+        connect_as: ConnectAs) -> None:
+    """Every page of 7 (entries of one transaction share created_at): the cursor, never a Date."""
+    reader, seen, after = connect_as(READER), [], None
+    while True:
+        rows = reader.execute("SELECT id, cursor FROM audit.search(%s, page_size => 7, after => %s)",
+                              (COMPANY, after)).fetchall()
+        seen += [row[0] for row in rows]
+        if len(rows) < 7:
+            break
+        after = rows[-1][1]
+    assert seen == newest_first(connect_as(SUPERUSER))
+    history, after = [], None
+    while True:
+        rows = reader.execute("SELECT id, cursor FROM audit.history('invoice', %s, page_size => 7, after => %s)",
+                              (INVOICE, after)).fetchall()
+        history += [row[0] for row in rows]
+        if len(rows) < 7:
+            break
+        after = rows[-1][1]
+    assert history == [e.id for e in AuditService(reader).history("invoice", INVOICE)] and len(history) == 60
+
+
+@pytest.mark.usefixtures("log")
+def test_a_cursor_printed_by_the_command_pages_in_sql(connect_as: ConnectAs) -> None:
+    first = AuditService(connect_as(READER)).search(COMPANY, limit=30)
+    rows = connect_as(READER).execute("SELECT id FROM audit.search(%s, page_size => 30, after => %s)",
+                                      (COMPANY, first.next)).fetchall()
+    assert [e.id for e in first.entries] + [row[0] for row in rows] == newest_first(connect_as(SUPERUSER))[:60]
 
 
 @pytest.mark.usefixtures("log")
@@ -139,6 +211,13 @@ QUERY_ERRORS = {
     "since after until": (f"SELECT * FROM audit.search('{COMPANY}', since => now(), until => now() - interval '1 day')",
                           "since"),
     "history of nothing": ("SELECT * FROM audit.history(NULL, gen_random_uuid())", "entity"),
+    "not a cursor": (f"SELECT * FROM audit.search('{COMPANY}', after => 'bm90IGEgY3Vyc29y')", "after"),
+    "not base64": ("SELECT * FROM audit.history('e', gen_random_uuid(), after => '%%%')", "after"),
+    "a cursor re-encoded": (f"SELECT * FROM audit.search('{COMPANY}', after => audit.page_cursor(now(), "
+                            "gen_random_uuid()) || 'AA')", "after"),
+    "cursor and pair": (f"SELECT * FROM audit.search('{COMPANY}', after_created_at => now(),"
+                        f" after_id => gen_random_uuid(), after => audit.page_cursor(now(), gen_random_uuid()))",
+                        "after"),
 }
 
 
@@ -149,7 +228,7 @@ def test_bad_queries_are_refused_naming_the_parameter(connect_as: ConnectAs, sta
     assert refused.value.sqlstate == "AU007" and refused.value.parameter == parameter
 
 
-def test_a_bad_cursor_or_limit_is_refused_before_the_database(connect_as: ConnectAs) -> None:
+def test_a_bad_cursor_or_limit_is_refused(connect_as: ConnectAs) -> None:
     audit = AuditService(connect_as(READER))
     for arguments in ({"after": "not-a-cursor"}, {"limit": 0}, {"limit": 10_001}):
         with pytest.raises(InvalidQuery) as refused:

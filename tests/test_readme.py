@@ -50,7 +50,8 @@ def test_python_examples_run(postgresql: psycopg.Connection[tuple[object, ...]],
         printed.append(result.stdout.strip())
     assert "AU002 action record_audit: action must not be blank" in printed
     rows = connect_as().execute("SELECT user_id IS NOT NULL, context FROM audit.audit_logs").fetchall()
-    assert len(rows) == 5  # three recorded; then one recorded and one tracked, in a context
+    # Three recorded; two through SQLAlchemy; then one recorded and one tracked, in a context.
+    assert len(rows) == 7
     assert rows.count((True, {"request_id": "req-43", "client_addr": "203.0.113.9"})) == 2
 
 

@@ -146,12 +146,15 @@ ADMIN_PRIVILEGES = ["DELETE strict_mode", "DELETE tenant_logins", "EXECUTE disab
 @pytest.mark.parametrize(("role", "expected"), [
     ("audit_writer", WRITER_PRIVILEGES),
     # What the verifiers compare, for a DBA's own checks, too.
-    ("audit_reader", ["EXECUTE _page_problem", "EXECUTE _protection_problems", "EXECUTE _surface", "EXECUTE digest",
-                      "EXECUTE history", "EXECUTE schema_version", "EXECUTE search", "EXECUTE set_context",
-                      "EXECUTE verify", "SELECT audit_logs", "SELECT blocks", "SELECT strict_mode"]),
+    ("audit_reader", ["EXECUTE _cursor_position", "EXECUTE _page_problem", "EXECUTE _protection_problems",
+                      "EXECUTE _surface", "EXECUTE digest", "EXECUTE history", "EXECUTE page_cursor",
+                      "EXECUTE protection_problems", "EXECUTE schema_version", "EXECUTE search",
+                      "EXECUTE set_context", "EXECUTE verify", "SELECT audit_logs", "SELECT blocks",
+                      "SELECT strict_mode"]),
     # Row-level security confines what it sees to one company: tests/test_reading.py.
-    ("audit_tenant_reader", ["EXECUTE _page_problem", "EXECUTE _pinned_companies", "EXECUTE history",
-                             "EXECUTE search", "EXECUTE set_context", "SELECT audit_logs", "SELECT blocks"]),
+    ("audit_tenant_reader", ["EXECUTE _cursor_position", "EXECUTE _page_problem", "EXECUTE _pinned_companies",
+                             "EXECUTE history", "EXECUTE page_cursor", "EXECUTE search", "EXECUTE set_context",
+                             "SELECT audit_logs", "SELECT blocks"]),
     ("audit_admin", ADMIN_PRIVILEGES),
     # What the SECURITY DEFINER functions it owns need, and no UPDATE, DELETE or TRUNCATE of the log.
     ("audit_definer", ["EXECUTE _block_hash", "EXECUTE _block_hash_v2", "EXECUTE _context_extra",
@@ -184,3 +187,13 @@ def test_reader_reads_and_writer_does_not(connect_as: ConnectAs) -> None:
     for role in (WRITER, OUTSIDER):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             connect_as(role).execute("SELECT count(*) FROM audit.audit_logs")
+
+
+def test_protection_problems_for_monitoring_name_what_changed(connect_as: ConnectAs) -> None:
+    reader = connect_as(READER, autocommit=True)
+    assert reader.execute("SELECT * FROM audit.protection_problems()").fetchall() == []
+    connect_as(SUPERUSER, autocommit=True).execute("GRANT INSERT ON audit.audit_logs TO audit_writer")
+    problems = [row[0] for row in reader.execute("SELECT * FROM audit.protection_problems()").fetchall()]
+    assert problems and all("table audit.audit_logs" in problem for problem in problems), problems
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        connect_as(OUTSIDER).execute("SELECT * FROM audit.protection_problems()")

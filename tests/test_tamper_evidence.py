@@ -338,7 +338,8 @@ def test_the_surface_is_that_of_a_fresh_install(connect_as: ConnectAs) -> None:
     relations = {row[0] for row in conn.execute(
         "SELECT relname FROM pg_class WHERE relnamespace = 'audit'::regnamespace")}
     assert functions <= set(found), "every function is in the surface"
-    assert relations == {obj.rsplit(".", 1)[1] for obj in found if obj.split(" ")[0] in ("table", "view", "index")}
+    assert relations == {obj.rsplit(".", 1)[1] for obj in found
+                         if obj.split(" ")[0] in ("table", "view", "index", "composite")}
 
 
 def test_writers_cannot_seal_and_readers_may_verify(connect_as: ConnectAs) -> None:

@@ -115,7 +115,7 @@ def test_confirmed_it_removes_everything_through_the_command(pg_server: Throwawa
     _write_entries(pg_server, installed)
     result = audit_py("uninstall", "--destroy-entries", "--dsn", pg_server.conninfo_for(installed, user=OWNER))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("rolled back: 0012.portable-horizon,") and "0001.audit-foundation" in result.stdout
+    assert result.stdout == f"rolled back: {', '.join(migration_ids()[::-1])}\n"
     assert _state(pg_server, installed) == (0, 0, None, 0, 0)  # the tracked table's triggers went too
     again = audit_py("uninstall", "--dsn", pg_server.conninfo_for(installed, user=OWNER))
     assert again.returncode == 0 and "nothing to roll back" in again.stdout

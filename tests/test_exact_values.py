@@ -1,0 +1,93 @@
+"""What goes into details comes back as it was, or is refused naming the parameter: never changed on the way."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from audit_py import AsyncAuditService, AuditEntry, AuditService, InvalidEntry
+from audit_py.server import SUPERUSER, ThrowawayServer
+
+from .conftest import READER, WRITER, ConnectAs
+from .helpers import count_entries
+from .test_cli import audit_py
+
+COMPANY, ORDER = uuid.uuid4(), uuid.uuid4()
+NUMBERS = '{"big": 12345678901234567.89, "tiny": 1e-30, "huge": 1e300, "int": 123456789012345678901234567890,' \
+          ' "nested": [0.1, {"x": 2.50}]}'
+
+
+def test_numbers_come_back_exact(connect_as: ConnectAs, pg_server: ThrowawayServer, postgresql: Any) -> None:
+    writer = connect_as(WRITER, autocommit=True)
+    writer.execute(f"SELECT audit.record_audit(%s, 'PAY', 'order', %s, '{NUMBERS}')", (COMPANY, ORDER))
+    reader = AuditService(connect_as(READER))
+    for record in (reader.search(COMPANY).entries[0], reader.history("order", ORDER)[0]):
+        assert record.details == {"big": Decimal("12345678901234567.89"), "tiny": Decimal("1E-30"),
+                                  "huge": Decimal("1E+300"), "int": 123456789012345678901234567890,
+                                  "nested": [Decimal("0.1"), {"x": Decimal("2.50")}]}
+        assert str(record.details["big"]) == "12345678901234567.89"
+    printed = audit_py("log", "--company", str(COMPANY), "--json", "--dsn",
+                       pg_server.conninfo_for(postgresql.info.dbname, user=READER))
+    assert printed.returncode == 0, printed.stderr
+    assert '"big": 12345678901234567.89' in printed.stdout  # a number, every digit, not a string
+    assert json.loads(printed.stdout, parse_float=Decimal)["details"]["big"] == Decimal("12345678901234567.89")
+
+
+async def test_numbers_come_back_exact_async(connect_as: ConnectAs, aconnect_as: Any) -> None:
+    connect_as(WRITER, autocommit=True).execute(
+        "SELECT audit.record_audit(%s, 'PAY', 'order', %s, '{\"big\": 12345678901234567.89}')", (COMPANY, ORDER))
+    page = await AsyncAuditService(await aconnect_as(READER)).search(COMPANY)
+    assert page.entries[0].details == {"big": Decimal("12345678901234567.89")}
+
+
+def test_ids_as_text_are_taken_as_the_uuids_they_are(connect_as: ConnectAs) -> None:
+    writer = connect_as(WRITER)
+    entry_id = AuditService(writer).record(str(COMPANY), "PAY", "order", str(ORDER).upper(),  # type: ignore[arg-type]
+                                           user_id=str(uuid.uuid4()))  # type: ignore[arg-type]
+    writer.commit()
+    stored = AuditService(connect_as(READER)).get(entry_id)
+    assert stored is not None and (stored.company_id, stored.entity_id) == (COMPANY, ORDER)
+
+
+@pytest.mark.parametrize(("arguments", "parameter", "words"), [
+    ({"company_id": "not-a-uuid"}, "company_id", "is not a UUID"),
+    ({"entity_id": 12345}, "entity_id", "is not a UUID"),
+    ({"details": {1: "one", "1": "uno"}}, "details", "key 1 is not text"),
+    ({"details": {"lines": [{(1, 2): "x"}]}}, "details", "JSON keys are text"),
+    ({"details": {"note": "a\x00b"}}, "details", "NUL"),
+    ({"details": {"a\x00": 1}}, "details", "NUL"),
+    ({"action": "PAY\x00"}, "action", "NUL"),
+    ({"entity": "order\x00"}, "entity", "NUL"),
+], ids=["company text", "entity int", "colliding keys", "nested tuple key", "NUL in a value", "NUL in a key",
+        "NUL in action", "NUL in entity"])
+def test_what_would_be_changed_or_lost_is_refused_naming_it(connect_as: ConnectAs, arguments: dict[str, Any],
+                                                            parameter: str, words: str) -> None:
+    entry = {"company_id": COMPANY, "action": "PAY", "entity": "order", "entity_id": ORDER, "details": {},
+             **arguments}
+    writer = connect_as(WRITER)
+    audit = AuditService(writer)
+    with pytest.raises(InvalidEntry) as refused:
+        audit.record(entry.pop("company_id"), entry.pop("action"), entry.pop("entity"), entry.pop("entity_id"),
+                     entry.pop("details"))
+    assert refused.value.parameter == parameter and words in str(refused.value), refused.value
+    # In a batch, the good entries before it are not written either.
+    with pytest.raises(InvalidEntry):
+        audit.record_many([AuditEntry(COMPANY, "PAY", "order", ORDER, {}),
+                           AuditEntry(**{"company_id": COMPANY, "action": "PAY", "entity": "order",
+                                         "entity_id": ORDER, "details": {}, **arguments})])
+    writer.commit()
+    assert count_entries(connect_as(SUPERUSER)) == 0
+
+
+def test_any_mapping_is_taken(connect_as: ConnectAs) -> None:
+    writer = connect_as(WRITER)
+    details = MappingProxyType({"lines": (MappingProxyType({"sku": "A-1", "qty": 2}),), "note": "ok"})
+    entry_id = AuditService(writer).record(COMPANY, "PAY", "order", ORDER, details)
+    writer.commit()
+    stored = AuditService(connect_as(READER)).get(entry_id)
+    assert stored is not None and stored.details == {"lines": [{"sku": "A-1", "qty": 2}], "note": "ok"}
