@@ -30,8 +30,8 @@ def _instant(text: str) -> datetime:
 
 def _positive(text: str) -> float:
     value = float(text)
-    if not value > 0:  # NaN too
-        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    if not 0 < value <= 86400:  # NaN and infinity too
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, up to a day (86400), not {text}")
     return value
 
 

@@ -71,10 +71,7 @@ def _already_json(text: str) -> str:
 def _plain(value: Any, parameter: str) -> Any:
     """value with every Mapping as a dict, refused where JSON or PostgreSQL would change or lose it."""
     if isinstance(value, str):
-        if "\x00" in value:
-            raise InvalidEntry(f"{parameter}: text may not hold a NUL character (\\u0000): PostgreSQL cannot store it",
-                               parameter=parameter)
-        return value
+        return _text(value, parameter)
     if isinstance(value, Mapping):
         plain = {}
         for key, item in value.items():
@@ -83,7 +80,7 @@ def _plain(value: Any, parameter: str) -> Any:
                 # reader would get a string back.
                 raise InvalidEntry(f"{parameter}: key {key!r} is not text; JSON keys are text, and it would become"
                                    f" {str(key)!r}", parameter=parameter)
-            plain[_plain(key, parameter)] = _plain(item, parameter)
+            plain[_text(key, parameter)] = _plain(item, parameter)
         return plain
     if isinstance(value, list | tuple):
         return [_plain(item, parameter) for item in value]
@@ -95,6 +92,8 @@ def details_param(details: Mapping[str, Any] | None) -> Jsonb:
     try:
         text = json.dumps(_plain({} if details is None else details, "details"), default=_json_default,
                           allow_nan=False)
+    except RecursionError as error:
+        raise InvalidEntry("details: nested too deeply, or holds itself", parameter="details") from error
     except (TypeError, ValueError) as error:
         raise InvalidEntry(f"details: {error}", parameter="details") from error
     return Jsonb(text, dumps=_already_json)
@@ -113,9 +112,16 @@ def _uuid(value: Any, parameter: str) -> UUID | None:
 
 
 def _text(value: Any, parameter: str) -> Any:
-    if isinstance(value, str) and "\x00" in value:
-        raise InvalidEntry(f"{parameter}: text may not hold a NUL character: PostgreSQL cannot store it",
-                           parameter=parameter)
+    """Text PostgreSQL stores as given: no NUL character, nothing UTF-8 cannot encode (a lone surrogate)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidEntry(f"{parameter}: text may not hold a NUL character (\\u0000): PostgreSQL cannot store it",
+                               parameter=parameter)
+        try:
+            value.encode()
+        except UnicodeEncodeError as error:
+            raise InvalidEntry(f"{parameter}: text that UTF-8 cannot encode ({error.reason})",
+                               parameter=parameter) from error
     return value
 
 
@@ -125,25 +131,58 @@ def _entry(entry: AuditEntry) -> tuple[Any, ...]:
             _uuid(entry.franchise_id, "franchise_id"))
 
 
+class RawJson(str):
+    """JSON text that Python could not turn into objects (nested deeper than its recursion limit),
+    kept as the database printed it rather than failing the whole read."""
+
+
 def exact_json(context: Any) -> None:
     """JSON read on this cursor keeps every number exact: a fraction comes back a Decimal, never a float."""
     set_json_loads(_exact_loads, context)
 
 
+def _exact_int(text: str) -> int | Decimal:
+    # Python refuses to parse integers of more than 4300 digits; a Decimal holds any.
+    return int(text) if len(text) < 4300 else Decimal(text)
+
+
 def _exact_loads(data: str | bytes) -> Any:
-    return json.loads(data, parse_float=Decimal)
+    try:
+        return json.loads(data, parse_float=Decimal, parse_int=_exact_int)
+    except RecursionError:
+        return RawJson(data if isinstance(data, str) else bytes(data).decode())
 
 
 def as_json_text(value: Any) -> str:
-    """JSON text of what exact_json() read: a Decimal written as the number it is, not as a string."""
-    if isinstance(value, Decimal):
-        return str(value) if value.is_finite() else json.dumps(str(value))
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {as_json_text(v)}"
-                               for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(as_json_text(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False, default=str)
+    """JSON text of what exact_json() read: a Decimal written as the number it is, not as a string.
+    Iterative, so that no depth the database accepts makes it fail."""
+    out: list[str] = []
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _Written):
+            out.append(item)
+        elif isinstance(item, RawJson):
+            out.append(str(item))
+        elif isinstance(item, Decimal):
+            out.append(str(item) if item.is_finite() else json.dumps(str(item)))
+        elif isinstance(item, dict):
+            parts: list[Any] = [_Written("{")]
+            for n, (key, member) in enumerate(item.items()):
+                parts += [_Written((", " if n else "") + json.dumps(str(key), ensure_ascii=False) + ": "), member]
+            pending += reversed([*parts, _Written("}")])
+        elif isinstance(item, list | tuple):
+            parts = [_Written("[")]
+            for n, member in enumerate(item):
+                parts += [_Written(", "), member] if n else [member]
+            pending += reversed([*parts, _Written("]")])
+        else:
+            out.append(json.dumps(item, ensure_ascii=False, default=str))
+    return "".join(out)
+
+
+class _Written(str):
+    """Text as_json_text() has already written out."""
 
 
 def record_params(entry: AuditEntry) -> tuple[Any, ...]:
@@ -162,7 +201,11 @@ def context_settings(previous: tuple[str | None, ...], user_id: UUID | None, com
     old_user, old_company, old_franchise, old_extra = (value or "" for value in previous)
     try:
         merged = {**(json.loads(old_extra) if old_extra else {}), **extra}
-        extra_text = json.dumps(merged, default=_json_default, allow_nan=False)
+        extra_text = json.dumps(_plain(merged, "context"), default=_json_default, allow_nan=False)
+    except InvalidEntry as error:
+        raise InvalidContext(str(error), parameter="context") from error
+    except RecursionError as error:
+        raise InvalidContext("context: nested too deeply, or holds itself", parameter="context") from error
     except (TypeError, ValueError) as error:
         raise InvalidContext(f"context: {error}", parameter="context") from error
     return (str(user_id) if user_id else old_user, str(company_id) if company_id else old_company,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -78,7 +78,8 @@ TABLE_COLUMNS = ("created_at", "action", "entity", "entity_id", "user_id", "fran
 
 def as_json(record: AuditRecord) -> str:
     """One JSON line; the numbers in details and context as exact as the database holds them."""
-    return queries.as_json_text(asdict(record))
+    # Not dataclasses.asdict(): it copies details recursively, and fails where they nest deep.
+    return queries.as_json_text({field.name: getattr(record, field.name) for field in fields(record)})
 
 
 def as_table(records: list[AuditRecord], out: IO[str]) -> None:

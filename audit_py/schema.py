@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
+from yoyo.migrations import read_sql_migration
 
 from .errors import translate_errors
 
@@ -83,17 +84,28 @@ def _listen(backend: Any, on_notice: Callable[[str], None]) -> None:
 
 
 def rollback(conninfo: str, *, destroy_entries: bool = False) -> list[str]:
-    """Uninstall: roll back every applied migration, newest first; return their ids.
+    """Uninstall: roll back every applied migration, newest first, in one transaction; return their ids.
 
-    A log that holds entries goes only with destroy_entries=True, which sets audit.destroy_entries
-    for the rollbacks (export first). Each rollback checks, before it changes anything, what the
-    whole uninstall needs, so a refusal (UninstallRefused) leaves the log as it was.
+    A log that holds entries goes only with destroy_entries=True (export first); this argument alone
+    decides, whatever audit.destroy_entries the connection carries. yoyo would commit each rollback
+    on its own, so a step that fails (a lock not granted in time, an object of yours in the way)
+    would leave the log half-removed; here it leaves everything as it was (UninstallRefused, or the
+    database's error), yoyo's bookkeeping included.
     """
-    if destroy_entries:
-        params = conninfo_to_dict(conninfo)
-        params["options"] = f"{params.get('options') or ''} -c audit.destroy_entries=on".strip()
-        conninfo = make_conninfo(**{key: str(value) for key, value in params.items() if value is not None})
     with translate_errors(), _backend(conninfo) as backend:
         applied = backend.to_rollback(read_migrations(str(migrations_dir())))
-        backend.rollback_migrations(applied)
+        with backend.transaction():
+            backend.execute(f"SELECT pg_catalog.set_config('audit.destroy_entries', "
+                            f"'{'on' if destroy_entries else 'off'}', true)")
+            for migration in applied:
+                for statement in _rollback_statements(migration.path):
+                    backend.cursor().execute(statement)
+                backend.unmark_one(migration, log=False)
+                backend.log_migration(migration, "rollback")
     return [migration.id for migration in applied]
+
+
+def _rollback_statements(migration_path: str) -> list[str]:
+    """The statements of a migration's .rollback.sql, split as yoyo splits them."""
+    _, _, statements = read_sql_migration(str(Path(migration_path).with_suffix("")) + ".rollback.sql")
+    return [str(statement) for statement in statements]

@@ -6,7 +6,8 @@
 -- gain a column (type audit.page_entry), so both are dropped and created
 -- again; the pair after_created_at, after_id still works. Adds
 -- audit.protection_problems(), the protection checks without any chain
--- walked, for monitoring by audit_reader.
+-- walked, for monitoring by audit_reader. The surface now reads a composite
+-- type's privileges and a column's collation.
 -- depends: 0012.portable-horizon
 -- A call with the old arguments resolves to the new signatures, whose extra
 -- parameter has a default:
@@ -233,6 +234,250 @@ COMMENT ON FUNCTION audit.protection_problems() IS
 REVOKE ALL ON FUNCTION audit.protection_problems() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.protection_problems() TO audit_reader;
 
+-- ---- sql/0078_surface.sql: a composite type's privileges, a column's collation ----
+
+CREATE OR REPLACE FUNCTION audit._surface()
+RETURNS TABLE (object text, description text)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+-- The text of names and definitions depends on it, not on the caller's choice.
+SET quote_all_identifiers = off
+AS $surface$
+WITH
+spaces AS (
+    SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n WHERE n.nspname IN ('audit', 'audit_guard')
+),
+who (oid, name) AS (
+    SELECT r.oid, CASE WHEN r.rolsuper THEN 'a superuser' ELSE r.rolname::text END FROM pg_catalog.pg_roles r
+    UNION ALL
+    SELECT 0, 'PUBLIC'
+),
+relations AS (
+    SELECT c.* FROM pg_catalog.pg_class c JOIN spaces s ON s.oid = c.relnamespace
+),
+schema_rows AS (
+    SELECT 'schema ' || s.nspname,
+           'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = n.nspowner), 'no role ' || n.nspowner::text)
+           || E'\nprivileges ' || COALESCE(acl.items, 'none')
+    FROM spaces s
+    JOIN pg_catalog.pg_namespace n ON n.oid = s.oid
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              FROM pg_catalog.aclexplode(COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> n.nspowner) g
+    ) acl
+),
+relation_rows AS (
+    SELECT CASE c.relkind WHEN 'r' THEN 'table ' WHEN 'p' THEN 'partitioned table ' WHEN 'v' THEN 'view '
+                          WHEN 'm' THEN 'materialized view ' WHEN 'i' THEN 'index ' WHEN 'I' THEN 'partitioned index '
+                          WHEN 'S' THEN 'sequence ' WHEN 'f' THEN 'foreign table ' WHEN 'c' THEN 'composite type '
+                          ELSE 'relation ' END
+           || c.oid::pg_catalog.regclass::text,
+           pg_catalog.concat_ws(E'\n',
+               'kind ' || c.relkind::text || ', persistence ' || c.relpersistence::text || ', partition ' || c.relispartition,
+               'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = c.relowner), 'no role ' || c.relowner::text),
+               'privileges ' || COALESCE(acl.items, 'none'),
+               'row level security ' || c.relrowsecurity || ', forced ' || c.relforcerowsecurity,
+               'has triggers ' || c.relhastriggers || ', has rules ' || c.relhasrules,
+               CASE WHEN c.relkind IN ('v', 'm') THEN 'options ' || COALESCE(c.reloptions::text, '{}') END,
+               CASE WHEN c.relkind IN ('v', 'm') THEN 'definition ' || pg_catalog.pg_get_viewdef(c.oid) END,
+               CASE WHEN c.relkind IN ('i', 'I') THEN
+                   (SELECT 'index ' || pg_catalog.pg_get_indexdef(x.indexrelid)
+                           || CASE WHEN x.indisunique THEN ', unique' || CASE WHEN x.indisvalid THEN '' ELSE ', not valid' END
+                                   ELSE '' END
+                           || CASE WHEN x.indisprimary THEN ', primary key' ELSE '' END
+                           || CASE WHEN x.indimmediate THEN '' ELSE ', deferred' END
+                    FROM pg_catalog.pg_index x WHERE x.indexrelid = c.oid) END,
+               cols.lines, cons.lines, trigs.lines, pols.lines, rules.lines, parents.lines, children.lines)
+    FROM relations c
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              -- A composite type's privileges are its type's (USAGE), not its relation's.
+              FROM pg_catalog.aclexplode(CASE WHEN c.relkind = 'c'
+                 THEN COALESCE((SELECT y.typacl FROM pg_catalog.pg_type y WHERE y.oid = c.reltype),
+                               pg_catalog.acldefault('T', c.relowner))
+                 ELSE COALESCE(c.relacl, pg_catalog.acldefault(
+                     CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) END) a
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> c.relowner) g
+    ) acl
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'column', pg_catalog.quote_ident(t.attname),
+                   pg_catalog.format_type(t.atttypid, t.atttypmod),
+                   CASE WHEN t.attnotnull THEN 'not null' END,
+                   CASE WHEN t.attcollation <> (SELECT y.typcollation FROM pg_catalog.pg_type y WHERE y.oid = t.atttypid)
+                        THEN 'collate ' || (SELECT pg_catalog.quote_ident(l.collname) FROM pg_catalog.pg_collation l
+                                            WHERE l.oid = t.attcollation) END,
+                   CASE WHEN t.attidentity <> '' THEN 'identity ' || t.attidentity::text END,
+                   CASE WHEN t.attgenerated <> '' THEN 'generated ' || t.attgenerated::text END,
+                   'default ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+                   'privileges ' || (
+                       SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item)
+                       FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+                             FROM pg_catalog.aclexplode(t.attacl) a
+                             LEFT JOIN who w ON w.oid = a.grantee) g)),
+               E'\n' ORDER BY t.attnum) AS lines
+        FROM pg_catalog.pg_attribute t
+        LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = t.attrelid AND d.adnum = t.attnum
+        WHERE t.attrelid = c.oid AND t.attnum > 0 AND NOT t.attisdropped AND c.relkind NOT IN ('i', 'I')
+    ) cols
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg('constraint ' || pg_catalog.quote_ident(k.conname) || ' '
+                                     || pg_catalog.pg_get_constraintdef(k.oid)
+                                     || CASE WHEN k.convalidated THEN '' ELSE ', not valid' END
+                                     || CASE WHEN k.condeferrable THEN ', deferrable' ELSE '' END,
+                                     E'\n' ORDER BY k.conname) AS lines
+        FROM pg_catalog.pg_constraint k
+        -- PostgreSQL 18 lists NOT NULL as constraints too; the column says it.
+        WHERE k.conrelid = c.oid AND NOT (k.contype = 'n' AND k.convalidated)
+    ) cons
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg('trigger ' || pg_catalog.quote_ident(g.tgname) || ' enabled ' || g.tgenabled::text
+                                     || CASE WHEN g.tgisinternal THEN ', internal' ELSE '' END
+                                     || ': ' || pg_catalog.pg_get_triggerdef(g.oid),
+                                     E'\n' ORDER BY g.tgname) AS lines
+        FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid
+    ) trigs
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'policy', pg_catalog.quote_ident(o.polname),
+                   CASE WHEN o.polpermissive THEN 'permissive' ELSE 'restrictive' END,
+                   'for ' || o.polcmd::text,
+                   'to ' || (SELECT pg_catalog.string_agg(COALESCE(w.name, 'no role ' || r::text), ','
+                                                     ORDER BY COALESCE(w.name, 'no role ' || r::text))
+                             FROM pg_catalog.unnest(o.polroles) r LEFT JOIN who w ON w.oid = r),
+                   'using (' || pg_catalog.pg_get_expr(o.polqual, o.polrelid) || ')',
+                   'with check (' || pg_catalog.pg_get_expr(o.polwithcheck, o.polrelid) || ')'),
+               E'\n' ORDER BY o.polname) AS lines
+        FROM pg_catalog.pg_policy o WHERE o.polrelid = c.oid
+    ) pols
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg('rule ' || pg_catalog.quote_ident(u.rulename) || ' enabled ' || u.ev_enabled::text
+                                     || ': ' || pg_catalog.pg_get_ruledef(u.oid),
+                                     E'\n' ORDER BY u.rulename) AS lines
+        FROM pg_catalog.pg_rewrite u WHERE u.ev_class = c.oid AND u.rulename <> '_RETURN'
+    ) rules
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg('inherits from ' || i.inhparent::pg_catalog.regclass::text, E'\n'
+                                     ORDER BY i.inhseqno) AS lines
+        FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid
+    ) parents
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg('inherited by ' || i.inhrelid::pg_catalog.regclass::text, E'\n'
+                                     ORDER BY i.inhrelid::pg_catalog.regclass::text) AS lines
+        FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid
+    ) children
+),
+function_rows AS (
+    SELECT 'function ' || p.oid::pg_catalog.regprocedure::text,
+           pg_catalog.concat_ws(E'\n',
+               'kind ' || p.prokind::text || ', language ' || l.lanname,
+               'arguments ' || pg_catalog.pg_get_function_arguments(p.oid),
+               'returns ' || COALESCE(pg_catalog.pg_get_function_result(p.oid), ''),
+               'volatility ' || p.provolatile::text || ', strict ' || p.proisstrict || ', security definer ' || p.prosecdef
+               || ', leakproof ' || p.proleakproof || ', parallel ' || p.proparallel::text,
+               'settings ' || COALESCE(pg_catalog.array_to_string(p.proconfig, ','), ''),
+               'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = p.proowner), 'no role ' || p.proowner::text),
+               'privileges ' || COALESCE(acl.items, 'none'),
+               'support ' || p.prosupport::pg_catalog.regproc::text || ', transforms ' || COALESCE(p.protrftypes::text, ''),
+               'body sha256 ' || pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p.prosrc, 'UTF8')), 'hex')
+               || COALESCE(', library ' || p.probin, ''))
+    FROM pg_catalog.pg_proc p
+    JOIN spaces s ON s.oid = p.pronamespace
+    JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              FROM pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> p.proowner) g
+    ) acl
+),
+-- Anything else in the schemas, which an install has none of: a type, an
+-- operator or a conversion found by a function searching schema audit.
+other_rows AS (
+    SELECT 'type ' || t.oid::pg_catalog.regtype::text, 'kind ' || t.typtype::text
+    FROM pg_catalog.pg_type t JOIN spaces s ON s.oid = t.typnamespace
+    WHERE t.typrelid = 0
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_type e WHERE e.oid = t.typelem AND e.typarray = t.oid AND e.typrelid <> 0)
+    UNION ALL
+    SELECT 'operator ' || o.oid::pg_catalog.regoperator::text, 'function ' || o.oprcode::text
+    FROM pg_catalog.pg_operator o JOIN spaces s ON s.oid = o.oprnamespace
+    UNION ALL
+    SELECT 'operator class ' || s.nspname || '.' || x.opcname, 'present'
+    FROM pg_catalog.pg_opclass x JOIN spaces s ON s.oid = x.opcnamespace
+    UNION ALL
+    SELECT 'operator family ' || s.nspname || '.' || x.opfname, 'present'
+    FROM pg_catalog.pg_opfamily x JOIN spaces s ON s.oid = x.opfnamespace
+    UNION ALL
+    SELECT 'collation ' || s.nspname || '.' || x.collname, 'present'
+    FROM pg_catalog.pg_collation x JOIN spaces s ON s.oid = x.collnamespace
+    UNION ALL
+    SELECT 'conversion ' || s.nspname || '.' || x.conname, 'default ' || x.condefault
+    FROM pg_catalog.pg_conversion x JOIN spaces s ON s.oid = x.connamespace
+    UNION ALL
+    SELECT 'text search configuration ' || s.nspname || '.' || x.cfgname, 'present'
+    FROM pg_catalog.pg_ts_config x JOIN spaces s ON s.oid = x.cfgnamespace
+    UNION ALL
+    SELECT 'text search dictionary ' || s.nspname || '.' || x.dictname, 'present'
+    FROM pg_catalog.pg_ts_dict x JOIN spaces s ON s.oid = x.dictnamespace
+    UNION ALL
+    SELECT 'statistics ' || s.nspname || '.' || x.stxname, 'present'
+    FROM pg_catalog.pg_statistic_ext x JOIN spaces s ON s.oid = x.stxnamespace
+    UNION ALL
+    SELECT 'extension ' || x.extname, 'in schema ' || s.nspname
+    FROM pg_catalog.pg_extension x JOIN spaces s ON s.oid = x.extnamespace
+    UNION ALL
+    -- A cast between built-in types that PostgreSQL does not define: `details::text`
+    -- (sealing hashes it) would call it instead of the type's own output.
+    SELECT 'cast ' || pg_catalog.format_type(k.castsource, NULL) || ' as ' || pg_catalog.format_type(k.casttarget, NULL),
+           'function ' || k.castfunc::pg_catalog.regprocedure::text || ', context ' || k.castcontext::text
+           || ', method ' || k.castmethod::text
+    FROM pg_catalog.pg_cast k
+    WHERE k.oid >= 16384 AND k.castsource < 16384 AND k.casttarget < 16384
+),
+event_trigger_rows AS (
+    SELECT 'event trigger ' || e.evtname,
+           'on ' || e.evtevent || ', enabled ' || e.evtenabled::text
+           || ', tags ' || COALESCE(e.evttags::text, 'all')
+           || ', function ' || e.evtfoid::pg_catalog.regprocedure::text
+           || ', owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = e.evtowner), 'no role ' || e.evtowner::text)
+    FROM pg_catalog.pg_event_trigger e
+    WHERE e.evtname LIKE 'audit%'
+       OR e.evtfoid IN (SELECT p.oid FROM pg_catalog.pg_proc p JOIN spaces s ON s.oid = p.pronamespace)
+),
+-- Holding a role means being able to act as it: on PostgreSQL 16 and later
+-- a membership without SET and INHERIT (the one a role's creator gets) does
+-- not; on 15, where pg_auth_members has neither column, every one does.
+role_rows AS (
+    SELECT 'role ' || r.rolname,
+           'superuser ' || r.rolsuper || ', inherit ' || r.rolinherit || ', create role ' || r.rolcreaterole
+           || ', create database ' || r.rolcreatedb || ', login ' || r.rolcanlogin
+           || ', replication ' || r.rolreplication || ', bypass row level security ' || r.rolbypassrls
+           || E'\nheld by ' || COALESCE((
+               SELECT pg_catalog.string_agg(w.name, ',' ORDER BY w.name)
+               FROM pg_catalog.pg_auth_members m JOIN who w ON w.oid = m.member
+               WHERE m.roleid = r.oid
+                 AND (COALESCE((pg_catalog.to_jsonb(m) ->> 'set_option')::boolean, true)
+                      OR COALESCE((pg_catalog.to_jsonb(m) ->> 'inherit_option')::boolean, true))), 'no one')
+    FROM pg_catalog.pg_roles r
+    WHERE r.rolname IN ('audit_owner', 'audit_definer')
+)
+SELECT * FROM schema_rows
+UNION ALL SELECT * FROM relation_rows
+UNION ALL SELECT * FROM function_rows
+UNION ALL SELECT * FROM other_rows
+UNION ALL SELECT * FROM event_trigger_rows
+UNION ALL SELECT * FROM role_rows
+$surface$;
+
 -- ---- sql/0078_surface.sql and sql/0080_verify.sql: what a fresh install of this version has ----
 
 CREATE OR REPLACE FUNCTION audit.schema_version()
@@ -250,7 +495,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 WITH expected (part, object, fingerprint) AS (VALUES
 -- BEGIN EXPECTED SURFACE (scripts/surface)
-    ('core', 'composite type audit.page_entry', 'ab8d298ebc9db979b876bd103b920bc32a8d04a6a19791868ae42223a28a20ce'),
+    ('core', 'composite type audit.page_entry', 'c738e78fed2ad89cc57ed6e7e2c581ea49a58fb7c4099050e521dfdf74468a7b'),
     ('guard', 'event trigger audit_refuse_ddl', '5d761190b3f33ffe87e39bbb13e229eda4f346c41c0163b6b09f8c0dc7a0005f'),
     ('guard', 'event trigger audit_refuse_drop', '9c58afa4180614a0a140259988a7381deabef9661c669cad870aa69b03e7f6fb'),
     ('core', 'function audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)', 'ec545e8a425831082eac93089cc650de74e34a9cc09b3f6c55a14dfe33dd1c63'),
@@ -272,7 +517,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._require_user(text)', '6ba339c4ddd82aceeb74dd2362b648f47b35a960077cdbb5840fdd9f3331f2be'),
     ('core', 'function audit._stamp_entry()', '8b5437390d99e7b6b65ec55cae676c33ab5c0a9360e773dd748c583c49825171'),
     ('core', 'function audit._str_bytes(text)', '2abf11dd0adcbe9f320ffc01c233d91933e5a69bc71829134753c87539ca32bf'),
-    ('core', 'function audit._surface()', '8f52f73c4539bf3190c04ec5917efe47e42b6597cc7df0e2506bfcc759b8a3dc'),
+    ('core', 'function audit._surface()', '73549c20255da7b6ad6b4553f9bf0369f22a48f2724d17619448837788ec4009'),
     ('core', 'function audit._track_changes()', 'fbae13e09c7840bd0b8662c481553ff1314c7f8b619df430104530818207527a'),
     ('core', 'function audit._untrackable(regclass)', '4342dcecad291c2dd6d313c42ab622c17557df236dc9838f8593a38fae386f97'),
     ('core', 'function audit.digest()', '0c91c36f3eb45ac98c33b4a3891cb057a9dc31607bb2e86a8ff7a57732667324'),
@@ -318,8 +563,8 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'table audit.tenant_logins', 'a161660ee2d334f8068b670c3a21d70be356fec24bc1ce653be19aff3c29f68d'),
     ('core', 'view audit.audit_new', 'e3f8a1c95c6534d74bebb1a20249f1934b6e619b16f9adf9fb7581d6ba2d8059'),
     ('core', 'view audit.audit_old', '55a6c3a2cfd48faef211a1a7e8fe6718bf0706e0f4ff6f47de08c656a396c2be'),
-    ('core', 'view audit.tracked_tables', '958e4c3da3a499ce572044457a16d294c2290fa151c8377e3d490bfca3decd3f'),
-    ('core', 'view audit.tracked_tables', 'bb03d97c42bd48d4d8b5a774f378ca9123d957b97aeeda9767293587fda9e9b7')
+    ('core', 'view audit.tracked_tables', '1f45d30efb2fa0cde73cbaba65ea649d3144507b050d8b92d06aa3d06341d930'),
+    ('core', 'view audit.tracked_tables', 'c7715defd4fbc049062cbe338ba332137115768aad394cc8ace3b707f31c935d')
 -- END EXPECTED SURFACE
 ),
 actual AS (

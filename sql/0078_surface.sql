@@ -86,8 +86,12 @@ relation_rows AS (
         SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
         FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
                      || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
-              FROM pg_catalog.aclexplode(COALESCE(c.relacl, pg_catalog.acldefault(
-                 CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) a
+              -- A composite type's privileges are its type's (USAGE), not its relation's.
+              FROM pg_catalog.aclexplode(CASE WHEN c.relkind = 'c'
+                 THEN COALESCE((SELECT y.typacl FROM pg_catalog.pg_type y WHERE y.oid = c.reltype),
+                               pg_catalog.acldefault('T', c.relowner))
+                 ELSE COALESCE(c.relacl, pg_catalog.acldefault(
+                     CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) END) a
               LEFT JOIN who w ON w.oid = a.grantee
               WHERE a.grantee <> c.relowner) g
     ) acl
@@ -95,6 +99,9 @@ relation_rows AS (
         SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'column', pg_catalog.quote_ident(t.attname),
                    pg_catalog.format_type(t.atttypid, t.atttypmod),
                    CASE WHEN t.attnotnull THEN 'not null' END,
+                   CASE WHEN t.attcollation <> (SELECT y.typcollation FROM pg_catalog.pg_type y WHERE y.oid = t.atttypid)
+                        THEN 'collate ' || (SELECT pg_catalog.quote_ident(l.collname) FROM pg_catalog.pg_collation l
+                                            WHERE l.oid = t.attcollation) END,
                    CASE WHEN t.attidentity <> '' THEN 'identity ' || t.attidentity::text END,
                    CASE WHEN t.attgenerated <> '' THEN 'generated ' || t.attgenerated::text END,
                    'default ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid),

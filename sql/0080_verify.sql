@@ -24,7 +24,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 WITH expected (part, object, fingerprint) AS (VALUES
 -- BEGIN EXPECTED SURFACE (scripts/surface)
-    ('core', 'composite type audit.page_entry', 'ab8d298ebc9db979b876bd103b920bc32a8d04a6a19791868ae42223a28a20ce'),
+    ('core', 'composite type audit.page_entry', 'c738e78fed2ad89cc57ed6e7e2c581ea49a58fb7c4099050e521dfdf74468a7b'),
     ('guard', 'event trigger audit_refuse_ddl', '5d761190b3f33ffe87e39bbb13e229eda4f346c41c0163b6b09f8c0dc7a0005f'),
     ('guard', 'event trigger audit_refuse_drop', '9c58afa4180614a0a140259988a7381deabef9661c669cad870aa69b03e7f6fb'),
     ('core', 'function audit._block_hash(uuid,bigint,bigint,bigint,integer,bytea,bytea,timestamp with time zone)', 'ec545e8a425831082eac93089cc650de74e34a9cc09b3f6c55a14dfe33dd1c63'),
@@ -46,7 +46,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._require_user(text)', '6ba339c4ddd82aceeb74dd2362b648f47b35a960077cdbb5840fdd9f3331f2be'),
     ('core', 'function audit._stamp_entry()', '8b5437390d99e7b6b65ec55cae676c33ab5c0a9360e773dd748c583c49825171'),
     ('core', 'function audit._str_bytes(text)', '2abf11dd0adcbe9f320ffc01c233d91933e5a69bc71829134753c87539ca32bf'),
-    ('core', 'function audit._surface()', '8f52f73c4539bf3190c04ec5917efe47e42b6597cc7df0e2506bfcc759b8a3dc'),
+    ('core', 'function audit._surface()', '73549c20255da7b6ad6b4553f9bf0369f22a48f2724d17619448837788ec4009'),
     ('core', 'function audit._track_changes()', 'fbae13e09c7840bd0b8662c481553ff1314c7f8b619df430104530818207527a'),
     ('core', 'function audit._untrackable(regclass)', '4342dcecad291c2dd6d313c42ab622c17557df236dc9838f8593a38fae386f97'),
     ('core', 'function audit.digest()', '0c91c36f3eb45ac98c33b4a3891cb057a9dc31607bb2e86a8ff7a57732667324'),
@@ -92,8 +92,8 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'table audit.tenant_logins', 'a161660ee2d334f8068b670c3a21d70be356fec24bc1ce653be19aff3c29f68d'),
     ('core', 'view audit.audit_new', 'e3f8a1c95c6534d74bebb1a20249f1934b6e619b16f9adf9fb7581d6ba2d8059'),
     ('core', 'view audit.audit_old', '55a6c3a2cfd48faef211a1a7e8fe6718bf0706e0f4ff6f47de08c656a396c2be'),
-    ('core', 'view audit.tracked_tables', '958e4c3da3a499ce572044457a16d294c2290fa151c8377e3d490bfca3decd3f'),
-    ('core', 'view audit.tracked_tables', 'bb03d97c42bd48d4d8b5a774f378ca9123d957b97aeeda9767293587fda9e9b7')
+    ('core', 'view audit.tracked_tables', '1f45d30efb2fa0cde73cbaba65ea649d3144507b050d8b92d06aa3d06341d930'),
+    ('core', 'view audit.tracked_tables', 'c7715defd4fbc049062cbe338ba332137115768aad394cc8ace3b707f31c935d')
 -- END EXPECTED SURFACE
 ),
 actual AS (

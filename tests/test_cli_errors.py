@@ -220,6 +220,9 @@ def test_a_bad_key_or_digest_file(pg_server: ThrowawayServer, postgresql: psycop
 @pytest.mark.parametrize(("command", "words"), [
     (["seal", "--watch", "-1"], ("--watch", "above 0")),
     (["seal", "--watch", "nan"], ("--watch", "above 0")),
+    (["seal", "--watch", "inf"], ("--watch", "up to a day")),
+    (["seal", "--watch", "1e300"], ("--watch", "up to a day")),
+    (["tail", "--poll", "inf"], ("--poll", "up to a day")),
     (["tail", "-n", "-1"], ("--lines", "0 or more")),
     (["tail", "--poll", "0"], ("--poll", "above 0")),
     (["tail", "--from-position", "-5"], ("--from-position", "0 or more")),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from audit_py import AsyncAuditService, AuditEntry, AuditService, InvalidEntry
+from audit_py import AsyncAuditService, AuditEntry, AuditService, InvalidContext, InvalidEntry
 from audit_py.server import SUPERUSER, ThrowawayServer
 
 from .conftest import READER, WRITER, ConnectAs
@@ -91,3 +91,60 @@ def test_any_mapping_is_taken(connect_as: ConnectAs) -> None:
     writer.commit()
     stored = AuditService(connect_as(READER)).get(entry_id)
     assert stored is not None and stored.details == {"lines": [{"sku": "A-1", "qty": 2}], "note": "ok"}
+
+
+@pytest.mark.parametrize("stored", ['{"amount": 1e5000}', '{"v": ' + "[" * 1200 + "]" * 1200 + "}",
+                                    '{"v": ' + "[" * 450 + "]" * 450 + "}"],
+                         ids=["a 5001-digit integer", "nested deeper than Python recurses", "nested 450 deep"])
+def test_no_stored_entry_stops_the_python_readers_of_its_company(connect_as: ConnectAs, pg_server: ThrowawayServer,
+                                                                 postgresql: Any, stored: str) -> None:
+    """The log is immutable: an entry no reader could read would stop them for good."""
+    company, invoice = uuid.uuid4(), uuid.uuid4()
+    writer = connect_as(WRITER, autocommit=True)
+    writer.execute("SELECT audit.record_audit(%s, 'A', 'invoice', %s, %s::jsonb, gen_random_uuid())",
+                   (company, invoice, stored))
+    writer.execute("SELECT audit.record_audit(%s, 'B', 'invoice', %s, '{}', gen_random_uuid())",
+                   (company, uuid.uuid4()))
+    reader = AuditService(connect_as(READER, autocommit=True))
+    assert len(reader.search(company).entries) == 2
+    [entry] = reader.history("invoice", invoice)
+    printed = audit_py("log", "--company", str(company), "--json", "--dsn",
+                       pg_server.conninfo_for(postgresql.info.dbname, user=READER))
+    assert printed.returncode == 0, printed.stderr[-300:]
+    line = printed.stdout.splitlines()[-1]  # oldest last: the stored one
+    if "1e5000" in stored:
+        assert entry.details == {"amount": Decimal("1E+5000")}
+        assert json.loads(line, parse_int=Decimal)["details"] == {"amount": Decimal("1E+5000")}
+    else:  # as the database printed it, every bracket
+        assert line.count("[") == stored.count("[") and line.count("]") == stored.count("]")
+
+
+@pytest.mark.parametrize("details", [{"note": "\ud800"}, {"\udfff": 1}], ids=["in a value", "in a key"])
+def test_a_lone_surrogate_is_refused_before_the_database_and_the_transaction_goes_on(
+        connect_as: ConnectAs, details: dict[str, Any]) -> None:
+    conn = connect_as(WRITER)
+    conn.execute("CREATE TEMP TABLE invoices (id int)")
+    with pytest.raises(InvalidEntry) as refused:
+        AuditService(conn).record(COMPANY, "A", "invoice", ORDER, details)
+    assert refused.value.parameter == "details" and "UTF-8" in str(refused.value)
+    conn.execute("INSERT INTO invoices VALUES (1)")  # the caller's transaction is not aborted
+
+
+def test_details_that_hold_themselves_or_nest_too_deep_are_invalid(connect_as: ConnectAs) -> None:
+    circular: dict[str, Any] = {}
+    circular["self"] = circular
+    deep: dict[str, Any] = {}
+    for _ in range(5000):
+        deep = {"v": deep}
+    for details in (circular, deep):
+        with pytest.raises(InvalidEntry) as refused:
+            AuditService(connect_as(WRITER)).record(COMPANY, "A", "invoice", ORDER, details)
+        assert refused.value.parameter == "details"
+
+
+def test_context_extras_the_database_cannot_store_are_an_invalid_context(connect_as: ConnectAs) -> None:
+    audit = AuditService(connect_as(WRITER))
+    for extra in ({"note": "a\x00b"}, {"note": "\ud800"}):
+        with pytest.raises(InvalidContext) as refused, audit.context(user_id=uuid.uuid4(), **extra):
+            pass
+        assert refused.value.parameter == "context"

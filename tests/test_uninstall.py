@@ -21,7 +21,7 @@ from audit_py import UninstallRefused, migrate, rollback
 from audit_py.schema import migrations_dir
 from audit_py.server import SUPERUSER, ThrowawayServer
 
-from .conftest import OWNER
+from .conftest import OWNER, READER, TENANT, WRITER
 from .helpers import migration_ids
 from .test_cli import audit_py
 
@@ -173,3 +173,83 @@ def test_the_guard_of_a_superuser_install_is_refused_to_a_non_superuser_before_a
     assert "drops the DDL guard's event triggers, which needs a superuser" in str(refused.value)
     assert _state(pg_server, dbname) == before
     assert rollback(pg_server.conninfo_for(dbname)) == migration_ids()[::-1]
+
+
+# ---- What stops a later step: refused up front, or (audit-py uninstall) nothing changes ----
+
+GONE = (0, 0, None, 0, 0)
+
+
+def _grant_logins(server: ThrowawayServer, dbname: str) -> None:
+    with _connect(server, dbname) as conn:
+        conn.execute(f"GRANT audit_writer TO {WRITER}; GRANT audit_reader TO {READER};"
+                     f" GRANT audit_tenant_reader TO {TENANT}; GRANT CREATE ON SCHEMA public TO {WRITER}")
+
+
+DEPENDENTS = {
+    "a writer's function body": (WRITER, "CREATE FUNCTION public.note(c uuid, e uuid) RETURNS uuid LANGUAGE sql"
+                                         " BEGIN ATOMIC SELECT audit.record_audit(c, 'NOTE', 'note', e, '{}'::jsonb,"
+                                         " NULL::uuid, NULL::uuid); END", "function public.note("),
+    "a tenant reader's temporary view": (TENANT, "CREATE TEMP VIEW peek AS SELECT origin FROM audit.audit_logs",
+                                         ".peek"),
+    "a writer's own trigger": (WRITER, "CREATE TABLE public.mine (id int); CREATE TRIGGER keep BEFORE TRUNCATE"
+                                       " ON public.mine FOR EACH STATEMENT EXECUTE FUNCTION audit._refuse_truncate()",
+                               "trigger keep on public.mine"),
+}
+
+
+@pytest.mark.parametrize(("login", "statement", "named"), DEPENDENTS.values(), ids=DEPENDENTS.keys())
+def test_an_object_outside_the_log_that_depends_on_it_is_refused_before_anything_changes(
+        pg_server: ThrowawayServer, installed: str, login: str, statement: str, named: str) -> None:
+    _grant_logins(pg_server, installed)
+    with _connect(pg_server, installed, login) as holder:  # open: a temporary view lives as long as it
+        holder.execute(statement)
+        before = _state(pg_server, installed)
+        with pytest.raises(UninstallRefused) as refused:
+            rollback(pg_server.conninfo_for(installed, user=OWNER), destroy_entries=True)
+        assert named in str(refused.value) and "outside the log, which depends on it" in str(refused.value)
+        assert _state(pg_server, installed) == before
+        by_yoyo = _yoyo(pg_server, installed, DESTROY)
+        assert by_yoyo.returncode != 0 and "outside the log" in by_yoyo.stderr, by_yoyo.stderr
+        assert _state(pg_server, installed) == before
+
+
+def test_a_lock_not_granted_in_time_leaves_everything_as_it_was(pg_server: ThrowawayServer, installed: str) -> None:
+    """A reader's open transaction holds a lock a later step needs: yoyo would have committed the
+    steps before it; audit-py uninstall runs them all in one transaction."""
+    _grant_logins(pg_server, installed)
+    before = _state(pg_server, installed)
+    with _connect(pg_server, installed, READER) as reader:
+        reader.autocommit = False
+        reader.execute("SELECT count(*) FROM audit.audit_logs").fetchone()
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            rollback(pg_server.conninfo_for(installed, user=OWNER))
+        assert _state(pg_server, installed) == before
+    assert rollback(pg_server.conninfo_for(installed, user=OWNER)) == migration_ids()[::-1]
+    assert _state(pg_server, installed) == GONE
+
+
+def test_only_the_argument_confirms_not_a_setting_left_in_the_environment(
+        pg_server: ThrowawayServer, installed: str) -> None:
+    _write_entries(pg_server, installed)
+    before = _state(pg_server, installed)
+    result = audit_py("uninstall", "--dsn", pg_server.conninfo_for(installed, user=OWNER),
+                      env={"PGOPTIONS": DESTROY})
+    assert result.returncode == 2 and "would destroy its entries" in result.stderr, result
+    with pytest.raises(UninstallRefused):
+        rollback(pg_server.conninfo_for(installed, user=OWNER) + f" options='{DESTROY}'")
+    assert _state(pg_server, installed) == before
+
+
+def test_a_superuser_session_acting_as_another_login_is_judged_as_that_login(
+        pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> None:
+    """The DDL runs as the session's current role: the check judges that role, not the session user."""
+    dbname = empty_database()
+    migrate(pg_server.conninfo_for(dbname))
+    with _connect(pg_server, dbname) as conn:
+        conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {OWNER}")
+    before = _state(pg_server, dbname)
+    with pytest.raises(UninstallRefused) as refused:
+        rollback(pg_server.conninfo_for(dbname) + f" options='-c role={OWNER}'")
+    assert "needs a superuser" in str(refused.value)
+    assert _state(pg_server, dbname) == before

@@ -541,3 +541,17 @@ def test_an_export_nested_too_deep_to_read_is_not_a_crash(connect_as: ConnectAs,
     _export(pg_server, postgresql.info.dbname, tmp_path / "deep.jsonl")
     code, out = _verify_offline(tmp_path / "deep.jsonl")
     assert code == 2 and "nests deeper than this verifier can read" in out, out
+
+
+@pytest.mark.parametrize("tampering", [
+    "GRANT USAGE ON TYPE audit.page_entry TO audit_writer WITH GRANT OPTION",
+    "ALTER TYPE audit.page_entry ALTER ATTRIBUTE action TYPE text COLLATE \"C\"",
+    "ALTER TABLE audit.audit_logs ALTER COLUMN entity TYPE text COLLATE \"C\""],
+    ids=["a type's privilege", "a type attribute's collation", "a column's collation"])
+def test_a_type_privilege_or_a_collation_changed_is_seen_by_both(connect_as: ConnectAs, tampering: str) -> None:
+    superuser(connect_as, f"SET ROLE audit_owner; {tampering}")
+    reader = connect_as(READER, autocommit=True)
+    in_sql = [row[0] for row in reader.execute("SELECT * FROM audit.protection_problems()").fetchall()]
+    assert in_sql, "audit.protection_problems() saw nothing"
+    run = python_run(connect_as)
+    assert run.exit_code == 1 and not run.verdicts[0].ok, run.verdicts[0].report
