@@ -60,7 +60,6 @@ CREATE FUNCTION audit.page_cursor(created_at timestamptz, id uuid)
 RETURNS text
 LANGUAGE sql
 IMMUTABLE
-STRICT
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$

@@ -56,7 +56,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.enable_tracking(regclass,text,text[])', 'bfab9d2d3730a1dcb2853778e7e4327550531385bb1ff30b1e28f3ebc44b26ae'),
     ('core', 'function audit.entry_hash(audit.audit_logs)', 'b89ba2f9cda32e5d496514094bfbc23f8603b75628dbe676fd71584717a5dd45'),
     ('core', 'function audit.history(text,uuid,integer,timestamp with time zone,uuid,text)', '3f764a5ae5ae056d4d297c5d507b883eb5d4e6f6890c60b82045ebc823c491d0'),
-    ('core', 'function audit.page_cursor(timestamp with time zone,uuid)', '9c2ed0f278e6286363fa5a2a994e07aea9fe35c6ea9a2628045ec589f049e176'),
+    ('core', 'function audit.page_cursor(timestamp with time zone,uuid)', 'bb1e4b4ace2082eeadee792f60cda4c588b92d0b4af2d5ec9aaf94784af12b33'),
     ('core', 'function audit.pin_tenant(regrole,uuid)', 'c2aaa15acdd754b00d2eb5ee941f711b62acb833d5968b3609695836620bb8f3'),
     ('core', 'function audit.protection_problems()', '472f499d946824f1cde80d290912a26468ab6c48989d43406881e6f69bba7007'),
     ('core', 'function audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '994005e9ea2b69fa7fd5141a10d0978254fcce4731e3bcb201d1ece8ce53eb7f'),

@@ -45,10 +45,12 @@ INSERT INTO pgtap_functions (signature, security_definer, execute) VALUES
     ('audit._refuse_tracking(text)',                                 false, '{audit_definer}'),
     ('audit._missing_company(text, text)',                           false, '{audit_definer}'),
     -- Reading (0058) and tenant readers (0092)
-    ('audit.search(uuid, uuid, uuid, text, text, timestamptz, timestamptz, integer, timestamptz, uuid)',
+    ('audit.search(uuid, uuid, uuid, text, text, timestamptz, timestamptz, integer, timestamptz, uuid, text)',
                                                                      false, '{audit_reader,audit_tenant_reader}'),
-    ('audit.history(text, uuid, integer, timestamptz, uuid)',        false, '{audit_reader,audit_tenant_reader}'),
+    ('audit.history(text, uuid, integer, timestamptz, uuid, text)',  false, '{audit_reader,audit_tenant_reader}'),
     ('audit._page_problem(integer, timestamptz, uuid)',              false, '{audit_reader,audit_tenant_reader}'),
+    ('audit.page_cursor(timestamptz, uuid)',                         false, '{audit_reader,audit_tenant_reader}'),
+    ('audit._cursor_position(text, text)',                           false, '{audit_reader,audit_tenant_reader}'),
     ('audit._pinned_companies()',                                    true,  '{audit_tenant_reader}'),
     ('audit.pin_tenant(regrole, uuid)',                              false, '{audit_admin}'),
     ('audit.unpin_tenant(regrole, uuid)',                            false, '{audit_admin}'),
@@ -68,6 +70,7 @@ INSERT INTO pgtap_functions (signature, security_definer, execute) VALUES
     ('audit.digest()',                                               true,  '{audit_reader}'),
     ('audit._surface()',                                             false, '{audit_reader,audit_definer}'),
     ('audit._protection_problems()',                                 false, '{audit_reader,audit_definer}'),
+    ('audit.protection_problems()',                                  false, '{audit_reader}'),
     ('audit.schema_version()',                                       false, '{audit_reader}');
 -- ===================================================================================================
 
