@@ -312,11 +312,17 @@ def _erp_config(scratch: Path, name: str, *replacements: tuple[str, str]) -> Pat
     return path
 
 
-def test_erp_config_keeps_push_away_from_the_log(erp_database: str, pg_server: ThrowawayServer,
-                                                 node_modules: Path) -> None:
+def test_erp_config_keeps_push_and_pull_away_from_the_log(erp_database: str, pg_server: ThrowawayServer,
+                                                          node_modules: Path, scratch: Path) -> None:
     url = _url(pg_server, erp_database, OWNER, default_transaction_read_only="on")
     push = _push(node_modules, "drizzle.config.ts", env={"DATABASE_URL": url})
     assert push.no_changes, push.output
+    # pull (introspect) writes the ERP's table only: nothing of schema audit, nothing of yoyo's.
+    config = _erp_config(scratch, "pull", ('out: "./drizzle",', f'out: "{scratch / "pulled"}",'))
+    pull = _run(node_modules, "drizzle-kit", "pull", "--config", str(config), env={"DATABASE_URL": url})
+    assert pull.returncode == 0, pull.stdout + pull.stderr
+    pulled = (scratch / "pulled" / "schema.ts").read_text()
+    assert 'pgTable("invoices"' in pulled and "audit" not in pulled and "yoyo" not in pulled, pulled
 
 
 ERP_CONFIG_MISTAKES = [
