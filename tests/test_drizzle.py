@@ -431,7 +431,28 @@ def test_typescript_type_checks(node_modules: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# searchAudit() needs the cursor migration: what it sends is checked here without a database.
+def test_search_pages_by_cursor_without_skipping_entries_that_share_an_instant(
+        postgresql: psycopg.Connection[Any], pg_server: ThrowawayServer, node_modules: Path) -> None:
+    """Pages of 7 over 40 entries, 30 of them from one transaction (one created_at): each once, in order."""
+    company = uuid.uuid4()
+    writer = psycopg.connect(pg_server.conninfo_for(postgresql.info.dbname, user=WRITER))
+    with writer:
+        for batch in (30, 5, 5):
+            writer.execute("SELECT audit.record_audit_many(array_fill(%s::uuid, ARRAY[%s]), array_fill('A'::text,"
+                           " ARRAY[%s]), array_fill('e'::text, ARRAY[%s]), ARRAY(SELECT gen_random_uuid()"
+                           " FROM generate_series(1, %s)), array_fill('{}'::jsonb, ARRAY[%s]),"
+                           " array_fill(gen_random_uuid(), ARRAY[%s]))", (company, *[batch] * 6))
+            writer.commit()
+    result = _run(node_modules, "tsx", "test/paging.ts", str(company), "7",
+                  env={"READER_URL": _url(pg_server, postgresql.info.dbname, READER)})
+    assert result.returncode == 0, result.stderr
+    read = json.loads(result.stdout)
+    expected = [str(row[0]) for row in postgresql.execute(
+        "SELECT id FROM audit.audit_logs WHERE company_id = %s ORDER BY created_at DESC, id DESC", (company,))]
+    assert read["ids"] == expected and len(expected) == 40 and read["pages"] == 6
+
+
+# What searchAudit() sends, checked without a database.
 
 def test_search_sends_the_cursor_in_named_notation(node_modules: Path) -> None:
     result = _run(node_modules, "tsx", "test/search-query.ts")

@@ -1,15 +1,9 @@
-// Reading entries a page at a time: audit.search(), newest first, paged by an opaque cursor.
-//
-// NEEDS THE CURSOR MIGRATION: audit.search() with its last parameter `after text` and a `cursor
-// text` column on every row it returns (being added in parallel to this module; until it is
-// applied, the call fails with 42883, "function audit.search(...) does not exist"). Everything the
-// call depends on is in searchWithCursorQuery() below, so that the rest of this module, and its
-// tests, do not.
+// Reading entries a page at a time: audit.search(), newest first, paged by an opaque cursor (the
+// `cursor` column of every row, 0013.paging-cursors).
 //
 // Page with the cursor only. Never build one from createdAt, and never from a JS Date: a Date keeps
 // milliseconds, created_at has microseconds, and every entry of one transaction shares it, so a
-// page boundary made of a time skips or repeats entries. `after` is always passed, even as NULL:
-// it is what picks the overload that has it.
+// page boundary made of a time skips or repeats entries.
 
 import { type SQL, sql } from "drizzle-orm";
 
@@ -66,10 +60,7 @@ export interface AuditPage {
 
 export const DEFAULT_PAGE_SIZE = 100;
 
-/**
- * The one statement that needs the cursor migration: audit.search() in named notation, `after`
- * included. Exported so that tests can check what it sends without a database.
- */
+/** audit.search() in named notation, `after` included. Exported so that tests can check what it sends. */
 export function searchWithCursorQuery(params: SearchAuditParams): SQL {
   return sql`SELECT s.id, s.company_id, s.franchise_id, s.user_id, s.action, s.entity, s.entity_id,
        s.details, s.created_at, s.txid, s.context, s.origin, s.cursor

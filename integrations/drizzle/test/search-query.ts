@@ -1,5 +1,5 @@
-// What searchAudit() sends, without a database (the audit.search() it calls needs the cursor
-// migration): named notation, the cursor as text, never a time built in JS; and the page it makes.
+// What searchAudit() sends, without a database: named notation, the cursor as text, never a
+// time built in JS; and the page it makes.
 //
 //   npx tsx test/search-query.ts
 
