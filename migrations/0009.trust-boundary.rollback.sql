@@ -1272,10 +1272,10 @@ BEGIN
                 RAISE NOTICE 'role % kept: %', role_name, SQLERRM;
             END;
         END IF;
+        -- A role kept is one another database's log still uses: the installing
+        -- login keeps audit_admin for it (roles and their members are
+        -- cluster-wide), and gives back only what it took for this transaction.
         IF role_name = ANY (taken) THEN
-            EXECUTE pg_catalog.format('REVOKE %I FROM %I', role_name, current_user);
-        ELSIF role_name = 'audit_admin' AND pg_catalog.pg_has_role(current_user, role_name, 'MEMBER')
-              AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
             EXECUTE pg_catalog.format('REVOKE %I FROM %I', role_name, current_user);
         END IF;
     END LOOP;

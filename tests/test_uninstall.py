@@ -253,3 +253,17 @@ def test_a_superuser_session_acting_as_another_login_is_judged_as_that_login(
         rollback(pg_server.conninfo_for(dbname) + f" options='-c role={OWNER}'")
     assert "needs a superuser" in str(refused.value)
     assert _state(pg_server, dbname) == before
+
+
+def test_uninstalling_one_database_leaves_the_login_its_role_in_another(
+        pg_server: ThrowawayServer, empty_database: Callable[..., str]) -> None:
+    """Roles and their members are cluster-wide: the installing login keeps audit_admin for the log it
+    installed in another database, and seals it still."""
+    leaving, staying = empty_database(), empty_database()
+    for dbname in (leaving, staying):
+        migrate(pg_server.conninfo_for(dbname, user=OWNER))
+    rollback(pg_server.conninfo_for(leaving, user=OWNER))
+    with _connect(pg_server, staying) as conn:
+        conn.execute("SELECT audit.record_audit(gen_random_uuid(), 'A', 'e', gen_random_uuid())")
+    with _connect(pg_server, staying, OWNER) as owner:
+        assert owner.execute("SELECT count(*) FROM audit.seal()").fetchone() == (1,)
