@@ -27,7 +27,9 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class AuditRecord:
-    """One row of audit.audit_logs, as stored."""
+    """One row of audit.audit_logs, as stored. Numbers in details and context are exact (a fraction is
+    a Decimal). details or context nested deeper than Python can parse (its recursion limit, about a
+    thousand levels, which PostgreSQL exceeds) come as queries.RawJson: the JSON text, a str."""
 
     id: UUID
     company_id: UUID

@@ -222,13 +222,32 @@ def encode_cursor(record: AuditRecord) -> str:
     return base64.urlsafe_b64encode(f"{micros}|{record.id}".encode()).decode().rstrip("=")
 
 
+def _asked(value: Any, parameter: str, kind: str = "text") -> Any:
+    """A reading call's argument as the database can take it, else InvalidQuery naming it."""
+    try:
+        return _uuid(value, parameter) if kind == "uuid" else _text(value, parameter)
+    except InvalidEntry as error:
+        raise InvalidQuery(str(error), parameter=parameter) from error
+
+
 def search_params(company_id: UUID, franchise_id: UUID | None, user_id: UUID | None, action: str | None,
                   entity: str | None, since: datetime | None, until: datetime | None, limit: int,
                   after: str | None) -> dict[str, Any]:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidQuery(f"limit must be between 1 and {MAX_PAGE_SIZE}", parameter="limit")
-    return {"company_id": company_id, "franchise_id": franchise_id, "user_id": user_id, "action": action,
-            "entity": entity, "since": since, "until": until, "page_size": limit + 1, "after": after}
+    return {"company_id": _asked(company_id, "company_id", "uuid"),
+            "franchise_id": _asked(franchise_id, "franchise_id", "uuid"),
+            "user_id": _asked(user_id, "user_id", "uuid"), "action": _asked(action, "action"),
+            "entity": _asked(entity, "entity"), "since": since, "until": until, "page_size": limit + 1,
+            "after": _asked(after, "after")}
+
+
+def history_params(entity: str, entity_id: UUID) -> dict[str, Any]:
+    return {"entity": _asked(entity, "entity"), "entity_id": _asked(entity_id, "entity_id", "uuid")}
+
+
+def get_params(entry_id: UUID) -> tuple[Any]:
+    return (_asked(entry_id, "entry_id", "uuid"),)
 
 
 def page(rows: list[AuditRecord], limit: int) -> tuple[list[AuditRecord], str | None]:

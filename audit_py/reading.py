@@ -96,9 +96,10 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="seconds")
-    if isinstance(value, dict):
-        return queries.as_json_text(value)
-    return str(value)
+    text = queries.as_json_text(value) if isinstance(value, dict) else str(value)
+    # Whatever a writer stored prints as one visible cell: a newline would forge a row, an escape
+    # sequence would drive the terminal.
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 def name_company(conn: psycopg.Connection[Any], company_id: UUID | None) -> None:

@@ -66,13 +66,13 @@ class AuditService:
     def get(self, entry_id: UUID) -> AuditRecord | None:
         """The stored entry with this id, or None (needs audit_reader)."""
         with translate_errors(), self._reading() as cur:
-            cur.execute(queries.GET, (entry_id,))
+            cur.execute(queries.GET, queries.get_params(entry_id))
             return cur.fetchone()
 
     def history(self, entity: str, entity_id: UUID) -> list[AuditRecord]:
         """Every entry of one entity, oldest first, as one snapshot held them (needs a reader role)."""
         with translate_errors(), self._reading() as cur:
-            return cur.execute(queries.HISTORY, {"entity": entity, "entity_id": entity_id}).fetchall()
+            return cur.execute(queries.HISTORY, queries.history_params(entity, entity_id)).fetchall()
 
     def search(self, company_id: UUID, franchise_id: UUID | None = None, user_id: UUID | None = None,
                action: str | None = None, entity: str | None = None, since: datetime | None = None,
@@ -150,14 +150,14 @@ class AsyncAuditService:
         """The stored entry with this id, or None (needs audit_reader)."""
         with translate_errors():
             async with self._reading() as cur:
-                await cur.execute(queries.GET, (entry_id,))
+                await cur.execute(queries.GET, queries.get_params(entry_id))
                 return await cur.fetchone()
 
     async def history(self, entity: str, entity_id: UUID) -> list[AuditRecord]:
         """Every entry of one entity, oldest first, as one snapshot held them (needs a reader role)."""
         with translate_errors():
             async with self._reading() as cur:
-                await cur.execute(queries.HISTORY, {"entity": entity, "entity_id": entity_id})
+                await cur.execute(queries.HISTORY, queries.history_params(entity, entity_id))
                 return await cur.fetchall()
 
     async def search(self, company_id: UUID, franchise_id: UUID | None = None, user_id: UUID | None = None,

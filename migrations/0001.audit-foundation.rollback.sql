@@ -63,12 +63,15 @@ BEGIN
             WHEN 'pg_catalog.pg_constraint'::pg_catalog.regclass THEN
                 (SELECT k.connamespace FROM pg_catalog.pg_constraint k WHERE k.oid OPERATOR(pg_catalog.=) d.objid)
           END, 0) OPERATOR(pg_catalog.<>) audit_ns
-      -- The triggers of tracking, which 0005's rollback drops with disable_tracking().
+      -- The triggers of tracking, name and function as enable_tracking() makes them: 0005's
+      -- rollback drops them with disable_tracking(), which their table's owner must run (below).
       AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
                       WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
                         AND g.oid OPERATOR(pg_catalog.=) d.objid
-                        AND g.tgname IN ('audit_track_insert', 'audit_track_update', 'audit_track_delete',
-                                         'audit_refuse_truncate'))
+                        AND ((g.tgname IN ('audit_track_insert', 'audit_track_update', 'audit_track_delete')
+                              AND g.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure('audit._track_changes()'))
+                             OR (g.tgname OPERATOR(pg_catalog.=) 'audit_refuse_truncate'
+                                 AND g.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure('audit._refuse_truncate()'))))
     ORDER BY 1
     LIMIT 1;
     IF dependent IS NOT NULL THEN
@@ -79,7 +82,9 @@ BEGIN
     IF pg_catalog.to_regprocedure('audit._track_changes()') IS NOT NULL THEN
         SELECT t.tgrelid::pg_catalog.regclass INTO tracked
         FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
-        WHERE t.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure('audit._track_changes()')
+        -- Every table 0005's rollback will call disable_tracking() on.
+        WHERE t.tgfoid IN (pg_catalog.to_regprocedure('audit._track_changes()'),
+                           pg_catalog.to_regprocedure('audit._refuse_truncate()'))
           AND NOT pg_catalog.pg_has_role(acting, c.relowner, 'USAGE')
         ORDER BY 1
         LIMIT 1;

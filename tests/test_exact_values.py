@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from audit_py import AsyncAuditService, AuditEntry, AuditService, InvalidContext, InvalidEntry
+from audit_py import AsyncAuditService, AuditEntry, AuditService, InvalidContext, InvalidEntry, InvalidQuery
 from audit_py.server import SUPERUSER, ThrowawayServer
 
 from .conftest import READER, WRITER, ConnectAs
@@ -148,3 +148,22 @@ def test_context_extras_the_database_cannot_store_are_an_invalid_context(connect
         with pytest.raises(InvalidContext) as refused, audit.context(user_id=uuid.uuid4(), **extra):
             pass
         assert refused.value.parameter == "context"
+
+
+@pytest.mark.parametrize(("call", "parameter"), [
+    (lambda s: s.search(uuid.uuid4(), action="a\x00"), "action"),
+    (lambda s: s.search(uuid.uuid4(), entity="\ud800"), "entity"),
+    (lambda s: s.search(uuid.uuid4(), after="\x00"), "after"),
+    (lambda s: s.search("not-a-uuid"), "company_id"),
+    (lambda s: s.history("\udc80", uuid.uuid4()), "entity"),
+    (lambda s: s.history("a\x00", uuid.uuid4()), "entity"),
+    (lambda s: s.get("not-a-uuid"), "entry_id"),
+], ids=["search action NUL", "search entity surrogate", "search after NUL", "search company text",
+        "history surrogate", "history NUL", "get not a uuid"])
+def test_reading_refuses_what_postgresql_cannot_take_as_an_invalid_query(
+        connect_as: ConnectAs, call: Any, parameter: str) -> None:
+    reader = connect_as(READER)
+    with pytest.raises(InvalidQuery) as refused:
+        call(AuditService(reader))
+    assert refused.value.parameter == parameter
+    reader.execute("SELECT 1")  # nothing reached the database: the transaction goes on

@@ -8,14 +8,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from audit_py import AsyncAuditService, AuditEntry, AuditService, InvalidQuery, ledger, reading
+from audit_py import AsyncAuditService, AuditEntry, AuditRecord, AuditService, InvalidQuery, ledger, reading
 from audit_py.errors import translate_errors
 from audit_py.server import SUPERUSER, ThrowawayServer
 
@@ -153,27 +153,25 @@ def test_cursors_are_the_same_text_in_sql_and_python(connect_as: ConnectAs) -> N
         assert position == (exact, rows[0][0])
 
 
+def _pages_of_7(reader: psycopg.Connection[Any], call: str, key: uuid.UUID) -> list[uuid.UUID]:
+    """Every id a SQL client reads, 7 at a time, passing each page's last cursor as `after`."""
+    seen: list[uuid.UUID] = []
+    after = None
+    while True:
+        rows = reader.execute(f"SELECT id, cursor FROM {call}, page_size => 7, after => %s)", (key, after)).fetchall()
+        seen += [row[0] for row in rows]
+        if len(rows) < 7:
+            return seen
+        after = rows[-1][1]
+
+
 @pytest.mark.usefixtures("log")
 def test_a_sql_or_javascript_client_pages_by_cursor_without_skipping_entries_that_share_an_instant(
         connect_as: ConnectAs) -> None:
     """Every page of 7 (entries of one transaction share created_at): the cursor, never a Date."""
-    reader, seen, after = connect_as(READER), [], None
-    while True:
-        rows = reader.execute("SELECT id, cursor FROM audit.search(%s, page_size => 7, after => %s)",
-                              (COMPANY, after)).fetchall()
-        seen += [row[0] for row in rows]
-        if len(rows) < 7:
-            break
-        after = rows[-1][1]
-    assert seen == newest_first(connect_as(SUPERUSER))
-    history, after = [], None
-    while True:
-        rows = reader.execute("SELECT id, cursor FROM audit.history('invoice', %s, page_size => 7, after => %s)",
-                              (INVOICE, after)).fetchall()
-        history += [row[0] for row in rows]
-        if len(rows) < 7:
-            break
-        after = rows[-1][1]
+    reader = connect_as(READER)
+    assert _pages_of_7(reader, "audit.search(%s", COMPANY) == newest_first(connect_as(SUPERUSER))
+    history = _pages_of_7(reader, "audit.history('invoice', %s", INVOICE)
     assert history == [e.id for e in AuditService(reader).history("invoice", INVOICE)] and len(history) == 60
 
 
@@ -478,3 +476,19 @@ def test_a_tampered_chain_file_is_caught_offline(exported: Path) -> None:
     chain.write_text(json.dumps(document))
     result = verify_offline(exported)
     assert result.returncode == 1 and "block 1 was rewritten" in result.stdout, result.stdout
+
+
+def test_the_table_prints_one_line_per_entry_and_no_control_character() -> None:
+    """A writer stores any action: on a terminal it must not forge a row or drive the terminal."""
+    import io
+
+    forged = AuditRecord(uuid.uuid4(), uuid.uuid4(), None, None,
+                         "APPROVE\n2026-01-01 00:00:00  DELETE_NOTHING  invoice \x1b[8m", "invoice\x1b]0;owned\x07",
+                         uuid.uuid4(), {"note": "\x9b2J", "rtl": "\u202e"}, datetime(2026, 1, 1, tzinfo=timezone.utc),
+                         {})
+    out = io.StringIO()
+    reading.as_table([forged], out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2, lines  # the header and the one entry
+    assert not any(char in out.getvalue() for char in "\x1b\x07\x9b\u202e"), repr(out.getvalue())
+    assert "APPROVE\\n2026" in lines[1]

@@ -19,7 +19,7 @@ import pytest
 
 from audit_py import UninstallRefused, migrate, rollback
 from audit_py.schema import migrations_dir
-from audit_py.server import SUPERUSER, ThrowawayServer
+from audit_py.server import SUPERUSER, ThrowawayServer, throwaway_server
 
 from .conftest import OWNER, READER, TENANT, WRITER
 from .helpers import migration_ids
@@ -267,3 +267,38 @@ def test_uninstalling_one_database_leaves_the_login_its_role_in_another(
         conn.execute("SELECT audit.record_audit(gen_random_uuid(), 'A', 'e', gen_random_uuid())")
     with _connect(pg_server, staying, OWNER) as owner:
         assert owner.execute("SELECT count(*) FROM audit.seal()").fetchone() == (1,)
+
+
+def test_a_writers_trigger_named_like_trackings_is_refused_before_anything_changes(
+        pg_server: ThrowawayServer, installed: str) -> None:
+    """0005's rollback stops tracking every table with a trigger on a tracking function, whatever made
+    it: a writer's own table with one is a table this login does not own."""
+    _grant_logins(pg_server, installed)
+    _write_entries(pg_server, installed)
+    with _connect(pg_server, installed, WRITER) as writer:
+        writer.execute("CREATE TABLE public.mine (id int); CREATE TRIGGER audit_refuse_truncate BEFORE TRUNCATE"
+                       " ON public.mine FOR EACH STATEMENT EXECUTE FUNCTION audit._refuse_truncate()")
+    before = _state(pg_server, installed)
+    with pytest.raises(UninstallRefused) as refused:
+        rollback(pg_server.conninfo_for(installed, user=OWNER), destroy_entries=True)
+    assert "stops tracking mine, which this login does not own" in str(refused.value)
+    by_yoyo = _yoyo(pg_server, installed, DESTROY)
+    assert by_yoyo.returncode != 0 and "which this login does not own" in by_yoyo.stderr, by_yoyo.stderr
+    assert _state(pg_server, installed) == before
+
+
+def test_with_no_log_left_in_the_cluster_the_login_gives_audit_admin_back() -> None:
+    """A server of its own (the session's holds the template's log). The role itself may stay, kept by
+    a reference of someone else's: its members go."""
+    with throwaway_server(fsync=False) as server:
+        with psycopg.connect(server.conninfo, autocommit=True) as conn:
+            conn.execute("CREATE ROLE owner LOGIN NOSUPERUSER CREATEROLE; CREATE ROLE tenant LOGIN")
+            conn.execute("CREATE DATABASE erp OWNER owner")
+        migrate(server.conninfo_for("erp", user="owner"))
+        with psycopg.connect(server.conninfo_for("erp", user="tenant"), autocommit=True) as tenant:
+            tenant.execute("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO audit_admin")
+        rollback(server.conninfo_for("erp", user="owner"))
+        with psycopg.connect(server.conninfo_for("erp"), autocommit=True) as conn:
+            holders = conn.execute("SELECT member::regrole::text FROM pg_auth_members"
+                                   " WHERE roleid = 'audit_admin'::regrole").fetchall()
+        assert holders == [], holders
