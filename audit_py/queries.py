@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta, timezone
@@ -216,10 +215,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def encode_cursor(record: AuditRecord) -> str:
-    """The opaque cursor of the position after this entry, the same text as audit.page_cursor()'s:
-    base64url of "<microseconds since 1970 UTC>|<id>", without padding."""
+    """The opaque cursor of the position after this entry, the same text as audit.page_cursor()'s."""
     micros = (record.created_at - _EPOCH) // timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"{micros}|{record.id}".encode()).decode().rstrip("=")
+    return f"{micros}.{record.id}"
 
 
 def _asked(value: Any, parameter: str, kind: str = "text") -> Any:

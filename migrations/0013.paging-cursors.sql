@@ -53,14 +53,11 @@ COMMENT ON TYPE audit.page_entry IS
 CREATE FUNCTION audit.page_cursor(created_at timestamptz, id uuid)
 RETURNS text
 LANGUAGE sql
-IMMUTABLE
+STABLE  -- as extract() from a timestamptz is: an IMMUTABLE one would not inline
 PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT pg_catalog.rtrim(pg_catalog.translate(pg_catalog.encode(pg_catalog.convert_to(
-    (pg_catalog.extract('epoch', created_at) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8::pg_catalog.text
-    OPERATOR(pg_catalog.||) '|' OPERATOR(pg_catalog.||) id::pg_catalog.text, 'UTF8'), 'base64'),
-    E'+/\n', '-_'), '=')
+SELECT (pg_catalog.extract('epoch', created_at) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8::pg_catalog.text
+       OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) id::pg_catalog.text
 $$;
 
 COMMENT ON FUNCTION audit.page_cursor(timestamptz, uuid) IS
@@ -68,21 +65,15 @@ COMMENT ON FUNCTION audit.page_cursor(timestamptz, uuid) IS
 
 CREATE FUNCTION audit._cursor_position(caller text, after text, OUT created_at timestamptz, OUT id uuid)
 LANGUAGE plpgsql
-IMMUTABLE
+STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    decoded pg_catalog.text;
 BEGIN
     BEGIN
-        decoded := pg_catalog.convert_from(pg_catalog.decode(
-            pg_catalog.rpad(pg_catalog.translate(after, '-_', '+/'),
-                            (pg_catalog.length(after) OPERATOR(pg_catalog.+) 3) OPERATOR(pg_catalog./) 4
-                            OPERATOR(pg_catalog.*) 4, '='), 'base64'), 'UTF8');
         created_at := '1970-01-01 00:00:00+00'::pg_catalog.timestamptz OPERATOR(pg_catalog.+)
-            (pg_catalog.split_part(decoded, '|', 1)::pg_catalog.int8::pg_catalog.text
+            (pg_catalog.split_part(after, '.', 1)::pg_catalog.int8::pg_catalog.text
              OPERATOR(pg_catalog.||) ' microseconds')::pg_catalog.interval;
-        id := pg_catalog.split_part(decoded, '|', 2)::pg_catalog.uuid;
+        id := pg_catalog.split_part(after, '.', 2)::pg_catalog.uuid;
     EXCEPTION WHEN OTHERS THEN
         created_at := NULL;
     END;
@@ -502,7 +493,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._context_extra()', '8342650c1a29c507204861e0a7b30f3cd23fcad9f7471850781e1f9aadba744d'),
     ('core', 'function audit._context_user(text)', 'e64555c99ac23c17af2d40b3cab591f5a36097f91eb605e8068daf3e1fb83f88'),
     ('core', 'function audit._context_uuid(text)', '99aa019592dc50caea2aa615b36400de5a3849d4381a28f33b63a6e8c3bb2ec7'),
-    ('core', 'function audit._cursor_position(text,text)', '0e052570d71b7db96b248d4bfd4e69031397211c71f09487f44deeeffbe5275e'),
+    ('core', 'function audit._cursor_position(text,text)', '76c7f44685bf4eb8e68410ecad09f9864c567379edce2720fb565c722abc83b0'),
     ('core', 'function audit._entry_problem(uuid,text,text,uuid,jsonb)', '487a586dd6d3b5dd0449643c7988820de46f84f7b27128a02a69ea46cc20b911'),
     ('core', 'function audit._merkle_root(bytea[])', '3b1c3123d07a250fb58bc36c4e76735adcad08dc778e21ddf902ef534ff30f68'),
     ('core', 'function audit._micros(timestamp with time zone)', '4afc3b1a9921af2f972565e289b8d21043cad0ebf079d1a4ff54dfb6bba99994'),
@@ -526,7 +517,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit.enable_tracking(regclass,text,text[])', 'bfab9d2d3730a1dcb2853778e7e4327550531385bb1ff30b1e28f3ebc44b26ae'),
     ('core', 'function audit.entry_hash(audit.audit_logs)', 'b89ba2f9cda32e5d496514094bfbc23f8603b75628dbe676fd71584717a5dd45'),
     ('core', 'function audit.history(text,uuid,integer,timestamp with time zone,uuid,text)', '3f764a5ae5ae056d4d297c5d507b883eb5d4e6f6890c60b82045ebc823c491d0'),
-    ('core', 'function audit.page_cursor(timestamp with time zone,uuid)', 'bb1e4b4ace2082eeadee792f60cda4c588b92d0b4af2d5ec9aaf94784af12b33'),
+    ('core', 'function audit.page_cursor(timestamp with time zone,uuid)', '6405ce2404558ae790c47050e66c6e7f5bff35affc4a9403454cd18d61fd1f47'),
     ('core', 'function audit.pin_tenant(regrole,uuid)', 'c2aaa15acdd754b00d2eb5ee941f711b62acb833d5968b3609695836620bb8f3'),
     ('core', 'function audit.protection_problems()', '472f499d946824f1cde80d290912a26468ab6c48989d43406881e6f69bba7007'),
     ('core', 'function audit.record_audit(uuid,text,text,uuid,jsonb,uuid,uuid)', '994005e9ea2b69fa7fd5141a10d0978254fcce4731e3bcb201d1ece8ce53eb7f'),

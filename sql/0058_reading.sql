@@ -53,20 +53,22 @@ CREATE TYPE audit.page_entry AS (
 COMMENT ON TYPE audit.page_entry IS
     'An entry of audit.audit_logs as audit.search() and audit.history() return it, with the cursor to pass as `after` for the entries after it.';
 
--- The cursor: base64url of "<microseconds since 1970 UTC>|<id>", without
--- padding. audit_py builds the same text (audit_py/queries.py), so a cursor
--- printed by `audit-py log` pages in SQL too, and the other way round.
+-- The cursor: "<microseconds since 1970 UTC>.<id>", opaque to clients (they
+-- pass back what they got; the form may change). audit_py builds the same
+-- text (audit_py/queries.py), so a cursor printed by `audit-py log` pages in
+-- SQL too, and the other way round. Plain text, not an encoding of it: every
+-- row of a page carries one, and base64 cost four times as much per row.
+-- No SET clause, so that PostgreSQL inlines it into search() and history()
+-- (a SET clause would cost a call per row); every name in it is
+-- schema-qualified, so no search_path changes what it does.
 CREATE FUNCTION audit.page_cursor(created_at timestamptz, id uuid)
 RETURNS text
 LANGUAGE sql
-IMMUTABLE
+STABLE  -- as extract() from a timestamptz is: an IMMUTABLE one would not inline
 PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT pg_catalog.rtrim(pg_catalog.translate(pg_catalog.encode(pg_catalog.convert_to(
-    (pg_catalog.extract('epoch', created_at) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8::pg_catalog.text
-    OPERATOR(pg_catalog.||) '|' OPERATOR(pg_catalog.||) id::pg_catalog.text, 'UTF8'), 'base64'),
-    E'+/\n', '-_'), '=')
+SELECT (pg_catalog.extract('epoch', created_at) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8::pg_catalog.text
+       OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) id::pg_catalog.text
 $$;
 
 COMMENT ON FUNCTION audit.page_cursor(timestamptz, uuid) IS
@@ -76,21 +78,15 @@ COMMENT ON FUNCTION audit.page_cursor(timestamptz, uuid) IS
 -- one, whatever part of the decoding fails.
 CREATE FUNCTION audit._cursor_position(caller text, after text, OUT created_at timestamptz, OUT id uuid)
 LANGUAGE plpgsql
-IMMUTABLE
+STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    decoded pg_catalog.text;
 BEGIN
     BEGIN
-        decoded := pg_catalog.convert_from(pg_catalog.decode(
-            pg_catalog.rpad(pg_catalog.translate(after, '-_', '+/'),
-                            (pg_catalog.length(after) OPERATOR(pg_catalog.+) 3) OPERATOR(pg_catalog./) 4
-                            OPERATOR(pg_catalog.*) 4, '='), 'base64'), 'UTF8');
         created_at := '1970-01-01 00:00:00+00'::pg_catalog.timestamptz OPERATOR(pg_catalog.+)
-            (pg_catalog.split_part(decoded, '|', 1)::pg_catalog.int8::pg_catalog.text
+            (pg_catalog.split_part(after, '.', 1)::pg_catalog.int8::pg_catalog.text
              OPERATOR(pg_catalog.||) ' microseconds')::pg_catalog.interval;
-        id := pg_catalog.split_part(decoded, '|', 2)::pg_catalog.uuid;
+        id := pg_catalog.split_part(after, '.', 2)::pg_catalog.uuid;
     EXCEPTION WHEN OTHERS THEN
         created_at := NULL;
     END;
