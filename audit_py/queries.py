@@ -86,16 +86,24 @@ def _plain(value: Any, parameter: str) -> Any:
     return value
 
 
-def details_param(details: Mapping[str, Any] | None) -> Jsonb:
-    """details as jsonb; what JSON cannot hold is refused here, as the database never sees it."""
+def _json_text(value: Any, parameter: str, refused: type[InvalidEntry | InvalidContext]) -> str:
+    """value as JSON text; what JSON or PostgreSQL cannot hold is refused here as `refused`, naming the
+    parameter, as the database never sees it."""
     try:
-        text = json.dumps(_plain({} if details is None else details, "details"), default=_json_default,
-                          allow_nan=False)
+        return json.dumps(_plain(value, parameter), default=_json_default, allow_nan=False)
+    except InvalidEntry as error:
+        if refused is InvalidEntry:
+            raise
+        raise refused(str(error), parameter=parameter) from error
     except RecursionError as error:
-        raise InvalidEntry("details: nested too deeply, or holds itself", parameter="details") from error
+        raise refused(f"{parameter}: nested too deeply, or holds itself", parameter=parameter) from error
     except (TypeError, ValueError) as error:
-        raise InvalidEntry(f"details: {error}", parameter="details") from error
-    return Jsonb(text, dumps=_already_json)
+        raise refused(f"{parameter}: {error}", parameter=parameter) from error
+
+
+def details_param(details: Mapping[str, Any] | None) -> Jsonb:
+    """details as jsonb, refused (InvalidEntry) where JSON or PostgreSQL would change or lose it."""
+    return Jsonb(_json_text({} if details is None else details, "details", InvalidEntry), dumps=_already_json)
 
 
 def _uuid(value: Any, parameter: str) -> UUID | None:
@@ -124,7 +132,7 @@ def _text(value: Any, parameter: str) -> Any:
     return value
 
 
-def _entry(entry: AuditEntry) -> tuple[Any, ...]:
+def record_params(entry: AuditEntry) -> tuple[Any, ...]:
     return (_uuid(entry.company_id, "company_id"), _text(entry.action, "action"), _text(entry.entity, "entity"),
             _uuid(entry.entity_id, "entity_id"), details_param(entry.details), _uuid(entry.user_id, "user_id"),
             _uuid(entry.franchise_id, "franchise_id"))
@@ -184,13 +192,9 @@ class _Written(str):
     """Text as_json_text() has already written out."""
 
 
-def record_params(entry: AuditEntry) -> tuple[Any, ...]:
-    return _entry(entry)
-
-
 def record_many_params(entries: Iterable[AuditEntry]) -> tuple[list[Any], ...]:
     """The batch as one array per parameter of audit.record_audit()."""
-    rows = [_entry(entry) for entry in entries]
+    rows = [record_params(entry) for entry in entries]
     return tuple([row[n] for row in rows] for n in range(7))
 
 
@@ -200,13 +204,9 @@ def context_settings(previous: tuple[str | None, ...], user_id: UUID | None, com
     old_user, old_company, old_franchise, old_extra = (value or "" for value in previous)
     try:
         merged = {**(json.loads(old_extra) if old_extra else {}), **extra}
-        extra_text = json.dumps(_plain(merged, "context"), default=_json_default, allow_nan=False)
-    except InvalidEntry as error:
-        raise InvalidContext(str(error), parameter="context") from error
-    except RecursionError as error:
-        raise InvalidContext("context: nested too deeply, or holds itself", parameter="context") from error
-    except (TypeError, ValueError) as error:
+    except ValueError as error:
         raise InvalidContext(f"context: {error}", parameter="context") from error
+    extra_text = _json_text(merged, "context", InvalidContext)
     return (str(user_id) if user_id else old_user, str(company_id) if company_id else old_company,
             str(franchise_id) if franchise_id else old_franchise, extra_text if merged else "")
 

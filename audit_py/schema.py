@@ -94,12 +94,12 @@ def rollback(conninfo: str, *, destroy_entries: bool = False) -> list[str]:
     """
     with translate_errors(), _backend(conninfo) as backend:
         applied = backend.to_rollback(read_migrations(str(migrations_dir())))
-        with backend.transaction():
-            backend.execute(f"SELECT pg_catalog.set_config('audit.destroy_entries', "
-                            f"'{'on' if destroy_entries else 'off'}', true)")
+        with backend.transaction(), backend.cursor() as cursor:
+            cursor.execute(f"SELECT pg_catalog.set_config('audit.destroy_entries', "
+                           f"'{'on' if destroy_entries else 'off'}', true)")
             for migration in applied:
                 for statement in _rollback_statements(migration.path):
-                    backend.cursor().execute(statement)
+                    cursor.execute(statement)
                 backend.unmark_one(migration, log=False)
                 backend.log_migration(migration, "rollback")
     return [migration.id for migration in applied]

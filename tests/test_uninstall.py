@@ -19,18 +19,15 @@ import pytest
 
 from audit_py import UninstallRefused, migrate, rollback
 from audit_py.schema import migrations_dir
-from audit_py.server import SUPERUSER, ThrowawayServer, throwaway_server
+from audit_py.server import ThrowawayServer, throwaway_server
 
 from .conftest import OWNER, READER, TENANT, WRITER
 from .helpers import migration_ids
 from .test_cli import audit_py
+from .test_migrations import _connect
 
 CHECK = re.compile(r"^-- BEGIN UNINSTALL CHECK.*?^-- END UNINSTALL CHECK$", re.S | re.M)
 DESTROY = "-c audit.destroy_entries=on"
-
-
-def _connect(server: ThrowawayServer, dbname: str, user: str = SUPERUSER) -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(server.conninfo_for(dbname, user=user), autocommit=True)
 
 
 def _state(server: ThrowawayServer, dbname: str) -> tuple[object, ...]:
