@@ -277,7 +277,7 @@ RETURNS integer
 LANGUAGE sql
 IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-AS $$SELECT 13$$;
+AS $$SELECT 14$$;
 
 COMMENT ON FUNCTION audit.schema_version() IS
     'The version of the log''s schema: the number of the newest migration that changed its protection surface.';

@@ -110,6 +110,22 @@ def test_a_direct_insert_cannot_pick_its_id_or_back_date_itself(connect_as: Conn
     assert created_at.year != 2001 and is_transaction_time
 
 
+def test_ids_are_version_7_in_the_order_entries_were_written(connect_as: ConnectAs) -> None:
+    """Time-ordered ids (0014.cheaper-entries): the primary key grows at its right edge, as the log does."""
+    writer = connect_as(WRITER)
+    before = writer.execute("SELECT clock_timestamp()").fetchone()
+    ids = [record(writer, uuid.uuid4(), "CREATE_INVOICE", "invoice", uuid.uuid4()) for _ in range(50)]
+    after = writer.execute("SELECT clock_timestamp()").fetchone()
+    writer.commit()
+    assert before is not None and after is not None
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    milliseconds = [i.int >> 80 for i in ids]
+    assert before[0].timestamp() * 1000 - 1 <= milliseconds[0] <= milliseconds[-1] <= after[0].timestamp() * 1000 + 1
+    # 62 random bits after the variant: no two alike.
+    assert len({i.int & ((1 << 62) - 1) for i in ids}) == len(ids)
+
+
 def test_copy_into_the_log_is_stamped_too(connect_as: ConnectAs) -> None:
     owner = connect_as(OWNING_ROLE)
     forged_id = uuid.uuid4()
