@@ -50,7 +50,12 @@ CHUNK = 1_000_000
 
 def generate(server: ThrowawayServer, entries: int) -> None:
     migrate(server.conninfo)
-    with psycopg.connect(server.conninfo, autocommit=True) as conn, conn.transaction():
+    bulk_load(server.conninfo, GENERATE_SQL, entries)
+
+
+def bulk_load(conninfo: str, generate_sql: str, entries: int) -> None:
+    """`entries` entries from `generate_sql` (given low, high and entries), loaded then indexed."""
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
         # The guard of superuser installs lifts for one transaction, the one it names.
         conn.execute("SELECT set_config('audit.allow_ddl', pg_current_xact_id()::text, true)")
         conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
@@ -64,14 +69,14 @@ def generate(server: ThrowawayServer, entries: int) -> None:
                 conn.execute(f"DROP INDEX {name}")
         conn.execute("ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_stamp")
         for low in range(0, entries, CHUNK):
-            conn.execute(GENERATE_SQL, {"low": low, "high": min(low + CHUNK, entries) - 1})
-        conn.execute("ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_stamp")
+            conn.execute(generate_sql, {"low": low, "high": min(low + CHUNK, entries) - 1, "entries": entries})
+        conn.execute("ALTER TABLE audit.audit_logs ENABLE TRIGGER audit_logs_stamp")
         assert constraint is not None
         conn.execute(f"ALTER TABLE audit.audit_logs ADD CONSTRAINT audit_logs_pkey {constraint[0]}")
         for name, definition in indexes:
             if name != "audit.audit_logs_pkey":
                 conn.execute(definition)
-    with psycopg.connect(server.conninfo, autocommit=True) as conn:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE audit.audit_logs")
 
 

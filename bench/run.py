@@ -27,6 +27,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 import big_log  # bench/big_log.py
+import scale  # bench/scale.py
 import sealing  # bench/sealing.py, beside this file
 import tracking  # bench/tracking.py
 from audit_py import AuditEntry, AuditService, migrate
@@ -90,7 +91,7 @@ def interleave(rounds: int, sides: dict[str, Callable[[], float]], alternate: bo
     return rates
 
 
-def pgbench_side(server: ThrowawayServer, script: str, seconds: int) -> Callable[[], float]:
+def pgbench_side(server: ThrowawayServer, script: str, seconds: int, database: str = "postgres") -> Callable[[], float]:
     path = Path(tempfile.mkdtemp()) / "script.sql"
     path.write_text(script)
 
@@ -98,7 +99,7 @@ def pgbench_side(server: ThrowawayServer, script: str, seconds: int) -> Callable
         result = subprocess.run(
             [str(server.bindir / "pgbench"), "-n", "-M", "prepared", "-c", str(CLIENTS), "-j", "2",
              "-T", str(seconds), "-f", str(path), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres",
-             "postgres"], capture_output=True, text=True)
+             database], capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"pgbench failed:\n{result.stdout}{result.stderr}")
         match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", result.stdout)
@@ -201,22 +202,31 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="length of each timed run (default 5)")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds per comparison (default 10)")
     parser.add_argument("--batch", type=int, default=10_000, help="entries per record_many batch (default 10000)")
-    parser.add_argument("--only", choices=["writes", "sealing", "verifying", "tracking", "reading"],
+    parser.add_argument("--only", choices=["writes", "sealing", "verifying", "tracking", "reading", "scale"],
                         help="run one part only")
     parser.add_argument("--entries", type=int, default=10_000_000, help="size of the reading log (default 10M)")
+    parser.add_argument("--scale-entries", type=int, default=20_000_000,
+                        help="size of the large log the scale part records into (default 20M)")
+    parser.add_argument("--defaults", action="store_true",
+                        help="run the servers at PostgreSQL's default settings (shared_buffers 128MB, max_wal_size 1GB)"
+                             " rather than the bench's")
     args = parser.parse_args()
+    settings = {} if args.defaults else SERVER_SETTINGS
 
     # Durable as production is (fsync on); checkpoints spaced as a production server's are, so that
     # one does not land in some rounds and not others.
     if args.only in (None, "writes", "sealing", "verifying", "tracking"):
-        with throwaway_server(fsync=True, settings=SERVER_SETTINGS) as server:
+        with throwaway_server(fsync=True, settings=settings) as server:
             prepare(server)
             print(f"PostgreSQL {server.version}, fsync on, {CLIENTS} clients, {args.rounds} interleaved rounds"
                   f" of {args.seconds}s")
             write_parts(server, args)
     if args.only in (None, "reading"):
-        with throwaway_server(fsync=True, settings=SERVER_SETTINGS) as server:
+        with throwaway_server(fsync=True, settings=settings) as server:
             reads(server, args)
+    if args.only in (None, "scale"):
+        with throwaway_server(fsync=True, settings=settings) as server:
+            scales(server, args)
 
 
 def write_parts(server: ThrowawayServer, args: argparse.Namespace) -> None:
@@ -292,6 +302,27 @@ def reads(server: ThrowawayServer, args: argparse.Namespace) -> None:
         print("    " + "\n    ".join(line for line in plan.splitlines() if "->" in line or "Scan" in line))
     report("Export of the largest company (4 in 10 entries), streamed to a file",
            interleave(3, big_log.export_sides(server, big_log.LARGEST)), 0.7, "entries/s")
+
+
+def scales(server: ThrowawayServer, args: argparse.Namespace) -> None:
+    began = time.perf_counter()
+    scale.prepare(server, args.scale_entries, big_log.bulk_load)
+    print(f"\nScale: {scale.sizes(server)}; generated and indexed in {time.perf_counter() - began:.0f}s"
+          f" (PostgreSQL {server.version})")
+    script = PGBENCH_SCRIPTS["audit.record_audit()"]
+    old_stamp = scale.stamp_of_0013()
+    report(f"pgbench: one entry per transaction, into a log of {args.scale_entries:,} entries vs an empty one",
+           interleave(args.rounds, {
+               "record_audit(), large log": pgbench_side(server, script, args.seconds, "big_log"),
+               "record_audit(), empty log": pgbench_side(server, script, args.seconds, "empty_log"),
+           }), 0.8, "tps")
+    report("The same with 0013's stamp (random ids)",
+           interleave(args.rounds, {
+               "0013 stamp, large log": scale.with_stamp(
+                   server, "big_log", old_stamp, pgbench_side(server, script, args.seconds, "big_log")),
+               "0013 stamp, empty log": scale.with_stamp(
+                   server, "empty_log", old_stamp, pgbench_side(server, script, args.seconds, "empty_log")),
+           }), None, "tps")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""Recording into a large log against recording into an empty one, on the same server.
+
+Two databases: `big_log` holds a log larger than shared_buffers (20 million entries by default: 50
+companies, 200 franchises and 500 users each, random entities, a year of history, ids as the stamp
+gives them), `empty_log` none. pgbench records into each in turn. As a log grows, what an entry costs
+can grow with it: every index an entry enters on a random key (the id before 0014, the entity) has
+its pages spread over more memory than the server keeps, and each first change of a page after a
+checkpoint writes the whole page to the WAL. The same pair runs again with 0013's stamp, whose ids
+were random, to show what time-ordered ids change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from audit_py import migrate
+from audit_py.server import ThrowawayServer
+
+DATABASES = ("big_log", "empty_log")
+
+# The id as the stamp makes it (sql/0030_immutability.sql), from the entry's own time: the history
+# of a log written by this version.
+HISTORY_SQL = """
+INSERT INTO audit.audit_logs (id, company_id, franchise_id, user_id, action, entity, entity_id, details,
+                              created_at, txid, origin)
+SELECT encode(overlay(uuid_send(gen_random_uuid())
+                      PLACING int8send(((h.micros / 1000) << 16) | 28672 | ((h.micros %% 1000) * 4096 / 1000))
+                      FROM 1 FOR 8), 'hex')::uuid,
+       ('00000000-0000-4000-8000-' || lpad(to_hex(1 + n %% 50), 12, '0'))::uuid,
+       ('00000000-0000-4000-8001-' || lpad(to_hex(n %% 10000), 12, '0'))::uuid,
+       ('00000000-0000-4000-8002-' || lpad(to_hex(n %% 25000), 12, '0'))::uuid,
+       (ARRAY['CREATE_INVOICE', 'UPDATE_INVOICE', 'PAY_INVOICE', 'CREATE_ORDER'])[1 + n %% 4],
+       'invoice', gen_random_uuid(), jsonb_build_object('amount', n %% 100000, 'currency', 'EUR'),
+       h.at, n / 10, (SELECT system_identifier FROM pg_control_system())
+FROM generate_series(%(low)s, %(high)s) n
+CROSS JOIN LATERAL (SELECT now() - interval '365 days' + n * (interval '365 days' / %(entries)s) AS at) t
+CROSS JOIN LATERAL (SELECT t.at, (extract(epoch FROM t.at) * 1000000)::bigint AS micros) h
+"""
+
+
+def prepare(server: ThrowawayServer, entries: int, load: Callable[[str, str, int], None]) -> None:
+    """Both databases migrated; the big one loaded with `entries` entries by `load` (big_log.bulk_load)."""
+    with psycopg.connect(server.conninfo, autocommit=True) as conn:
+        for database in DATABASES:
+            conn.execute(f"CREATE DATABASE {database}")
+    for database in DATABASES:
+        migrate(server.conninfo_for(database))
+    load(server.conninfo_for("big_log"), HISTORY_SQL, entries)
+
+
+def stamp_of_0013() -> str:
+    """0013's stamp, as the rollback of 0014 restores it: random (version 4) ids."""
+    rollback = (Path(__file__).parent.parent / "migrations" / "0014.cheaper-entries.rollback.sql").read_text()
+    match = re.search(r"CREATE OR REPLACE FUNCTION audit\._stamp_entry\(\).*?\n\$\$;\n", rollback, re.S)
+    assert match, "0014's rollback no longer restores the stamp"
+    return match.group(0)
+
+
+def with_stamp(server: ThrowawayServer, database: str, definition: str | None,
+               run: Callable[[], float]) -> Callable[[], float]:
+    """`run` with the database's stamp replaced by `definition` (None: the current one) for its duration."""
+    def side() -> float:
+        if definition is None:
+            return run()
+        with psycopg.connect(server.conninfo_for(database), autocommit=True) as conn:
+            current = conn.execute("SELECT pg_get_functiondef('audit._stamp_entry()'::regprocedure)").fetchone()
+            assert current is not None
+            _replace(conn, definition)
+        try:
+            return run()
+        finally:
+            with psycopg.connect(server.conninfo_for(database), autocommit=True) as conn:
+                _replace(conn, current[0])
+
+    return side
+
+
+def _replace(conn: psycopg.Connection[tuple[object, ...]], definition: str) -> None:
+    with conn.transaction():
+        # The guard of superuser installs lifts for one transaction, the one it names.
+        conn.execute("SELECT set_config('audit.allow_ddl', pg_current_xact_id()::text, true)")
+        conn.execute("SET LOCAL ROLE audit_owner")
+        conn.execute(definition)
+
+
+def sizes(server: ThrowawayServer) -> str:
+    with psycopg.connect(server.conninfo_for("big_log")) as conn:
+        row = conn.execute("SELECT count(*), pg_size_pretty(pg_table_size('audit.audit_logs')),"
+                           " pg_size_pretty(pg_indexes_size('audit.audit_logs')),"
+                           " current_setting('shared_buffers') FROM audit.audit_logs").fetchone()
+    assert row is not None
+    return f"{row[0]:,} entries, table {row[1]}, indexes {row[2]}, shared_buffers {row[3]}"
