@@ -137,6 +137,28 @@ BEGIN
 END;
 $$;
 
+CREATE OR REPLACE FUNCTION audit._untrackable(table_name regclass)
+RETURNS text
+LANGUAGE sql
+STABLE
+AS $$
+SELECT CASE
+    WHEN c.relkind OPERATOR(pg_catalog.=) 'p' THEN pg_catalog.format(
+        '%s is partitioned: writes made straight to its partitions would not be recorded; track each partition instead', c.oid::pg_catalog.regclass)
+    WHEN c.relispartition THEN pg_catalog.format(
+        '%s is a partition: writes made through its parent table would not be recorded', c.oid::pg_catalog.regclass)
+    WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhparent OPERATOR(pg_catalog.=) c.oid) THEN pg_catalog.format(
+        '%s has inheritance children: writes made straight to them would not be recorded', c.oid::pg_catalog.regclass)
+    WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) c.oid) THEN pg_catalog.format(
+        '%s inherits from another table: writes made through the parent would not be recorded', c.oid::pg_catalog.regclass)
+END
+FROM pg_catalog.pg_class c
+WHERE c.oid OPERATOR(pg_catalog.=) table_name
+$$;
+
+COMMENT ON FUNCTION audit._untrackable(regclass) IS
+    'Why a table cannot be tracked (partitioned, a partition, an inheritance parent or child); NULL when it can.';
+
 GRANT CREATE ON SCHEMA audit TO audit_definer;
 SET LOCAL ROLE audit_definer;
 

@@ -3,8 +3,11 @@
 -- right edge as the log does instead of on random pages of an index that
 -- outgrows memory, and reads the cluster's identity without a subquery.
 -- Tracking reads its table's description in one cheaper catalog query, and
--- diffs the keys of the row itself. No table, privilege or signature
--- changes; entries written before keep their version 4 ids.
+-- diffs the keys of the row itself; it pins lc_monetary, which a writer could
+-- otherwise set to print money in another currency's symbol and scale, and
+-- refuses virtual generated columns (PostgreSQL 18), which its transition
+-- tables hold as null. No table, privilege or signature changes; entries
+-- written before keep their version 4 ids.
 -- depends: 0013.paging-cursors
 
 SET LOCAL lock_timeout = '5s';
@@ -59,6 +62,40 @@ BEGIN
 END;
 $$;
 
+-- ---- sql/0055_tracking.sql ----
+
+CREATE OR REPLACE FUNCTION audit._untrackable(table_name regclass)
+RETURNS text
+LANGUAGE sql
+STABLE
+AS $$
+SELECT CASE
+    WHEN c.relkind OPERATOR(pg_catalog.=) 'p' THEN pg_catalog.format(
+        '%s is partitioned: writes made straight to its partitions would not be recorded; track each partition instead', c.oid::pg_catalog.regclass)
+    WHEN c.relispartition THEN pg_catalog.format(
+        '%s is a partition: writes made through its parent table would not be recorded', c.oid::pg_catalog.regclass)
+    WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhparent OPERATOR(pg_catalog.=) c.oid) THEN pg_catalog.format(
+        '%s has inheritance children: writes made straight to them would not be recorded', c.oid::pg_catalog.regclass)
+    WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) c.oid) THEN pg_catalog.format(
+        '%s inherits from another table: writes made through the parent would not be recorded', c.oid::pg_catalog.regclass)
+    -- PostgreSQL 18: a virtual column has no value in a transition table.
+    WHEN EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0
+                   AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) 'v') THEN pg_catalog.format(
+        '%s has virtual generated columns (%s), which a statement trigger sees as null: their values would be recorded wrong; make them STORED',
+        c.oid::pg_catalog.regclass,
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+         FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0
+           AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) 'v'))
+END
+FROM pg_catalog.pg_class c
+WHERE c.oid OPERATOR(pg_catalog.=) table_name
+$$;
+
+COMMENT ON FUNCTION audit._untrackable(regclass) IS
+    'Why a table cannot be tracked (partitioned, a partition, an inheritance parent or child, virtual generated columns); NULL when it can.';
+
 -- ---- sql/0055_tracking.sql, as audit_definer ----
 
 GRANT CREATE ON SCHEMA audit TO audit_definer;
@@ -75,6 +112,7 @@ SET DateStyle = 'ISO, YMD'
 SET IntervalStyle = 'postgres'
 SET TimeZone = 'UTC'
 SET bytea_output = 'hex'
+SET lc_monetary = 'C'
 AS $$
 DECLARE
     config     pg_catalog.jsonb := TG_ARGV[0]::pg_catalog.jsonb;
@@ -105,7 +143,7 @@ BEGIN
     -- 16384 (FirstNormalObjectId).
     SELECT c.key_column, c.excluded, c.built_in,
            -- Cheap signs that audit._untrackable() may find a reason; it is asked only then.
-           r.relkind <> 'p' AND NOT r.relispartition AND NOT r.relhassubclass
+           r.relkind <> 'p' AND NOT r.relispartition AND NOT r.relhassubclass AND NOT c.has_virtual
                AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.oid),
            g.oid, g.tgoldtable::pg_catalog.text, g.tgnewtable::pg_catalog.text
     INTO key_column, excluded, built_in, whole, trigger_id, old_table, new_table
@@ -116,7 +154,8 @@ BEGIN
                COALESCE(pg_catalog.array_agg(a.attname::pg_catalog.text)
                             FILTER (WHERE a.attnum = ANY (x.attnums) OR a.attname::pg_catalog.text = ANY (x.names)),
                         '{}') AS excluded,
-               pg_catalog.bool_and(a.atttypid < 16384::pg_catalog.oid) AS built_in
+               pg_catalog.bool_and(a.atttypid < 16384::pg_catalog.oid) AS built_in,
+               COALESCE(pg_catalog.bool_or(a.attgenerated = 'v'), false) AS has_virtual
         FROM (SELECT (config ->> 'key_attnum')::pg_catalog.int2 AS key_attnum,
                      ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::pg_catalog.int2) AS attnums,
                      ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')) AS names) AS x
@@ -334,8 +373,8 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._stamp_entry()', '584a07f867b0fd37f612dc9bc35925a3cd75eaaf061610f2076bbb22a9d94c2c'),
     ('core', 'function audit._str_bytes(text)', '2abf11dd0adcbe9f320ffc01c233d91933e5a69bc71829134753c87539ca32bf'),
     ('core', 'function audit._surface()', '73549c20255da7b6ad6b4553f9bf0369f22a48f2724d17619448837788ec4009'),
-    ('core', 'function audit._track_changes()', 'e0ca41e450cfd4b8ae008ec1c4fbf3fbc5aadd68d3b1e6eff9e59aba9956a5c8'),
-    ('core', 'function audit._untrackable(regclass)', '4342dcecad291c2dd6d313c42ab622c17557df236dc9838f8593a38fae386f97'),
+    ('core', 'function audit._track_changes()', '75d1c96c3d228bd0bcf250b16476fcf81b0e479a96f350cb041ffe7c47f2c206'),
+    ('core', 'function audit._untrackable(regclass)', 'f763b9060ca5364b9464d66269a1ec1fcb1401ca4b1f50180f6e41079fa1d0a9'),
     ('core', 'function audit.digest()', '0c91c36f3eb45ac98c33b4a3891cb057a9dc31607bb2e86a8ff7a57732667324'),
     ('core', 'function audit.disable_strict_mode(regrole)', 'fdb2e62229d58b27208e3dcf9221fc464b36414b3795d9b921271ad8e534e3d5'),
     ('core', 'function audit.disable_tracking(regclass)', '4f783f536ad5e297d80661e08d0ec67ec83a9f4c72e8d22a43313c4d1069365b'),

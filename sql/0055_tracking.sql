@@ -41,7 +41,8 @@ COMMENT ON FUNCTION audit._missing_company(text, text) IS
 -- partitions or inheritance children, nor for a parent writing through to
 -- it: tracking any of them would leave writes unrecorded, so it refuses
 -- them all, at enable time and at every statement (a child may be added
--- later). No SET clause, so that it costs no configuration change per
+-- later). So is a virtual generated column (PostgreSQL 18), which the
+-- transition tables hold as null (from 0014.cheaper-entries). No SET clause, so that it costs no configuration change per
 -- statement: every name is qualified, and its callers pin the search_path.
 CREATE FUNCTION audit._untrackable(table_name regclass)
 RETURNS text
@@ -57,13 +58,23 @@ SELECT CASE
         '%s has inheritance children: writes made straight to them would not be recorded', c.oid::pg_catalog.regclass)
     WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) c.oid) THEN pg_catalog.format(
         '%s inherits from another table: writes made through the parent would not be recorded', c.oid::pg_catalog.regclass)
+    -- PostgreSQL 18: a virtual column has no value in a transition table.
+    WHEN EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0
+                   AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) 'v') THEN pg_catalog.format(
+        '%s has virtual generated columns (%s), which a statement trigger sees as null: their values would be recorded wrong; make them STORED',
+        c.oid::pg_catalog.regclass,
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+         FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0
+           AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) 'v'))
 END
 FROM pg_catalog.pg_class c
 WHERE c.oid OPERATOR(pg_catalog.=) table_name
 $$;
 
 COMMENT ON FUNCTION audit._untrackable(regclass) IS
-    'Why a table cannot be tracked (partitioned, a partition, an inheritance parent or child); NULL when it can.';
+    'Why a table cannot be tracked (partitioned, a partition, an inheritance parent or child, virtual generated columns); NULL when it can.';
 
 -- The transition tables of the tracking triggers are named audit_old and
 -- audit_new, names that cannot be schema-qualified. Where a trigger has no
@@ -123,9 +134,10 @@ COMMENT ON COLUMN audit.audit_old.missing IS 'Never read: the view refuses first
 -- jit = off: the planner sizes the INSERT by the transition table, and for a
 -- bulk statement JIT compilation cost more than it saved in bench/tracking.py.
 -- The output settings are pinned too: values are recorded as their text in
--- places (floats, ranges, dates in a range, intervals, bytea), and the
--- writer's session must not round a float away or make a time ambiguous.
--- Times are written in UTC.
+-- places (floats, ranges, dates in a range, intervals, bytea, money), and
+-- the writer's session must not round a float away, make a time ambiguous,
+-- or print an amount of money in another currency's symbol and scale
+-- (lc_monetary, pinned by 0014.cheaper-entries). Times are written in UTC.
 -- Two statements per tracked statement, whatever its size: one catalog
 -- lookup and one INSERT, with the context read in the INSERT's own plan; the
 -- second way takes a third, and plans the INSERT anew each time.
@@ -140,6 +152,7 @@ SET DateStyle = 'ISO, YMD'
 SET IntervalStyle = 'postgres'
 SET TimeZone = 'UTC'
 SET bytea_output = 'hex'
+SET lc_monetary = 'C'
 AS $$
 DECLARE
     config     pg_catalog.jsonb := TG_ARGV[0]::pg_catalog.jsonb;
@@ -170,7 +183,7 @@ BEGIN
     -- 16384 (FirstNormalObjectId).
     SELECT c.key_column, c.excluded, c.built_in,
            -- Cheap signs that audit._untrackable() may find a reason; it is asked only then.
-           r.relkind <> 'p' AND NOT r.relispartition AND NOT r.relhassubclass
+           r.relkind <> 'p' AND NOT r.relispartition AND NOT r.relhassubclass AND NOT c.has_virtual
                AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.oid),
            g.oid, g.tgoldtable::pg_catalog.text, g.tgnewtable::pg_catalog.text
     INTO key_column, excluded, built_in, whole, trigger_id, old_table, new_table
@@ -181,7 +194,8 @@ BEGIN
                COALESCE(pg_catalog.array_agg(a.attname::pg_catalog.text)
                             FILTER (WHERE a.attnum = ANY (x.attnums) OR a.attname::pg_catalog.text = ANY (x.names)),
                         '{}') AS excluded,
-               pg_catalog.bool_and(a.atttypid < 16384::pg_catalog.oid) AS built_in
+               pg_catalog.bool_and(a.atttypid < 16384::pg_catalog.oid) AS built_in,
+               COALESCE(pg_catalog.bool_or(a.attgenerated = 'v'), false) AS has_virtual
         FROM (SELECT (config ->> 'key_attnum')::pg_catalog.int2 AS key_attnum,
                      ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_attnums')::pg_catalog.int2) AS attnums,
                      ARRAY(SELECT pg_catalog.jsonb_array_elements_text(config -> 'exclude_columns')) AS names) AS x

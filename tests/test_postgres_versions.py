@@ -130,3 +130,30 @@ def test_pg_upgrade_from_15_to_16_keeps_verifying_and_sealing() -> None:
                                      "stop"], check=False)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_virtual_generated_columns_are_refused_by_tracking_on_18() -> None:
+    """A statement trigger's transition tables hold a virtual column as null: recording it would lie."""
+    with throwaway_server(fsync=False, bindir=embedded_bindir(18)) as server:
+        migrate(server.conninfo)
+        with psycopg.connect(server.conninfo, autocommit=True) as conn:
+            conn.execute("CREATE TABLE lines (id uuid PRIMARY KEY, company_id uuid NOT NULL, quantity int NOT NULL,"
+                         " price numeric NOT NULL, total numeric GENERATED ALWAYS AS (quantity * price) VIRTUAL)")
+            with pytest.raises(psycopg.Error) as refused:
+                conn.execute("SELECT audit.enable_tracking('lines')")
+            assert refused.value.sqlstate == "AU004"
+            assert "virtual generated columns (total)" in str(refused.value)
+            # Added after tracking began: every write is refused, and none is made or recorded.
+            conn.execute("ALTER TABLE lines DROP COLUMN total")
+            conn.execute("SELECT audit.enable_tracking('lines')")
+            conn.execute("ALTER TABLE lines ADD COLUMN total numeric GENERATED ALWAYS AS (quantity * price) VIRTUAL")
+            with pytest.raises(psycopg.Error) as refused:
+                conn.execute("INSERT INTO lines VALUES (gen_random_uuid(), gen_random_uuid(), 2, 1.5)")
+            assert refused.value.sqlstate == "AU004"
+            assert conn.execute("SELECT (SELECT count(*) FROM lines), (SELECT count(*) FROM audit.audit_logs)"
+                                ).fetchone() == (0, 0)
+            # STORED, as the message says, is recorded with its value.
+            conn.execute("ALTER TABLE lines DROP COLUMN total,"
+                         " ADD COLUMN total numeric GENERATED ALWAYS AS (quantity * price) STORED")
+            conn.execute("INSERT INTO lines VALUES (gen_random_uuid(), gen_random_uuid(), 2, 1.5)")
+            assert conn.execute("SELECT details ->> 'total' FROM audit.audit_logs").fetchone() == ("3.0",)

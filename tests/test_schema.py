@@ -78,11 +78,14 @@ def test_every_function_pins_its_search_path_but_those_whose_comment_says_why_no
         "_context_extra", "_context_user", "_context_uuid", "_entry_problem", "_micros",
         "_missing_company", "_opt_uuid_bytes", "_page_problem", "_str_bytes", "_untrackable", "entry_hash",
         "page_cursor"]
-    # Its trap views for a missing transition table come before pg_temp (sql/0055_tracking.sql).
+    # Its trap views for a missing transition table come before pg_temp (sql/0055_tracking.sql). The
+    # other settings are each one that changes how a built-in type prints: test_trust_boundary.py
+    # sets them in the writer's session, but for lc_monetary, which a stock machine has no locale to
+    # change (C, C.utf8 and POSIX print money alike).
     assert connect_as(SUPERUSER).execute(
         "SELECT proconfig FROM pg_proc WHERE oid = 'audit._track_changes()'::regprocedure").fetchone() == (
         ["search_path=pg_catalog, audit, pg_temp", "jit=off", "extra_float_digits=1", "DateStyle=ISO, YMD",
-         "IntervalStyle=postgres", "TimeZone=UTC", "bytea_output=hex"],)
+         "IntervalStyle=postgres", "TimeZone=UTC", "bytea_output=hex", "lc_monetary=C"],)
 
 
 def test_every_security_definer_function_belongs_to_the_function_role(connect_as: ConnectAs) -> None:
