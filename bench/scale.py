@@ -5,15 +5,13 @@ companies, 200 franchises and 500 users each, random entities, a year of history
 gives them), `empty_log` none. pgbench records into each in turn. As a log grows, what an entry costs
 can grow with it: every index an entry enters on a random key (the id before 0014, the entity) has
 its pages spread over more memory than the server keeps, and each first change of a page after a
-checkpoint writes the whole page to the WAL. The same pair runs again with 0013's stamp, whose ids
-were random, to show what time-ordered ids change.
+checkpoint writes the whole page to the WAL. The same pair runs again with the stamp as it was before
+0014, whose ids were random, to show what time-ordered ids change.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from pathlib import Path
 
 import psycopg
 
@@ -50,41 +48,6 @@ def prepare(server: ThrowawayServer, entries: int, load: Callable[[str, str, int
     for database in DATABASES:
         migrate(server.conninfo_for(database))
     load(server.conninfo_for("big_log"), HISTORY_SQL, entries)
-
-
-def stamp_of_0013() -> str:
-    """0013's stamp, as the rollback of 0014 restores it: random (version 4) ids."""
-    rollback = (Path(__file__).parent.parent / "migrations" / "0014.cheaper-entries.rollback.sql").read_text()
-    match = re.search(r"CREATE OR REPLACE FUNCTION audit\._stamp_entry\(\).*?\n\$\$;\n", rollback, re.S)
-    assert match, "0014's rollback no longer restores the stamp"
-    return match.group(0)
-
-
-def with_stamp(server: ThrowawayServer, database: str, definition: str | None,
-               run: Callable[[], float]) -> Callable[[], float]:
-    """`run` with the database's stamp replaced by `definition` (None: the current one) for its duration."""
-    def side() -> float:
-        if definition is None:
-            return run()
-        with psycopg.connect(server.conninfo_for(database), autocommit=True) as conn:
-            current = conn.execute("SELECT pg_get_functiondef('audit._stamp_entry()'::regprocedure)").fetchone()
-            assert current is not None
-            _replace(conn, definition)
-        try:
-            return run()
-        finally:
-            with psycopg.connect(server.conninfo_for(database), autocommit=True) as conn:
-                _replace(conn, current[0])
-
-    return side
-
-
-def _replace(conn: psycopg.Connection[tuple[object, ...]], definition: str) -> None:
-    with conn.transaction():
-        # The guard of superuser installs lifts for one transaction, the one it names.
-        conn.execute("SELECT set_config('audit.allow_ddl', pg_current_xact_id()::text, true)")
-        conn.execute("SET LOCAL ROLE audit_owner")
-        conn.execute(definition)
 
 
 def sizes(server: ThrowawayServer) -> str:
