@@ -1,0 +1,78 @@
+"""The log sharded by company on Citus: install on a coordinator (README: Scaling out).
+
+Two steps, each on the coordinator:
+
+1. `migrate_coordinator(conninfo)`: the ordinary migrations, as the installing login, with Citus's
+   DDL propagation off for their connections. They build on the coordinator the same log as on a
+   plain PostgreSQL; nothing reaches the workers yet (Citus would otherwise create each object on the
+   workers as it is made, through connections as audit_owner, a role that may not log in).
+2. `distribute(conninfo)`: `sql/citus/0010_distribute.sql`, as a superuser, in one transaction:
+   the schema changes distributing needs, the tables distributed by company_id and co-located, the
+   configuration as reference tables, every function created on every worker.
+
+`install(conninfo, superuser_conninfo)` does both. A plain PostgreSQL never runs either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from yoyo.migrations import read_sql_migration
+
+from .schema import migrate, sql_dir
+
+NO_DDL_PROPAGATION = "-c citus.enable_ddl_propagation=off"
+
+
+def distribute_sql() -> str:
+    return distribute_path().read_text()
+
+
+def distribute_path() -> Path:
+    return sql_dir() / "citus" / "0010_distribute.sql"
+
+
+def distribute_statements() -> list[str]:
+    """The statements of the file, one by one: Citus loses track of a transaction's connections to the
+    workers when several statements that reach them come in one query string."""
+    _, _, statements = read_sql_migration(str(distribute_path()))
+    return [str(statement) for statement in statements]
+
+
+def migrate_coordinator(conninfo: str, on_notice: Callable[[str], None] | None = None) -> list[str]:
+    """Apply the migrations on a Citus coordinator, for this database only; return their ids."""
+    options = conninfo_to_dict(conninfo).get("options") or ""
+    return migrate(make_conninfo(conninfo, options=f"{options} {NO_DDL_PROPAGATION}".strip()), on_notice=on_notice)
+
+
+def is_distributed(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    """Whether audit.audit_logs is a Citus distributed table here."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus')").fetchone()
+    if not row or not row[0]:
+        return False
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition"
+        " WHERE logicalrelid = 'audit.audit_logs'::pg_catalog.regclass)").fetchone()
+    return bool(row and row[0])
+
+
+def distribute(superuser_conninfo: str) -> bool:
+    """Distribute the migrated log; False (nothing done) when it is distributed already."""
+    with psycopg.connect(superuser_conninfo) as conn:
+        if is_distributed(conn):
+            return False
+        with conn.transaction():
+            for statement in distribute_statements():
+                conn.execute(statement.encode())
+    return True
+
+
+def install(conninfo: str, superuser_conninfo: str | None = None,
+            on_notice: Callable[[str], None] | None = None) -> tuple[list[str], bool]:
+    """Migrate as the installing login, then distribute as a superuser (the same login by default)."""
+    applied = migrate_coordinator(conninfo, on_notice=on_notice)
+    return applied, distribute(superuser_conninfo or conninfo)

@@ -1,0 +1,82 @@
+"""One real Citus cluster for the Citus tests: a coordinator and two workers, started once per session.
+
+Only the tests of this folder use it, so the rest of the suite does not wait for it. The log is
+installed as a user would, with `audit-py citus-install` (the installing login migrates, a superuser
+distributes); tests share the one database and keep apart by company (fresh UUIDs each).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from audit_py.cli import main as audit_py
+from audit_py.server import SUPERUSER, ThrowawayServer
+
+from ..conftest import LOGIN_ROLES, OUTSIDER, OWNER, READER, TENANT, WRITER
+from .cluster import DATABASE, CitusCluster, citus_cluster
+
+ConnectTo = Callable[..., psycopg.Connection[tuple[Any, ...]]]
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[CitusCluster]:
+    # fsync off: tests check behaviour, not durability.
+    with citus_cluster(workers=2, fsync=False) as running:
+        with psycopg.connect(running.conninfo(), autocommit=True) as conn:
+            # Citus creates each role on every node, in the same statement.
+            for role, options in LOGIN_ROLES.items():
+                conn.execute(sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(role)))
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(DATABASE), sql.Identifier(OWNER)))
+        assert audit_py(["citus-install", "--dsn", running.conninfo(user=OWNER),
+                         "--superuser-dsn", running.conninfo()]) == 0
+        with psycopg.connect(running.conninfo(), autocommit=True) as conn:
+            conn.execute(f"GRANT audit_writer TO {WRITER}")
+            conn.execute(f"GRANT audit_writer TO {OWNER}")
+            conn.execute(f"GRANT audit_reader TO {READER}")
+            conn.execute(f"GRANT audit_tenant_reader TO {TENANT}")
+        yield running
+
+
+@pytest.fixture
+def connect_to(cluster: CitusCluster) -> Iterator[ConnectTo]:
+    """connect_to(node=None, role=SUPERUSER, **options): a connection to DATABASE on that node (coordinator)."""
+    opened: list[psycopg.Connection[tuple[Any, ...]]] = []
+
+    def connect(node: ThrowawayServer | None = None, role: str = SUPERUSER, **options: Any) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(cluster.conninfo(node, user=role), **options)
+        opened.append(conn)
+        return conn
+
+    yield connect
+    for conn in opened:
+        conn.close()
+
+
+@pytest.fixture
+def company() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def node_of(conn: psycopg.Connection[Any], cluster: CitusCluster, company_id: uuid.UUID) -> ThrowawayServer:
+    """The worker whose shard holds the company's entries (asked of the coordinator's metadata)."""
+    row = conn.execute(
+        "SELECT n.nodeport FROM pg_catalog.pg_dist_placement p JOIN pg_catalog.pg_dist_node n USING (groupid)"
+        " WHERE p.shardid = pg_catalog.get_shard_id_for_distribution_column('audit.audit_logs', %s)",
+        (company_id,)).fetchone()
+    assert row is not None
+    return cluster.node_at(row[0])
+
+
+def system_identifier(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT system_identifier FROM pg_catalog.pg_control_system()").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+__all__ = ["OUTSIDER", "READER", "TENANT", "WRITER", "OWNER"]
