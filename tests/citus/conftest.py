@@ -32,7 +32,8 @@ def cluster() -> Iterator[CitusCluster]:
             # Citus creates each role on every node, in the same statement.
             for role, options in LOGIN_ROLES.items():
                 conn.execute(sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(role)))
-            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(DATABASE), sql.Identifier(OWNER)))
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                sql.Identifier(DATABASE), sql.Identifier(OWNER)))
         assert audit_py(["citus-install", "--dsn", running.conninfo(user=OWNER),
                          "--superuser-dsn", running.conninfo()]) == 0
         with psycopg.connect(running.conninfo(), autocommit=True) as conn:
