@@ -6,9 +6,10 @@ Two steps, each on the coordinator:
    DDL propagation off for their connections. They build on the coordinator the same log as on a
    plain PostgreSQL; nothing reaches the workers yet (Citus would otherwise create each object on the
    workers as it is made, through connections as audit_owner, a role that may not log in).
-2. `distribute(conninfo)`: `sql/citus/0010_distribute.sql`, as a superuser, in one transaction:
-   the schema changes distributing needs, the tables distributed by company_id and co-located, the
-   configuration as reference tables, every function created on every worker.
+2. `distribute(conninfo)`: `sql/citus/*.sql`, as a superuser, in one transaction: the schema
+   changes distributing needs, the tables distributed by company_id and co-located, the
+   configuration as reference tables, every function created on every worker, recording delegated to
+   the company's worker.
 
 `install(conninfo, superuser_conninfo)` does both. A plain PostgreSQL never runs either.
 """
@@ -27,19 +28,19 @@ from .schema import migrate, sql_dir
 NO_DDL_PROPAGATION = "-c citus.enable_ddl_propagation=off"
 
 
-def distribute_sql() -> str:
-    return distribute_path().read_text()
-
-
-def distribute_path() -> Path:
-    return sql_dir() / "citus" / "0010_distribute.sql"
+def distribute_paths() -> list[Path]:
+    """sql/citus/*.sql, in the order they run."""
+    return sorted((sql_dir() / "citus").glob("*.sql"))
 
 
 def distribute_statements() -> list[str]:
-    """The statements of the file, one by one: Citus loses track of a transaction's connections to the
-    workers when several statements that reach them come in one query string."""
-    _, _, statements = read_sql_migration(str(distribute_path()))
-    return [str(statement) for statement in statements]
+    """The statements of those files, one by one: Citus loses track of a transaction's connections to
+    the workers when several statements that reach them come in one query string."""
+    statements: list[str] = []
+    for path in distribute_paths():
+        _, _, parsed = read_sql_migration(str(path))
+        statements += [str(statement) for statement in parsed]
+    return statements
 
 
 def migrate_coordinator(conninfo: str, on_notice: Callable[[str], None] | None = None) -> list[str]:

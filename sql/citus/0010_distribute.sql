@@ -15,8 +15,8 @@
 --   audit.seal_lock                 stays on the coordinator (see below).
 --   every function of schema audit  created on every worker, same owner,
 --                                   settings and privileges (none for
---                                   PUBLIC); audit.record_audit() delegated
---                                   to the node that holds its company_id.
+--                                   PUBLIC).
+-- 0020_recording.sql then makes every entry written on its company's node.
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '300s';
@@ -98,21 +98,11 @@ SELECT pg_catalog.create_distributed_table('audit.blocks', 'company_id', colocat
 
 -- 5. Every function of the schema, on every node. A function body's calls are
 -- no dependency Citus would follow: the whole schema goes, so that a function
--- pushed down to a worker finds there every function it calls.
+-- running on a worker finds there every function it calls. Recording is
+-- delegated to the company's worker by 0020_recording.sql.
 SELECT pg_catalog.count(pg_catalog.create_distributed_function(p.oid::pg_catalog.regprocedure))
 FROM pg_catalog.pg_proc p
-WHERE p.pronamespace = 'audit'::pg_catalog.regnamespace
-  AND p.oid <> 'audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid)'::pg_catalog.regprocedure;
-
--- record_audit() runs on the node that holds its company: the call itself is
--- sent there, and the insert is a local one. force_delegation: inside a
--- transaction block too (otherwise Citus would run it on the coordinator,
--- whose insert would reach the worker through a connection as
--- audit_definer, a role no one may log in as). A call whose company_id is
--- NULL (taken from the context) cannot be routed and runs on the coordinator.
-SELECT pg_catalog.create_distributed_function(
-    'audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid)'::pg_catalog.regprocedure,
-    distribution_arg_name => 'company_id', colocate_with => 'audit.audit_logs', force_delegation => true);
+WHERE p.pronamespace = 'audit'::pg_catalog.regnamespace;
 
 -- Citus creates each function on the workers with PostgreSQL's default
 -- EXECUTE for PUBLIC, then the grants it finds here: take PUBLIC's back, as

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import psycopg
+import pytest
 
 from audit_py import AuditService
 
@@ -34,14 +35,15 @@ def test_explain_shows_one_task_on_the_companys_worker(cluster: CitusCluster, co
     worker = node_of(connect_to(), cluster, company)
     assert "Task Count: 1" in plan, plan
     assert f"Node: host=127.0.0.1 port={worker.port} " in plan, plan
-    assert "SELECT audit.record_audit(" in plan  # the call itself is sent, not an INSERT
+    # The call itself is sent, not an INSERT: record_audit()'s body, inlined, is a call Citus delegates.
+    assert "SELECT audit._record_audit_at('" in plan, plan
 
 
 def _calls(conn: psycopg.Connection[Any]) -> int:
-    """How often this node has run audit.record_audit() (track_functions = pl)."""
+    """How often this node has written an entry for audit.record_audit() (track_functions = pl)."""
     conn.execute("SELECT pg_catalog.pg_stat_clear_snapshot()")
     row = conn.execute("SELECT coalesce(sum(calls), 0) FROM pg_catalog.pg_stat_user_functions"
-                       " WHERE schemaname = 'audit' AND funcname = 'record_audit'").fetchone()
+                       " WHERE schemaname = 'audit' AND funcname = '_record_audit_at'").fetchone()
     assert row is not None
     return int(row[0])
 
@@ -59,7 +61,7 @@ def test_recorded_from_sql_on_the_companys_worker(cluster: CitusCluster, connect
     # Stamped by the worker: its system identifier, a transaction id it gave out.
     assert origin == system_identifier(on_worker) != system_identifier(on_coordinator)
     assert txid < int(on_worker.execute("SELECT pg_catalog.txid_current()").fetchone()[0])  # type: ignore[index]
-    # The worker ran record_audit(), the coordinator did not: the call was delegated. (The worker's
+    # The worker wrote the entry, the coordinator did not: the call was delegated. (The worker's
     # session is Citus's cached connection, whose statistics reach the shared counters within a second.)
     deadline = time.monotonic() + 10
     while _calls(on_worker) == calls_before[1] and time.monotonic() < deadline:
@@ -106,3 +108,38 @@ def test_audit_service_records_on_the_worker_in_the_callers_transaction(
     with conn.transaction(force_rollback=True):
         lost = audit.record(company, "LOST", "invoice", uuid.uuid4())
     assert reader.execute("SELECT count(*) FROM audit.audit_logs WHERE id = %s", (lost,)).fetchone() == (0,)
+
+
+def test_a_null_company_is_refused_and_the_coordinator_survives(connect_to: ConnectTo) -> None:
+    """Citus 13.0.5 crashes the coordinator planning a delegated call whose company is a NULL constant:
+    no call a writer can make may reach it (sql/citus/0020_recording.sql)."""
+    bystander = connect_to(role=READER, autocommit=True)  # a crash would end every session
+    writer = connect_to(role=WRITER)
+    attempts = {
+        "SELECT audit.record_audit(NULL, 'X', 'x', '00000000-0000-4000-8000-000000000001')": "AU002",
+        "SELECT audit.record_audit(NULL::uuid, 'X', 'x', '00000000-0000-4000-8000-000000000001')": "AU002",
+        "SELECT audit.record_audit(company_id => %s, action => 'X', entity => 'x',"
+        " entity_id => '00000000-0000-4000-8000-000000000001')": "AU002",
+        "SELECT audit._record_audit_at(NULL, '{X,x}', '{00000000-0000-4000-8000-000000000001}', '{\"{}\"}')": None,
+        "SELECT audit.record_audit_many_of(NULL, '{X}', '{x}', '{00000000-0000-4000-8000-000000000001}',"
+        " '{\"{}\"}', '{NULL}', '{NULL}')": None,
+    }
+    for in_transaction in (False, True):
+        for statement, sqlstate in attempts.items():
+            params = (None,) if "%s" in statement else None
+            if in_transaction:
+                writer.execute("SELECT 1")  # a transaction block is open from here
+            if sqlstate is None:  # folded to NULL while planning: nothing recorded, nothing sent
+                assert writer.execute(statement, params).fetchone() == (None,)
+            else:
+                with pytest.raises(psycopg.Error) as refused:
+                    writer.execute(statement, params)
+                assert refused.value.sqlstate == sqlstate, (statement, refused.value)
+            writer.rollback()
+    # The company from the context cannot be routed: refused, with what to do.
+    writer.execute("SET LOCAL audit.company_id = '00000000-0000-4000-8000-00000000c001'")
+    with pytest.raises(psycopg.Error) as refused:
+        writer.execute("SELECT audit.record_audit(NULL, 'X', 'x', '00000000-0000-4000-8000-000000000001')")
+    assert refused.value.sqlstate == "AU006" and "company_id as an argument" in str(refused.value.diag.message_hint)
+    writer.rollback()
+    assert bystander.execute("SELECT 1").fetchone() == (1,)
