@@ -74,6 +74,16 @@ def node_of(conn: psycopg.Connection[Any], cluster: CitusCluster, company_id: uu
     return cluster.node_at(row[0])
 
 
+def spread(conn: psycopg.Connection[Any], cluster: CitusCluster, count: int) -> list[uuid.UUID]:
+    """`count` new companies, alternating between the workers (the first on the first worker)."""
+    by_worker: dict[int, list[uuid.UUID]] = {worker.port: [] for worker in cluster.workers}
+    while min(len(companies) for companies in by_worker.values()) < count:
+        company = uuid.uuid4()
+        by_worker[node_of(conn, cluster, company).port].append(company)
+    columns = [by_worker[worker.port] for worker in cluster.workers]
+    return [columns[n % len(columns)][n // len(columns)] for n in range(count)]
+
+
 def system_identifier(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("SELECT system_identifier FROM pg_catalog.pg_control_system()").fetchone()
     assert row is not None

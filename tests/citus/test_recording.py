@@ -13,7 +13,7 @@ from audit_py import AuditService
 
 from ..helpers import RECORD_SQL
 from .cluster import CitusCluster
-from .conftest import READER, WRITER, ConnectTo, node_of, system_identifier
+from .conftest import READER, WRITER, ConnectTo, node_of, spread, system_identifier
 
 
 def _stamp(conn: psycopg.Connection[Any], entry_id: uuid.UUID) -> tuple[int, int]:
@@ -71,10 +71,8 @@ def test_recorded_from_sql_on_the_companys_worker(cluster: CitusCluster, connect
 
 def test_a_transaction_records_on_each_companys_worker_and_rolls_back_whole(
         cluster: CitusCluster, connect_to: ConnectTo) -> None:
-    companies = [uuid.uuid4() for _ in range(6)]
     coordinator = connect_to()
-    workers = {node_of(coordinator, cluster, company).port for company in companies}
-    assert len(workers) == 2, "six random companies all on one worker: draw again"
+    companies = spread(coordinator, cluster, 6)
     writer = connect_to(role=WRITER)
     with writer.transaction():
         committed = [writer.execute(RECORD_SQL, _args(company)).fetchone()[0]  # type: ignore[index]
