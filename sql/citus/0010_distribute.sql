@@ -80,23 +80,51 @@ CREATE POLICY blocks_tenant_reader ON audit.blocks FOR SELECT TO audit_tenant_re
     USING (company_id = NULLIF(pg_catalog.current_setting('audit.company_id', true), '')::uuid
            AND COALESCE(NULLIF(pg_catalog.current_setting('audit.company_id', true), '')::uuid
                         = ANY (audit._pinned_companies()), true));
+-- On a worker, the function reads the reference table audit.tenant_logins,
+-- a distributed query inside the query on a shard, which Citus refuses
+-- unless told: the table has a copy on every node, read locally, so the
+-- nesting cannot read anything inconsistent.
+ALTER FUNCTION audit._pinned_companies() SET citus.allow_nested_distributed_execution = on;
 COMMENT ON POLICY audit_logs_tenant_reader ON audit.audit_logs IS
     'audit_tenant_reader reads the entries of the company in its transaction''s context, and no other; a pinned login, only if it is one of its companies. (Citus: the pins are read per row, not by a subquery, which Citus refuses in the policies of distributed tables.)';
 COMMENT ON POLICY blocks_tenant_reader ON audit.blocks IS
     'audit_tenant_reader reads the blocks of the company in its transaction''s context, and no other; a pinned login, only if it is one of its companies. (Citus: the pins are read per row, not by a subquery, which Citus refuses in the policies of distributed tables.)';
 
--- 3. The configuration that writers and readers consult where they run: a
+-- 3. Who holds the log's roles. The migrations ran with DDL propagation off,
+-- so the grants they made (audit_admin to the installing login, ...) exist
+-- on the coordinator only, while Citus creates the roles themselves on the
+-- workers as it needs them. Granted again here, each grant goes to every
+-- node; a pin, strict mode and the writes a login sends to a worker are
+-- checked there against these memberships.
+DO $grants$
+DECLARE
+    membership pg_catalog.record;
+BEGIN
+    FOR membership IN
+        SELECT r.rolname AS role_name, m.rolname AS member_name, a.admin_option
+        FROM pg_catalog.pg_auth_members a
+        JOIN pg_catalog.pg_roles r ON r.oid = a.roleid
+        JOIN pg_catalog.pg_roles m ON m.oid = a.member
+        WHERE r.rolname IN ('audit_owner', 'audit_definer', 'audit_writer', 'audit_reader',
+                            'audit_tenant_reader', 'audit_admin')
+    LOOP
+        EXECUTE pg_catalog.format('GRANT %I TO %I%s', membership.role_name, membership.member_name,
+                                  CASE WHEN membership.admin_option THEN ' WITH ADMIN OPTION' ELSE '' END);
+    END LOOP;
+END $grants$;
+
+-- 4. The configuration that writers and readers consult where they run: a
 -- copy on every node. Their row-level security and privileges go with them.
 -- (regrole values travel as role names, which every node resolves to its
 -- own oid for the same role: Citus propagates roles.)
 SELECT pg_catalog.create_reference_table('audit.strict_mode');
 SELECT pg_catalog.create_reference_table('audit.tenant_logins');
 
--- 4. The log: a company's entries and its blocks on the same node.
+-- 5. The log: a company's entries and its blocks on the same node.
 SELECT pg_catalog.create_distributed_table('audit.audit_logs', 'company_id');
 SELECT pg_catalog.create_distributed_table('audit.blocks', 'company_id', colocate_with => 'audit.audit_logs');
 
--- 5. Every function of the schema, on every node. A function body's calls are
+-- 6. Every function of the schema, on every node. A function body's calls are
 -- no dependency Citus would follow: the whole schema goes, so that a function
 -- running on a worker finds there every function it calls. Recording is
 -- delegated to the company's worker by 0020_recording.sql.
