@@ -72,3 +72,27 @@ def citus_cluster(*, workers: int = 2, fsync: bool = False) -> Iterator[CitusClu
             for worker in rest:
                 conn.execute("SELECT citus_add_node('127.0.0.1', %s)", (worker.port,))
         yield CitusCluster(coordinator=coordinator, workers=tuple(rest))
+
+
+def install_log(cluster: CitusCluster) -> None:
+    """The test logins (tests/conftest.py), then the log as a user installs it: `audit-py citus-install`,
+    the installing login migrating and a superuser distributing; then the logins' roles."""
+    from psycopg import sql
+
+    from audit_py.cli import main as audit_py
+
+    from ..conftest import LOGIN_ROLES, OWNER, READER, TENANT, WRITER
+
+    with psycopg.connect(cluster.conninfo(), autocommit=True) as conn:
+        # Citus creates each role on every node, in the same statement.
+        for role, options in LOGIN_ROLES.items():
+            conn.execute(sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(role)))
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+            sql.Identifier(DATABASE), sql.Identifier(OWNER)))
+    if audit_py(["citus-install", "--dsn", cluster.conninfo(user=OWNER), "--superuser-dsn", cluster.conninfo()]):
+        raise ServerError("audit-py citus-install failed: see its output above")
+    with psycopg.connect(cluster.conninfo(), autocommit=True) as conn:
+        conn.execute(f"GRANT audit_writer TO {WRITER}")
+        conn.execute(f"GRANT audit_writer TO {OWNER}")
+        conn.execute(f"GRANT audit_reader TO {READER}")
+        conn.execute(f"GRANT audit_tenant_reader TO {TENANT}")

@@ -13,13 +13,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from audit_py.cli import main as audit_py
 from audit_py.server import SUPERUSER, ThrowawayServer
 
-from ..conftest import LOGIN_ROLES, OUTSIDER, OWNER, READER, TENANT, WRITER
-from .cluster import DATABASE, CitusCluster, citus_cluster
+from ..conftest import OUTSIDER, OWNER, READER, TENANT, WRITER
+from .cluster import CitusCluster, citus_cluster, install_log
 
 ConnectTo = Callable[..., psycopg.Connection[tuple[Any, ...]]]
 
@@ -28,19 +26,7 @@ ConnectTo = Callable[..., psycopg.Connection[tuple[Any, ...]]]
 def cluster() -> Iterator[CitusCluster]:
     # fsync off: tests check behaviour, not durability.
     with citus_cluster(workers=2, fsync=False) as running:
-        with psycopg.connect(running.conninfo(), autocommit=True) as conn:
-            # Citus creates each role on every node, in the same statement.
-            for role, options in LOGIN_ROLES.items():
-                conn.execute(sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(role)))
-            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
-                sql.Identifier(DATABASE), sql.Identifier(OWNER)))
-        assert audit_py(["citus-install", "--dsn", running.conninfo(user=OWNER),
-                         "--superuser-dsn", running.conninfo()]) == 0
-        with psycopg.connect(running.conninfo(), autocommit=True) as conn:
-            conn.execute(f"GRANT audit_writer TO {WRITER}")
-            conn.execute(f"GRANT audit_writer TO {OWNER}")
-            conn.execute(f"GRANT audit_reader TO {READER}")
-            conn.execute(f"GRANT audit_tenant_reader TO {TENANT}")
+        install_log(running)
         yield running
 
 
