@@ -77,3 +77,33 @@ def install(conninfo: str, superuser_conninfo: str | None = None,
     """Migrate as the installing login, then distribute as a superuser (the same login by default)."""
     applied = migrate_coordinator(conninfo, on_notice=on_notice)
     return applied, distribute(superuser_conninfo or conninfo)
+
+
+# Citus moves a shard through connections as the table's owner: it creates the shard on the new
+# worker as that role, and the subscription that copies the writes made meanwhile (force_logical)
+# applies them with that role's rights. Here the owner is audit_owner, a role no one may log in as.
+# For the move only, audit_owner may log in (it has no password: where logins authenticate, only
+# what lets Citus's own connections in lets it in, as for the superuser), then it is NOLOGIN again.
+_MOVE = ("SELECT pg_catalog.citus_move_shard_placement(pg_catalog.get_shard_id_for_distribution_column("
+         "'audit.audit_logs', %s), %s, %s, %s, %s, shard_transfer_mode => %s)")
+_PLACEMENT = ("SELECT n.nodename, n.nodeport FROM pg_catalog.pg_dist_placement p"
+              " JOIN pg_catalog.pg_dist_node n ON n.groupid = p.groupid"
+              " WHERE p.shardid = pg_catalog.get_shard_id_for_distribution_column('audit.audit_logs', %s)")
+
+
+def move_company(superuser_conninfo: str, company_id: object, target_host: str, target_port: int,
+                 mode: str = "auto") -> tuple[str, int]:
+    """Move the shard holding company_id (and its co-located shards, every company of that range) to
+    another worker, with Citus's citus_move_shard_placement(); return where it was. Entries keep their
+    stamps (id, time, txid and origin); the next audit.seal() on the new worker takes the entries left
+    unsealed on the old one. mode: Citus's shard_transfer_mode (auto, force_logical, block_writes)."""
+    with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+        row = conn.execute(_PLACEMENT, (company_id,)).fetchone()
+        assert row is not None, "the log is not distributed"
+        source_host, source_port = str(row[0]), int(row[1])
+        conn.execute("ALTER ROLE audit_owner LOGIN")
+        try:
+            conn.execute(_MOVE, (company_id, source_host, source_port, target_host, target_port, mode))
+        finally:
+            conn.execute("ALTER ROLE audit_owner NOLOGIN")
+    return source_host, source_port
