@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd = commands.add_parser("migrate", help="apply the bundled migrations to a database")
     _dsn_option(migrate_cmd, "libpq connection string or URI of the database to migrate")
 
+    citus_cmd = commands.add_parser(
+        "citus-install", help="on a Citus coordinator: migrate, then shard the log by company (README: Scaling out)")
+    _dsn_option(citus_cmd, "libpq connection string or URI of the coordinator's database, as the installing login")
+    citus_cmd.add_argument("--superuser-dsn", help="the same database as a superuser, which distributing needs"
+                                                   " (default: --dsn)")
+
     uninstall_cmd = commands.add_parser(
         "uninstall", help="roll back every migration: the log, its functions and (unless still used) its roles")
     _dsn_option(uninstall_cmd, "database to remove the log from, as the login that installed it")
@@ -135,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # What each command needs of its login, for the line that says it lacks it.
-NEEDS = {"migrate": "the database's owner, with CREATEROLE", "uninstall": "the login that installed the log",
+NEEDS = {"migrate": "the database's owner, with CREATEROLE", "citus-install": "a superuser of the coordinator",
+         "uninstall": "the login that installed the log",
          "seal": "audit_admin", "verify": "audit_reader",
          "digest": "audit_reader", "log": "audit_reader or audit_tenant_reader", "tail": "audit_reader",
          "export": "audit_reader or audit_tenant_reader", "demo": "the database's owner"}
@@ -215,6 +222,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "migrate":
         applied = migrate(args.dsn, on_notice=lambda message: print(message, file=sys.stderr))
         print(f"applied: {', '.join(applied)}" if applied else "already up to date")
+        return 0
+    if args.command == "citus-install":
+        from . import citus
+
+        applied, distributed = citus.install(
+            args.dsn, args.superuser_dsn and _libpq(args.superuser_dsn),
+            on_notice=lambda message: print(message, file=sys.stderr))
+        print(f"applied: {', '.join(applied)}" if applied else "already up to date")
+        print("distributed by company_id" if distributed else "already distributed")
         return 0
     if args.command == "uninstall":
         removed = rollback(args.dsn, destroy_entries=args.destroy_entries)

@@ -6,6 +6,7 @@ error, so we map them by code. The psycopg error stays as __cause__.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -97,11 +98,21 @@ def _as_audit_error(error: psycopg.Error) -> AuditError | None:
     message = error.diag.message_primary or str(error)
     mapped = _BY_SQLSTATE.get(error.sqlstate or "")
     if mapped is not None:
-        return mapped(message, error.sqlstate, error.diag.column_name)
+        return mapped(message, error.sqlstate, error.diag.column_name or _named_parameter(error.sqlstate, message))
     column = _CHECKED_COLUMNS.get(error.diag.constraint_name or "")
     if error.sqlstate == CHECK_VIOLATION and error.diag.schema_name == "audit" and column:
         return InvalidEntry(message, error.sqlstate, column)
     return None
+
+
+def _named_parameter(sqlstate: str | None, message: str) -> str | None:
+    """The parameter an invalid entry's message starts with ("record_audit: action must not be blank"),
+    for a refusal that lost its COLUMN field on the way: Citus passes on a worker's message, hint and
+    detail, not the column it named."""
+    if sqlstate != INVALID_ENTRY:
+        return None
+    match = re.search(r": ([a-z_]+) must ", message)
+    return match.group(1) if match else None
 
 
 @contextmanager

@@ -181,7 +181,8 @@ def _verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None, run: Run
     if refusal:
         run.verdicts.append(Verdict(None, UNVERIFIABLE, refusal))
         return
-    judgement = surface.judge(surface.read(conn))
+    citus = surface.is_citus(conn)
+    judgement = surface.judge(surface.read(conn, citus), citus)
     run.guard_installed = judgement.guard_installed
     run.verdicts.append(_protections_verdict(judgement, surface.takers(conn)))
     company_ids = only or [row[0] for row in conn.execute(_COMPANIES_SQL).fetchall()]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_loads
 
 from .errors import InvalidContext, InvalidEntry, InvalidQuery
@@ -22,6 +24,16 @@ RECORD = (
 
 RECORD_MANY = (
     "SELECT audit.record_audit_many(company_ids => %b::uuid[], actions => %b::text[], entities => %b::text[],"
+    " entity_ids => %b::uuid[], details => %b::jsonb[], user_ids => %b::uuid[], franchise_ids => %b::uuid[])"
+)
+
+# A log sharded by company on Citus (sql/citus/, README: Scaling out). A batch goes one company at a
+# time, each call sent to the company's node; the context travels as SET LOCAL, which Citus passes on
+# to the workers with citus.propagate_set_commands = local (set_config() it does not).
+SHARDED = ("SELECT EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+           " WHERE n.nspname = 'audit' AND p.proname = 'record_audit_many_of')")
+RECORD_MANY_OF = (
+    "SELECT audit.record_audit_many_of(company_id => %b, actions => %b::text[], entities => %b::text[],"
     " entity_ids => %b::uuid[], details => %b::jsonb[], user_ids => %b::uuid[], franchise_ids => %b::uuid[])"
 )
 
@@ -46,7 +58,7 @@ MAX_PAGE_SIZE = 10_000
 # The transaction-local settings of sql/0036_context.sql, in this order throughout.
 READ_CONTEXT = (
     "SELECT current_setting('audit.user_id', true), current_setting('audit.company_id', true),"
-    " current_setting('audit.franchise_id', true), current_setting('audit.context', true)"
+    f" current_setting('audit.franchise_id', true), current_setting('audit.context', true), ({SHARDED})"
 )
 SET_CONTEXT = (
     "SELECT set_config('audit.user_id', %s, true), set_config('audit.company_id', %s, true),"
@@ -196,6 +208,37 @@ def record_many_params(entries: Iterable[AuditEntry]) -> tuple[list[Any], ...]:
     """The batch as one array per parameter of audit.record_audit()."""
     rows = [record_params(entry) for entry in entries]
     return tuple([row[n] for row in rows] for n in range(7))
+
+
+def set_context_sharded(settings: tuple[str, ...]) -> sql.Composed:
+    """SET_CONTEXT as SET LOCAL statements, for a sharded log: Citus replays them on the workers."""
+    names = ("audit.user_id", "audit.company_id", "audit.franchise_id", "audit.context")
+    return sql.SQL("; ").join([sql.SQL("SET LOCAL citus.propagate_set_commands = local"), *(
+        sql.SQL("SET LOCAL {} = {}").format(sql.SQL(name), sql.Literal(value))
+        for name, value in zip(names, settings, strict=True))])
+
+
+def company_batches(entries: Iterable[AuditEntry]) -> tuple[int, list[tuple[list[int], tuple[Any, ...]]]]:
+    """A batch for a sharded log: (how many entries, [(their positions, RECORD_MANY_OF's parameters)]),
+    one call per company, in the order the companies first appear."""
+    rows = [record_params(entry) for entry in entries]
+    by_company: dict[UUID, list[int]] = {}
+    for position, row in enumerate(rows):
+        if row[0] is None:
+            raise InvalidEntry(f"record_many: entry {position + 1} (counting from 1): company_id must not be"
+                               " None: the log is sharded by company, and a batch goes to each company's node",
+                               parameter="company_id")
+        by_company.setdefault(row[0], []).append(position)
+    return len(rows), [(positions, (company, *([rows[p][n] for p in positions] for n in (1, 2, 3, 4, 5, 6))))
+                       for company, positions in by_company.items()]
+
+
+def renumbered(error: InvalidEntry, positions: list[int]) -> InvalidEntry:
+    """A refusal of one company's part of a batch, naming the entry by its place in the whole batch."""
+    def whole(match: re.Match[str]) -> str:
+        return f"entry {positions[int(match.group(1)) - 1] + 1} "
+    message = re.sub(r"entry ([0-9]+) (?=\(counting from 1\))", whole, str(error), count=1)
+    return InvalidEntry(message, error.sqlstate, error.parameter)
 
 
 def context_settings(previous: tuple[str | None, ...], user_id: UUID | None, company_id: UUID | None,

@@ -18,7 +18,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row
 
 from . import queries
-from .errors import translate_errors
+from .errors import InvalidEntry, translate_errors
 from .models import AuditEntry, AuditRecord, Page
 
 
@@ -27,6 +27,7 @@ class AuditService:
 
     def __init__(self, conn: Connection[Any]) -> None:
         self.conn = conn
+        self._sharded: bool | None = None  # whether the log is sharded by company (Citus): asked once
 
     def _reading(self) -> Cursor[AuditRecord]:
         cursor = self.conn.cursor(row_factory=class_row(AuditRecord))
@@ -58,10 +59,26 @@ class AuditService:
         return entry_id
 
     def record_many(self, entries: Iterable[AuditEntry]) -> list[UUID]:
-        """Record a batch in one round trip, all or nothing; return the ids in the entries' order."""
+        """Record a batch in one round trip (one per company on a sharded log), all or nothing; return the
+        ids in the entries' order."""
         with translate_errors(), self.conn.cursor() as cur:
-            cur.execute(queries.RECORD_MANY, queries.record_many_params(entries))
-            return [row[0] for row in cur.fetchall()]
+            if self._sharded is None:
+                self._sharded = bool(cur.execute(queries.SHARDED).fetchone()[0])  # type: ignore[index]
+            if not self._sharded:
+                cur.execute(queries.RECORD_MANY, queries.record_many_params(entries))
+                return [row[0] for row in cur.fetchall()]
+            count, batches = queries.company_batches(entries)
+            ids: list[UUID] = [None] * count  # type: ignore[list-item]
+            with self.conn.transaction():
+                for positions, params in batches:
+                    try:
+                        with translate_errors():
+                            written = cur.execute(queries.RECORD_MANY_OF, params).fetchone()[0]  # type: ignore[index]
+                    except InvalidEntry as error:
+                        raise queries.renumbered(error, positions) from error
+                    for position, entry_id in zip(positions, written, strict=True):
+                        ids[position] = entry_id
+            return ids
 
     def get(self, entry_id: UUID) -> AuditRecord | None:
         """The stored entry with this id, or None (needs audit_reader)."""
@@ -94,13 +111,19 @@ class AuditService:
         nested = self.conn.info.transaction_status != TransactionStatus.IDLE
         with self.conn.transaction():
             with translate_errors():
-                previous = self.conn.execute(queries.READ_CONTEXT).fetchone()
-                assert previous is not None
-                self.conn.execute(queries.SET_CONTEXT,
-                                  queries.context_settings(previous, user_id, company_id, franchise_id, extra))
+                row = self.conn.execute(queries.READ_CONTEXT).fetchone()
+                assert row is not None
+                previous, self._sharded = row[:4], bool(row[4])
+                self._set_context(queries.context_settings(previous, user_id, company_id, franchise_id, extra))
             yield
             if nested:  # the savepoint's release would keep this context for the rest of the transaction
-                self.conn.execute(queries.SET_CONTEXT, tuple(value or "" for value in previous))
+                self._set_context(tuple(value or "" for value in previous))
+
+    def _set_context(self, settings: tuple[str, ...]) -> None:
+        if self._sharded:
+            self.conn.execute(queries.set_context_sharded(settings))
+        else:
+            self.conn.execute(queries.SET_CONTEXT, settings)
 
 
 class AsyncAuditService:
@@ -108,6 +131,7 @@ class AsyncAuditService:
 
     def __init__(self, conn: AsyncConnection[Any]) -> None:
         self.conn = conn
+        self._sharded: bool | None = None  # whether the log is sharded by company (Citus): asked once
 
     def _reading(self) -> AsyncCursor[AuditRecord]:
         cursor = self.conn.cursor(row_factory=class_row(AuditRecord))
@@ -140,11 +164,27 @@ class AsyncAuditService:
         return entry_id
 
     async def record_many(self, entries: Iterable[AuditEntry]) -> list[UUID]:
-        """Record a batch in one round trip, all or nothing; return the ids in the entries' order."""
+        """See AuditService.record_many."""
         with translate_errors():
             async with self.conn.cursor() as cur:
-                await cur.execute(queries.RECORD_MANY, queries.record_many_params(entries))
-                return [row[0] for row in await cur.fetchall()]
+                if self._sharded is None:
+                    self._sharded = bool((await (await cur.execute(queries.SHARDED)).fetchone())[0])  # type: ignore[index]
+                if not self._sharded:
+                    await cur.execute(queries.RECORD_MANY, queries.record_many_params(entries))
+                    return [row[0] for row in await cur.fetchall()]
+                count, batches = queries.company_batches(entries)
+                ids: list[UUID] = [None] * count  # type: ignore[list-item]
+                async with self.conn.transaction():
+                    for positions, params in batches:
+                        try:
+                            with translate_errors():
+                                row = await (await cur.execute(queries.RECORD_MANY_OF, params)).fetchone()
+                        except InvalidEntry as error:
+                            raise queries.renumbered(error, positions) from error
+                        assert row is not None
+                        for position, entry_id in zip(positions, row[0], strict=True):
+                            ids[position] = entry_id
+                return ids
 
     async def get(self, entry_id: UUID) -> AuditRecord | None:
         """The stored entry with this id, or None (needs audit_reader)."""
@@ -180,10 +220,16 @@ class AsyncAuditService:
         nested = self.conn.info.transaction_status != TransactionStatus.IDLE
         async with self.conn.transaction():
             with translate_errors():
-                previous = await (await self.conn.execute(queries.READ_CONTEXT)).fetchone()
-                assert previous is not None
-                await self.conn.execute(queries.SET_CONTEXT,
-                                        queries.context_settings(previous, user_id, company_id, franchise_id, extra))
+                row = await (await self.conn.execute(queries.READ_CONTEXT)).fetchone()
+                assert row is not None
+                previous, self._sharded = row[:4], bool(row[4])
+                await self._set_context(queries.context_settings(previous, user_id, company_id, franchise_id, extra))
             yield
             if nested:  # the savepoint's release would keep this context for the rest of the transaction
-                await self.conn.execute(queries.SET_CONTEXT, tuple(value or "" for value in previous))
+                await self._set_context(tuple(value or "" for value in previous))
+
+    async def _set_context(self, settings: tuple[str, ...]) -> None:
+        if self._sharded:
+            await self.conn.execute(queries.set_context_sharded(settings))
+        else:
+            await self.conn.execute(queries.SET_CONTEXT, settings)

@@ -20,6 +20,20 @@ import psycopg
 from .schema import sql_dir
 
 _EXPECTED = Path(__file__).with_name("surface.json")
+# A log sharded by company on Citus (sql/citus/): the coordinator's surface after `audit-py
+# citus-install`, written by scripts/surface-citus from a real cluster.
+_EXPECTED_CITUS = Path(__file__).with_name("surface-citus.json")
+# Citus names the TRUNCATE trigger it adds to each distributed table after the table's oid.
+_CITUS_TRIGGER = re.compile(r"truncate_trigger_[0-9]+")
+_SHARDED_SQL = """
+SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL
+   AND pg_catalog.to_regclass('audit.audit_logs') IS NOT NULL
+   AND EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus')
+"""
+_DISTRIBUTED_SQL = """
+SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+               WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'audit.audit_logs'::pg_catalog.regclass)
+"""
 _BODY = re.compile(r"AS \$surface\$\n(.*?)\$surface\$;", re.S)
 _VERSION_SQL = """
 SELECT p.prosrc FROM pg_catalog.pg_proc p
@@ -39,11 +53,20 @@ def query() -> str:
 
 
 @cache
-def expected() -> dict[str, Any]:
+def expected(citus: bool = False) -> dict[str, Any]:
     """{"version": N, "objects": {object: [description, ...]}}: each description a fresh install may have
-    (PostgreSQL versions print a few definitions differently)."""
-    document: dict[str, Any] = json.loads(_EXPECTED.read_text())
+    (PostgreSQL versions print a few definitions differently); with citus, a Citus coordinator's."""
+    document: dict[str, Any] = json.loads((_EXPECTED_CITUS if citus else _EXPECTED).read_text())
     return document
+
+
+def is_citus(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the log is sharded by company on Citus here (audit.audit_logs a distributed table)."""
+    row = conn.execute(_SHARDED_SQL).fetchone()
+    if not (row and row[0]):
+        return False
+    row = conn.execute(_DISTRIBUTED_SQL).fetchone()
+    return bool(row and row[0])
 
 
 def version() -> int:
@@ -64,10 +87,12 @@ def has_schema(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
-def read(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
+def read(conn: psycopg.Connection[Any], citus: bool = False) -> dict[str, list[str]]:
     """Each object of the surface and its description(s); the caller pins search_path first."""
     found: dict[str, list[str]] = {}
     for obj, description in conn.execute(query()).fetchall():
+        if citus and description:
+            description = _CITUS_TRIGGER.sub("truncate_trigger_(oid)", description)
         found.setdefault(obj or "an object without a name", []).append(description or "no description")
     return found
 
@@ -105,9 +130,9 @@ class Judgement:
     guard_installed: bool
 
 
-def judge(found: dict[str, list[str]]) -> Judgement:
+def judge(found: dict[str, list[str]], citus: bool = False) -> Judgement:
     """What differs from a fresh install, each in a sentence; whether the DDL guard is installed."""
-    objects: dict[str, list[str]] = expected()["objects"]
+    objects: dict[str, list[str]] = expected(citus)["objects"]
     guard_installed = any(is_guard(obj) for obj in found)
     problems = []
     for obj, accepted in objects.items():

@@ -1,0 +1,93 @@
+"""A company's shard moved to the other worker keeps its entries as stamped, and seals and verifies after."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from audit_py import citus
+
+from ..helpers import RECORD_SQL
+from .cluster import CitusCluster
+from .conftest import READER, WRITER, ConnectTo, node_of, spread, system_identifier
+from .test_sealing import _record, _seal, _verify
+
+STAMP = "SELECT id, created_at, txid, origin FROM audit.audit_logs WHERE company_id = %s ORDER BY id"
+
+
+def _move(conn: psycopg.Connection[Any], cluster: CitusCluster, company: uuid.UUID, mode: str) -> None:
+    """Move the company's shard (and its co-located blocks shard) to the other worker."""
+    source = node_of(conn, cluster, company)
+    target = next(worker for worker in cluster.workers if worker != source)
+    assert citus.move_company(cluster.conninfo(), company, "127.0.0.1", target.port, mode) == (
+        "127.0.0.1", source.port)
+    assert node_of(conn, cluster, company) == target
+
+
+@pytest.mark.parametrize("mode", ["block_writes", "force_logical"])
+def test_a_moved_company_keeps_its_stamps_and_seals_on_its_new_worker(
+        cluster: CitusCluster, connect_to: ConnectTo, capsys: Any, mode: str) -> None:
+    coordinator = connect_to(autocommit=True)
+    company = spread(coordinator, cluster, 1)[0]
+    old_node = node_of(coordinator, cluster, company)
+    writer = connect_to(role=WRITER, autocommit=True)
+    _record(writer, company, 3)
+    _seal(connect_to)
+    _record(writer, company, 2)  # written on the old worker, not sealed there
+    reader = connect_to(role=READER, autocommit=True)
+    before = reader.execute(STAMP, (company,)).fetchall()
+
+    # Writers keep writing while a logical move copies and catches up.
+    stop, written, failures = threading.Event(), [], []
+
+    def keep_writing() -> None:
+        with psycopg.connect(cluster.conninfo(user=WRITER), autocommit=True) as conn:
+            while not stop.is_set():
+                try:
+                    written.append(conn.execute(RECORD_SQL, (company, "DURING_MOVE", "invoice", uuid.uuid4(), "{}",
+                                                             None, None)).fetchone()[0])  # type: ignore[index]
+                except psycopg.Error as error:  # block_writes: writes wait, or fail over the switch
+                    failures.append(error)
+
+    thread = threading.Thread(target=keep_writing)
+    thread.start()
+    try:
+        _move(coordinator, cluster, company, mode)
+    finally:
+        stop.set()
+        thread.join()
+    # Writes go on during the move (block_writes: they wait while the shard is copied). A call sent to
+    # the old worker just as the shard switches reaches the new one as audit_definer and is refused:
+    # the writer's transaction fails, nothing is written half-way.
+    assert written
+    assert all("audit_definer" in str(error) for error in failures) and len(failures) <= 3, failures
+    after = {row[0]: row for row in reader.execute(STAMP, (company,)).fetchall()}
+    for row in before:
+        assert after[row[0]] == row  # id, time, txid and origin as the old worker stamped them
+    assert set(written) <= set(after)
+    new_node = node_of(coordinator, cluster, company)
+    assert new_node != old_node
+
+    _record(writer, company, 1)  # on the new worker: its origin
+    origins = dict(reader.execute("SELECT origin, count(*) FROM audit.audit_logs WHERE company_id = %s"
+                                  " GROUP BY 1", (company,)).fetchall())
+    old_origin, new_origin = system_identifier(connect_to(old_node)), system_identifier(connect_to(new_node))
+    assert set(origins) <= {old_origin, new_origin} and origins[new_origin] >= 1
+    sealed = _seal(connect_to)
+    assert company in sealed
+    status, out = _verify(cluster, company, capsys)
+    assert status == 0, out
+    unsealed = reader.execute(
+        "SELECT count(*) FROM audit.audit_logs a WHERE a.company_id = %s AND NOT EXISTS"
+        " (SELECT FROM audit.blocks b WHERE b.company_id = a.company_id AND a.id = ANY(b.entry_ids))",
+        (company,)).fetchone()
+    assert unsealed == (0,), out
+    blocks = reader.execute("SELECT block_no, origin, xid_from, xid_to FROM audit.blocks WHERE company_id = %s"
+                            " ORDER BY block_no", (company,)).fetchall()
+    # The old worker's range continues on the new one, then the new worker's own begins.
+    assert [block[1] for block in blocks] == [old_origin, old_origin, new_origin]
+    assert blocks[1][2] == blocks[0][3]
