@@ -23,6 +23,7 @@ SET DateStyle = 'ISO, YMD'
 SET IntervalStyle = 'postgres'
 SET TimeZone = 'UTC'
 SET bytea_output = 'hex'
+SET lc_monetary = 'C'
 -- It inserts into the co-located shard of audit.audit_logs itself, which Citus refuses unless told.
 SET citus.enable_manual_changes_to_shards = on
 AS $$
