@@ -6,6 +6,7 @@ over 200 franchises and 500 users, spread over a year; one invoice has 20,000 en
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import uuid
@@ -150,26 +151,46 @@ def plans(server: ThrowawayServer) -> dict[str, str]:
     return found
 
 
-def export_sides(server: ThrowawayServer, company: uuid.UUID, out: Path) -> dict[str, Callable[[], float]]:
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a local process so far (Linux), 0 where /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def export_sides(server: ThrowawayServer, company: uuid.UUID, out: Path,
+                 cpu: dict[str, list[tuple[float, float]]]) -> dict[str, Callable[[], float]]:
     """audit-py export (JSON lines) of one company against a bare COPY of the same rows, in the same order,
-    each to a file `out` (a file of its own for each: neither replaces the other's)."""
+    each to a file `out` (a file of its own for each: neither replaces the other's). Each run also adds
+    to `cpu` the CPU time per entry, in µs, of this process and of its server backend: on a busy machine
+    rates follow what other processes leave, CPU time much less."""
 
-    def ours() -> float:
-        with psycopg.connect(server.conninfo) as conn:
-            began = time.perf_counter()
-            written = reading.export(conn, company, None, None, "jsonl", out.with_suffix(".jsonl"), None)
-            return written / (time.perf_counter() - began)
+    def timed(name: str, run: Callable[[psycopg.Connection[tuple[object, ...]]], int]) -> Callable[[], float]:
+        def side() -> float:
+            with psycopg.connect(server.conninfo) as conn:
+                backend = conn.info.backend_pid
+                began, client, served = time.perf_counter(), time.process_time(), _cpu_seconds(backend)
+                rows = run(conn)
+                elapsed = time.perf_counter() - began
+                cpu.setdefault(name, []).append(((time.process_time() - client) / rows * 1e6,
+                                                 (_cpu_seconds(backend) - served) / rows * 1e6))
+                return rows / elapsed
+        return side
 
-    def bare() -> float:
-        with psycopg.connect(server.conninfo) as conn, conn.cursor() as cur:
-            began = time.perf_counter()
-            rows = 0
-            with out.with_suffix(".copy").open("wb") as file, cur.copy(
-                    "COPY (SELECT * FROM audit.audit_logs WHERE company_id = %s ORDER BY created_at, id) TO STDOUT",
-                    (company,)) as copy:
-                for data in copy:
-                    file.write(data)
-                    rows += 1
-            return rows / (time.perf_counter() - began)
+    def ours(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+        return reading.export(conn, company, None, None, "jsonl", out.with_suffix(".jsonl"), None)
 
-    return {"audit-py export --format jsonl": ours, "bare COPY ... TO of the same rows": bare}
+    def bare(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+        rows = 0
+        with conn.cursor() as cur, out.with_suffix(".copy").open("wb") as file, cur.copy(
+                "COPY (SELECT * FROM audit.audit_logs WHERE company_id = %s ORDER BY created_at, id) TO STDOUT",
+                (company,)) as copy:
+            for data in copy:
+                file.write(data)
+                rows += 1
+        return rows
+
+    return {"audit-py export --format jsonl": timed("audit-py export --format jsonl", ours),
+            "bare COPY ... TO of the same rows": timed("bare COPY ... TO of the same rows", bare)}

@@ -294,10 +294,16 @@ def reads(server: ThrowawayServer, args: argparse.Namespace) -> None:
         print(f"  plan of {name}: {'SORTS' if sorts else 'no sort'};"
               f" {plan.splitlines()[-1].strip() if plan else ''}")
         print("    " + "\n    ".join(line for line in plan.splitlines() if "->" in line or "Scan" in line))
+    cpu: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="audit-py-export-") as folder:
         report("Export of the largest company (4 in 10 entries), streamed to a file",
-               interleave(rounds, big_log.export_sides(server, big_log.LARGEST, Path(folder) / "export")), 0.85,
-               "entries/s")
+               interleave(rounds, big_log.export_sides(server, big_log.LARGEST, Path(folder) / "export", cpu)),
+               0.85, "entries/s")
+    for name, runs in cpu.items():
+        client, backend = ([run[n] for run in runs] for n in (0, 1))
+        print(f"  {name:36} CPU per entry: {statistics.median(client):.2f} µs here"
+              f" ({min(client):.2f} to {max(client):.2f}), {statistics.median(backend):.2f} µs in its server backend"
+              f" ({min(backend):.2f} to {max(backend):.2f}); {statistics.median(map(sum, runs)):.2f} µs in all")
 
 
 if __name__ == "__main__":
