@@ -10,10 +10,16 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from psycopg import sql
+from psycopg import DataError, sql
+from psycopg.abc import AdaptContext, Buffer
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 from psycopg.types.json import Jsonb, set_json_loads
 
+from . import exactjson
 from .errors import InvalidContext, InvalidEntry, InvalidQuery
+from .exactjson import RawJson as RawJson  # where it has always been importable from
+from .exactjson import exact_int
 from .models import AuditEntry, AuditRecord
 
 # Binary parameters (%b): uuids and arrays travel as bytes, not text to parse.
@@ -150,9 +156,24 @@ def record_params(entry: AuditEntry) -> tuple[Any, ...]:
             _uuid(entry.franchise_id, "franchise_id"))
 
 
-class RawJson(str):
-    """JSON text that Python could not turn into objects (nested deeper than its recursion limit),
-    kept as the database printed it rather than failing the whole read."""
+class ExactJsonb(Loader):
+    """jsonb in the binary format (a version byte, then the JSON text) read exactly, as exact_json() reads
+    it from text: one decoder made once, and none of json.loads()'s work per value to find the encoding."""
+
+    format = Format.BINARY
+
+    def load(self, data: Buffer) -> Any:
+        if data[:1] != b"\x01":
+            raise DataError(f"unknown jsonb binary format: {data[0]}")
+        # json.loads() would take these bytes as UTF-8 too: jsonb's text never starts with a byte order
+        # mark nor holds a NUL, which is all json.detect_encoding() looks at.
+        return exactjson.loads(bytes(data[1:]).decode("utf-8", "surrogatepass"))
+
+
+def binary_records(context: AdaptContext) -> None:
+    """Rows read in the binary format as models.read_record() takes them: uuids and timestamps made from
+    the wire's bytes (no text to parse), details and context exact."""
+    context.adapters.register_loader("jsonb", ExactJsonb)
 
 
 def exact_json(context: Any) -> None:
@@ -160,14 +181,9 @@ def exact_json(context: Any) -> None:
     set_json_loads(_exact_loads, context)
 
 
-def _exact_int(text: str) -> int | Decimal:
-    # Python refuses to parse integers of more than 4300 digits; a Decimal holds any.
-    return int(text) if len(text) < 4300 else Decimal(text)
-
-
 def _exact_loads(data: str | bytes) -> Any:
     try:
-        return json.loads(data, parse_float=Decimal, parse_int=_exact_int)
+        return json.loads(data, parse_float=Decimal, parse_int=exact_int)
     except RecursionError:
         return RawJson(data if isinstance(data, str) else bytes(data).decode())
 

@@ -57,6 +57,10 @@ EXPORT_COLUMNS = ("id, company_id, franchise_id, user_id, action, entity, entity
 # concatenation: half again as fast as json_build_object() or row_to_json(), and exact, since uuids
 # and timestamps (DateStyle ISO, set for the export) need no escaping, to_json() escapes the texts,
 # and jsonb's text form is JSON already.
+# Sent as CSV whose quote and delimiter are control characters that JSON text never holds raw (it
+# escapes every character below U+0020), so that no line is ever quoted: each arrives as the very
+# JSON line, and Python writes it as it comes. The text format would double every backslash, to be
+# undone in Python at a pass over every byte.
 EXPORT_JSON_SQL = (
     "COPY (SELECT '{\"id\":\"' || id || '\",\"company_id\":\"' || company_id"
     " || '\",\"franchise_id\":' || COALESCE('\"' || franchise_id || '\"', 'null')"
@@ -65,7 +69,8 @@ EXPORT_JSON_SQL = (
     " || ',\"entity_id\":\"' || entity_id || '\",\"details\":' || details"
     " || ',\"created_at\":\"' || created_at || '\",\"txid\":' || COALESCE(txid::text, 'null')"
     " || ',\"context\":' || context || ',\"origin\":' || COALESCE(origin::text, 'null') || '}'"
-    " FROM audit.audit_logs {where} ORDER BY created_at, id) TO STDOUT"
+    " FROM audit.audit_logs {where} ORDER BY created_at, id) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01',"
+    " DELIMITER E'\\x02')"
 )
 EXPORT_CSV_SQL = (
     f"COPY (SELECT {EXPORT_COLUMNS} FROM audit.audit_logs {{where}} ORDER BY created_at, id)"
@@ -211,10 +216,10 @@ def _export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | N
                 for data in copy:  # one row each
                     batch.append(data)
                     if len(batch) == EXPORT_BATCH:
-                        written += _write(file, batch, fmt)
+                        written += _write(file, batch)
                         if progress is not None:
                             progress.write(f"\r{written:,} of {total:,} entries")
-                written += _write(file, batch, fmt)
+                written += _write(file, batch)
         if fmt == "csv":
             written -= 1  # the header line
         elif chain_beside is not None:
@@ -224,12 +229,9 @@ def _export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | N
     return written
 
 
-def _write(file: IO[bytes], batch: list[Buffer], fmt: str) -> int:
-    """Write a batch of whole rows; return how many."""
-    chunk = b"".join(batch)
-    # COPY's text format doubles each backslash of the JSON; nothing else in JSON text is
-    # escaped by it (JSON has no raw tab or newline), and a batch holds whole rows only.
-    file.write(chunk.replace(b"\\\\", b"\\") if fmt == "jsonl" else chunk)
+def _write(file: IO[bytes], batch: list[Buffer]) -> int:
+    """Write a batch of whole rows as they came; return how many."""
+    file.write(b"".join(batch))
     count = len(batch)
     batch.clear()
     return count

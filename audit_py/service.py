@@ -15,11 +15,16 @@ from uuid import UUID
 
 from psycopg import AsyncConnection, AsyncCursor, Connection, Cursor
 from psycopg.pq import TransactionStatus
-from psycopg.rows import class_row
+from psycopg.rows import RowMaker
 
 from . import queries
 from .errors import InvalidEntry, translate_errors
-from .models import AuditEntry, AuditRecord, Page
+from .models import AuditEntry, AuditRecord, Page, read_record
+
+
+def _records(cursor: Any) -> RowMaker[AuditRecord]:
+    """The row factory of reading cursors: rows of queries.RECORD_COLUMNS, read by queries.binary_records()."""
+    return read_record
 
 
 class AuditService:
@@ -30,8 +35,8 @@ class AuditService:
         self._sharded: bool | None = None  # whether the log is sharded by company (Citus): asked once
 
     def _reading(self) -> Cursor[AuditRecord]:
-        cursor = self.conn.cursor(row_factory=class_row(AuditRecord))
-        queries.exact_json(cursor)
+        cursor = self.conn.cursor(row_factory=_records, binary=True)
+        queries.binary_records(cursor)
         return cursor
 
     def record(
@@ -134,8 +139,8 @@ class AsyncAuditService:
         self._sharded: bool | None = None  # whether the log is sharded by company (Citus): asked once
 
     def _reading(self) -> AsyncCursor[AuditRecord]:
-        cursor = self.conn.cursor(row_factory=class_row(AuditRecord))
-        queries.exact_json(cursor)
+        cursor = self.conn.cursor(row_factory=_records, binary=True)
+        queries.binary_records(cursor)
         return cursor
 
     async def record(

@@ -6,8 +6,8 @@ over 200 franchises and 500 users, spread over a year; one invoice has 20,000 en
 
 from __future__ import annotations
 
+import os
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from audit_py import AuditService, migrate, reading
+from audit_py import AuditService, migrate, queries, reading
 from audit_py.server import ThrowawayServer
 
 
@@ -43,7 +43,7 @@ SELECT gen_random_uuid(),
        jsonb_build_object('amount', n %% 10000, 'currency', 'EUR'),
        timestamptz '2026-01-01 00:00:00+00' + (n * 3) * interval '1 second',
        NULL
-FROM generate_series(%(low)s, %(high)s) n
+FROM generate_series(%(low)s::bigint, %(high)s::bigint) n
 """
 CHUNK = 1_000_000
 
@@ -96,28 +96,44 @@ def _median_ms(run: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def page_latencies(server: ThrowawayServer, repeat: int) -> list[tuple[str, float, float]]:
-    """(query, first page ms, 100th page ms): medians over `repeat` runs, through AuditService."""
-    results = []
+PAGE_COLUMNS = ("first page", "100th page")
+BARE_PAGE = f"SELECT {queries.RECORD_COLUMNS} FROM audit.search(%s, page_size => 101)"
+
+
+def page_latencies(server: ThrowawayServer, repeat: int, rounds: int) -> dict[str, list[list[float]]]:
+    """Per query, per column of PAGE_COLUMNS: the median ms of `repeat` runs, in each of `rounds` rounds,
+    the queries taking turns; through AuditService, as an application reads."""
     with psycopg.connect(server.conninfo, autocommit=True) as conn:
         audit = AuditService(conn)
+        runs: dict[str, list[Callable[[], object]]] = {}
         for name, filters in QUERIES.items():
             cursor = None
             for _ in range(99):
                 cursor = audit.search(LARGEST, after=cursor, **filters).next  # type: ignore[arg-type]
-            first = _median_ms(lambda f=filters: audit.search(LARGEST, **f), repeat)  # type: ignore[misc]
-            hundredth = _median_ms(lambda f=filters, c=cursor: audit.search(LARGEST, after=c, **f), repeat)  # type: ignore[misc]
-            results.append((name, first, hundredth))
-        # History is oldest first and all at once in Python; its pages are audit.history()'s.
-        page = "SELECT * FROM audit.history('invoice', %s, 100, %s, %s)"
+            runs[name] = [lambda f=filters: audit.search(LARGEST, **f),  # type: ignore[misc]
+                          lambda f=filters, c=cursor: audit.search(LARGEST, after=c, **f)]  # type: ignore[misc]
+        # AuditService.history() reads a whole history at once; a page of audit.history() read the way
+        # AuditService reads rows (its reading cursor) is the comparable figure.
+        page = f"SELECT {queries.RECORD_COLUMNS} FROM audit.history('invoice', %s, 100, %s, %s)"
         last = None
         for _ in range(99):
             rows = conn.execute("SELECT created_at, id FROM audit.history('invoice', %s, 100, %s, %s)",
                                 (HOT_INVOICE, *(last or (None, None)))).fetchall()
             last = rows[-1] if rows else last  # a small log (--entries) has fewer pages
-        first = _median_ms(lambda: conn.execute(page, (HOT_INVOICE, None, None)).fetchall(), repeat)
-        hundredth = _median_ms(lambda: conn.execute(page, (HOT_INVOICE, *last)).fetchall(), repeat)  # type: ignore[misc]
-        results.append(("history of one invoice (20,000 entries)", first, hundredth))
+
+        def history(after: tuple[object, object] | None) -> object:
+            with audit._reading() as cur:
+                return cur.execute(page, (HOT_INVOICE, *(after or (None, None)))).fetchall()
+
+        runs["history of one invoice (20,000 entries)"] = [lambda: history(None), lambda: history(last)]
+        # The floor: the same rows as bare psycopg fetches them, as tuples.
+        runs["bare psycopg: the first query's rows as tuples"] = [
+            lambda: conn.execute(BARE_PAGE, (LARGEST,)).fetchall()]
+        results: dict[str, list[list[float]]] = {name: [[] for _ in sides] for name, sides in runs.items()}
+        for _ in range(rounds):
+            for name, sides in runs.items():
+                for column, run in enumerate(sides):
+                    results[name][column].append(_median_ms(run, repeat))
     return results
 
 
@@ -140,26 +156,46 @@ def plans(server: ThrowawayServer) -> dict[str, str]:
     return found
 
 
-def export_sides(server: ThrowawayServer, company: uuid.UUID) -> dict[str, Callable[[], float]]:
-    """audit-py export (JSON lines) of one company against a bare COPY of the same rows, in the same order."""
-    out = Path(tempfile.mkdtemp()) / "export"
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a local process so far (Linux), 0 where /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def ours() -> float:
-        with psycopg.connect(server.conninfo) as conn:
-            began = time.perf_counter()
-            written = reading.export(conn, company, None, None, "jsonl", out, None)
-            return written / (time.perf_counter() - began)
 
-    def bare() -> float:
-        with psycopg.connect(server.conninfo) as conn, conn.cursor() as cur:
-            began = time.perf_counter()
-            rows = 0
-            with out.open("wb") as file, cur.copy(
-                    "COPY (SELECT * FROM audit.audit_logs WHERE company_id = %s ORDER BY created_at, id) TO STDOUT",
-                    (company,)) as copy:
-                for data in copy:
-                    file.write(data)
-                    rows += 1
-            return rows / (time.perf_counter() - began)
+def export_sides(server: ThrowawayServer, company: uuid.UUID, out: Path,
+                 cpu: dict[str, list[tuple[float, float]]]) -> dict[str, Callable[[], float]]:
+    """audit-py export (JSON lines) of one company against a bare COPY of the same rows, in the same order,
+    each to a file `out` (a file of its own for each: neither replaces the other's). Each run also adds
+    to `cpu` the CPU time per entry, in µs, of this process and of its server backend: on a busy machine
+    rates follow what other processes leave, CPU time much less."""
 
-    return {"audit-py export --format jsonl": ours, "bare COPY ... TO of the same rows": bare}
+    def timed(name: str, run: Callable[[psycopg.Connection[tuple[object, ...]]], int]) -> Callable[[], float]:
+        def side() -> float:
+            with psycopg.connect(server.conninfo) as conn:
+                backend = conn.info.backend_pid
+                began, client, served = time.perf_counter(), time.process_time(), _cpu_seconds(backend)
+                rows = run(conn)
+                elapsed = time.perf_counter() - began
+                cpu.setdefault(name, []).append(((time.process_time() - client) / rows * 1e6,
+                                                 (_cpu_seconds(backend) - served) / rows * 1e6))
+                return rows / elapsed
+        return side
+
+    def ours(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+        return reading.export(conn, company, None, None, "jsonl", out.with_suffix(".jsonl"), None)
+
+    def bare(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+        rows = 0
+        with conn.cursor() as cur, out.with_suffix(".copy").open("wb") as file, cur.copy(
+                "COPY (SELECT * FROM audit.audit_logs WHERE company_id = %s ORDER BY created_at, id) TO STDOUT",
+                (company,)) as copy:
+            for data in copy:
+                file.write(data)
+                rows += 1
+        return rows
+
+    return {"audit-py export --format jsonl": timed("audit-py export --format jsonl", ours),
+            "bare COPY ... TO of the same rows": timed("bare COPY ... TO of the same rows", bare)}

@@ -492,3 +492,34 @@ def test_the_table_prints_one_line_per_entry_and_no_control_character() -> None:
     assert len(lines) == 2, lines  # the header and the one entry
     assert not any(char in out.getvalue() for char in "\x1b\x07\x9b\u202e"), repr(out.getvalue())
     assert "APPROVE\\n2026" in lines[1]
+
+
+def test_an_export_holds_the_very_json_lines_of_the_text_format(connect_as: ConnectAs, tmp_path: Path) -> None:
+    """Sent as CSV that never quotes, each line is the JSON that COPY's text format carries with its
+    backslashes doubled: the same bytes, whatever the entries hold."""
+    company = uuid.uuid4()
+    awkward = [{"path": "C:\\new\\.", "quote": "\"\\\"", "ctl": "\x01\x02\x7f\r\n\t", "sep": "\u2028 𝄞 é"},
+               {"\\.": "\\.", "\x01": ["\\", "\x02"], "n": "-1e-7"}, {}]
+    writer = connect_as(WRITER)
+    with AuditService(writer).context(request_id="\\.\x01", note="\r\n"):
+        for details in awkward:
+            AuditService(writer).record(company, "A\\.", "e\x01\"", uuid.uuid4(), details)
+    writer.execute("SELECT audit.record_audit(%s, E'\\\\.', 'e', %s, %s::jsonb)",
+                   (company, uuid.uuid4(), '{"v": ' + "[" * 1500 + "]" * 1500 + "}"))
+    writer.commit()
+    reader = connect_as(READER)
+    out = tmp_path / "company.jsonl"
+    assert reading.export(reader, company, None, None, "jsonl", out, None) == 4
+    reader.commit()
+    text_format = reading.EXPORT_JSON_SQL.replace("{where}", "WHERE company_id = %(company_id)s")
+    text_format = text_format[:text_format.rindex(" TO STDOUT")] + " TO STDOUT"
+    with reader.transaction(), reader.cursor() as cur:
+        reader.execute("SET LOCAL DateStyle = 'ISO'")
+        with cur.copy(text_format, {"company_id": company}) as copy:
+            expected = b"".join(bytes(data) for data in copy).replace(b"\\\\", b"\\")
+    assert out.read_bytes() == expected
+    lines = expected.split(b"\n")  # U+2028 ends no line
+    assert lines[-1] == b"" and sum(b"[" * 1500 in line for line in lines) == 1
+    read = [json.loads(line)["details"] for line in lines[:-1] if b"[" * 1500 not in line]
+    assert sorted(json.dumps(details, sort_keys=True) for details in read) == sorted(
+        json.dumps(details, sort_keys=True) for details in awkward)
