@@ -4,7 +4,8 @@ Writes (record_audit, AuditService, record_many) against plain inserts and
 COPY; writers while sealing against writers alone; sealing and verifying
 against the bare hashing they cannot avoid (bench/sealing.py); updates of a
 tracked table against the same table untracked (bench/tracking.py); reading
-a log of 10 million entries, on a server of its own (bench/big_log.py). Each comparison
+a log of 10 million entries, on a server of its own (bench/big_log.py); recording into a log of 20
+million entries against an empty one (bench/scale.py). Each comparison
 runs on one throwaway server with fsync on (as production runs), its sides
 interleaved round by round, so that the ratios compare like with like on a
 noisy machine. Run it with `scripts/bench`.
