@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 
@@ -16,6 +17,7 @@ from audit_py.server import ThrowawayServer
 
 ROLLBACK = Path(__file__).parent.parent / "migrations" / "0014.cheaper-entries.rollback.sql"
 # Each function 0014 changed, with the role that owns it.
+T = TypeVar("T")
 OWNERS = {"audit._stamp_entry()": "audit_owner", "audit._untrackable(regclass)": "audit_owner",
           "audit._track_changes()": "audit_definer"}
 
@@ -31,12 +33,12 @@ def _definitions_before() -> dict[str, str]:
     return found
 
 
-def as_before_0014(server: ThrowawayServer, database: str, run: Callable[[], float],
-                   functions: tuple[str, ...] = tuple(OWNERS)) -> Callable[[], float]:
+def as_before_0014(server: ThrowawayServer, database: str, run: Callable[[], T],
+                   functions: tuple[str, ...] = tuple(OWNERS)) -> Callable[[], T]:
     """`run` with `functions` as they were before 0014, put back as they are once it returns."""
     before = _definitions_before()
 
-    def side() -> float:
+    def side() -> T:
         with psycopg.connect(server.conninfo_for(database), autocommit=True) as conn:
             now = {}
             for signature in functions:

@@ -14,6 +14,7 @@ noisy machine. Run it with `scripts/bench`.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import statistics
 import subprocess
@@ -347,6 +348,13 @@ def scales(server: ThrowawayServer, args: argparse.Namespace) -> None:
                "record_audit(), empty log": pgbench_side(server, script, args.seconds, "empty_log"),
            }), 0.8, "tps")
     stamp = ("audit._stamp_entry()",)
+    for database in ("big_log", "empty_log"):
+        wal_of = functools.partial(scale.wal_per_entry, server, database, script, 40_000)
+        wal: dict[str, Callable[[], tuple[float, float]]] = {"time-ordered ids (0014)": wal_of,
+               "random ids (before 0014)": before.as_before_0014(server, database, wal_of, stamp)}
+        for name, measured in wal.items():
+            wal_bytes, images = measured()
+            print(f"  WAL per entry into {database}, {name}: {wal_bytes:,.0f} bytes, {images:.2f} full-page images")
     report("The same with the stamp as before 0014 (random ids)",
            interleave(args.rounds, {
                "stamp before 0014, large log": before.as_before_0014(
