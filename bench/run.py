@@ -348,17 +348,23 @@ def scales(server: ThrowawayServer, args: argparse.Namespace) -> None:
                "record_audit(), empty log": pgbench_side(server, script, args.seconds, "empty_log"),
            }), 0.8, "tps")
     stamp = ("audit._stamp_entry()",)
-    for database in ("big_log", "empty_log"):
+    # A log written by this version, one written before 0014 (random ids) recorded into as before and
+    # after the upgrade, and an empty one.
+    wal_sides: list[tuple[str, str, bool]] = [
+        ("big_log", "time-ordered ids, as written since 0014", False),
+        ("big_log_before_0014", "random ids, as written before 0014, recorded into as before it", True),
+        ("big_log_before_0014", "random ids, as written before 0014, recorded into since", False),
+        ("empty_log", "empty log", False)]
+    for database, name, as_before in wal_sides:
         wal_of = functools.partial(scale.wal_per_entry, server, database, script, 40_000)
-        wal: dict[str, Callable[[], tuple[float, float]]] = {"time-ordered ids (0014)": wal_of,
-               "random ids (before 0014)": before.as_before_0014(server, database, wal_of, stamp)}
-        for name, measured in wal.items():
-            wal_bytes, images = measured()
-            print(f"  WAL per entry into {database}, {name}: {wal_bytes:,.0f} bytes, {images:.2f} full-page images")
+        measured = before.as_before_0014(server, database, wal_of, stamp) if as_before else wal_of
+        wal_bytes, images = measured()
+        print(f"  WAL per entry into {database} ({name}): {wal_bytes:,.0f} bytes, {images:.2f} full-page images")
     report("The same with the stamp as before 0014 (random ids)",
            interleave(args.rounds, {
-               "stamp before 0014, large log": before.as_before_0014(
-                   server, "big_log", pgbench_side(server, script, args.seconds, "big_log"), stamp),
+               "stamp before 0014, large log written before it": before.as_before_0014(
+                   server, "big_log_before_0014", pgbench_side(server, script, args.seconds, "big_log_before_0014"),
+                   stamp),
                "stamp before 0014, empty log": before.as_before_0014(
                    server, "empty_log", pgbench_side(server, script, args.seconds, "empty_log"), stamp),
            }), None, "tps")

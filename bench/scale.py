@@ -21,16 +21,17 @@ import psycopg
 from audit_py import migrate
 from audit_py.server import ThrowawayServer
 
-DATABASES = ("big_log", "empty_log")
+DATABASES = ("big_log", "empty_log", "big_log_before_0014")
 
 # The id as the stamp makes it (sql/0030_immutability.sql), from the entry's own time: the history
-# of a log written by this version.
+# of a log written by this version. Before 0014, ids were random.
+TIME_ORDERED_ID = """encode(overlay(uuid_send(gen_random_uuid())
+                      PLACING int8send(((h.micros / 1000) << 16) | 28672 | ((h.micros %% 1000) * 4096 / 1000))
+                      FROM 1 FOR 8), 'hex')::uuid"""
 HISTORY_SQL = """
 INSERT INTO audit.audit_logs (id, company_id, franchise_id, user_id, action, entity, entity_id, details,
                               created_at, txid, origin)
-SELECT encode(overlay(uuid_send(gen_random_uuid())
-                      PLACING int8send(((h.micros / 1000) << 16) | 28672 | ((h.micros %% 1000) * 4096 / 1000))
-                      FROM 1 FOR 8), 'hex')::uuid,
+SELECT {id},
        ('00000000-0000-4000-8000-' || lpad(to_hex(1 + n %% 50), 12, '0'))::uuid,
        ('00000000-0000-4000-8001-' || lpad(to_hex(n %% 10000), 12, '0'))::uuid,
        ('00000000-0000-4000-8002-' || lpad(to_hex(n %% 25000), 12, '0'))::uuid,
@@ -44,13 +45,14 @@ CROSS JOIN LATERAL (SELECT t.at, (extract(epoch FROM t.at) * 1000000)::bigint AS
 
 
 def prepare(server: ThrowawayServer, entries: int, load: Callable[[str, str, int], None]) -> None:
-    """Both databases migrated; the big one loaded with `entries` entries by `load` (big_log.bulk_load)."""
+    """The databases migrated; the big ones loaded with `entries` entries by `load` (big_log.bulk_load)."""
     with psycopg.connect(server.conninfo, autocommit=True) as conn:
         for database in DATABASES:
             conn.execute(f"CREATE DATABASE {database}")
     for database in DATABASES:
         migrate(server.conninfo_for(database))
-    load(server.conninfo_for("big_log"), HISTORY_SQL, entries)
+    load(server.conninfo_for("big_log"), HISTORY_SQL.replace("{id}", TIME_ORDERED_ID), entries)
+    load(server.conninfo_for("big_log_before_0014"), HISTORY_SQL.replace("{id}", "gen_random_uuid()"), entries)
 
 
 def sizes(server: ThrowawayServer) -> str:
