@@ -39,6 +39,7 @@ from audit_py.server import ThrowawayServer, throwaway_server
 CLIENTS = 8
 SERVER_SETTINGS = {"shared_buffers": "256MB", "max_wal_size": "4GB", "checkpoint_timeout": "30min"}
 COMPANIES = [uuid.UUID(int=n) for n in range(1, 51)]
+WAL_ENTRIES = 40_000  # recorded by the WAL measure of the scale part, after a checkpoint
 
 # The same row for both sides: 50 companies, random entity, user and franchise.
 ROW_SQL = ("('00000000-0000-0000-0000-' || lpad(:company::text, 12, '0'))::uuid, 'CREATE_INVOICE', 'invoice',"
@@ -94,19 +95,24 @@ def interleave(rounds: int, sides: dict[str, Callable[[], float]], alternate: bo
     return rates
 
 
-def pgbench_side(server: ThrowawayServer, script: str, seconds: int, database: str = "postgres") -> Callable[[], float]:
+def pgbench(server: ThrowawayServer, script: str, database: str, limit: list[str]) -> str:
+    """pgbench's report of CLIENTS clients running `script` until `limit` (-T seconds or -t transactions each)."""
     path = Path(tempfile.mkdtemp()) / "script.sql"
     path.write_text(script)
+    result = subprocess.run(
+        [str(server.bindir / "pgbench"), "-n", "-M", "prepared", "-c", str(CLIENTS), "-j", "2", *limit,
+         "-f", str(path), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres", database],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"pgbench failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
 
+
+def pgbench_side(server: ThrowawayServer, script: str, seconds: int, database: str = "postgres") -> Callable[[], float]:
     def run() -> float:
-        result = subprocess.run(
-            [str(server.bindir / "pgbench"), "-n", "-M", "prepared", "-c", str(CLIENTS), "-j", "2",
-             "-T", str(seconds), "-f", str(path), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres",
-             database], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"pgbench failed:\n{result.stdout}{result.stderr}")
-        match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", result.stdout)
-        assert match, result.stdout
+        output = pgbench(server, script, database, ["-T", str(seconds)])
+        match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
+        assert match, output
         return float(match.group(1))
 
     return run
@@ -193,11 +199,16 @@ def report(title: str, rates: dict[str, list[float]], target: float | None, unit
         print(f"  {name:36} {statistics.median(values):>10,.0f} {unit} (median of {len(values)})")
     (ours, ours_rates), *baselines = rates.items()
     for number, (base, base_rates) in enumerate(baselines):
-        ratios = [a / b for a, b in zip(ours_rates, base_rates, strict=True)]
-        ratio = statistics.median(ratios)
+        ratio, spread = ratio_of(ours_rates, base_rates)
         verdict = (f"; target >= {target:.2f}: {'meets' if ratio >= target else 'MISSES'}"
                    if number == 0 and target is not None else "")
-        print(f"  {ours} / {base}: {ratio:.2f} (rounds {min(ratios):.2f} to {max(ratios):.2f}){verdict}")
+        print(f"  {ours} / {base}: {ratio:.2f} ({spread}){verdict}")
+
+
+def ratio_of(ours: list[float], base: list[float]) -> tuple[float, str]:
+    """The median of the rounds' ratios, and their range in words."""
+    ratios = [a / b for a, b in zip(ours, base, strict=True)]
+    return statistics.median(ratios), f"rounds {min(ratios):.2f} to {max(ratios):.2f}"
 
 
 def main() -> None:
@@ -302,9 +313,8 @@ def tracks(server: ThrowawayServer, args: argparse.Namespace) -> None:
 def ceiling(rates: dict[str, list[float]]) -> None:
     """The design's ceiling: the fixed-entry side (the third) against the untracked one (the second)."""
     (_, _), (untracked, base), (fixed, ours), *_ = rates.items()
-    ratios = [a / b for a, b in zip(ours, base, strict=True)]
-    print(f"  ceiling, {fixed} / {untracked}: {statistics.median(ratios):.2f}"
-          f" (rounds {min(ratios):.2f} to {max(ratios):.2f})")
+    ratio, spread = ratio_of(ours, base)
+    print(f"  ceiling, {fixed} / {untracked}: {ratio:.2f} ({spread})")
 
 
 def reads(server: ThrowawayServer, args: argparse.Namespace) -> None:
@@ -356,7 +366,8 @@ def scales(server: ThrowawayServer, args: argparse.Namespace) -> None:
         ("big_log_before_0014", "random ids, as written before 0014, recorded into since", False),
         ("empty_log", "empty log", False)]
     for database, name, as_before in wal_sides:
-        wal_of = functools.partial(scale.wal_per_entry, server, database, script, 40_000)
+        wal_of = functools.partial(scale.wal_per_entry, server, database, functools.partial(
+            pgbench, server, script, database, ["-t", str(WAL_ENTRIES // CLIENTS)]), WAL_ENTRIES)
         measured = before.as_before_0014(server, database, wal_of, stamp) if as_before else wal_of
         wal_bytes, images = measured()
         print(f"  WAL per entry into {database} ({name}): {wal_bytes:,.0f} bytes, {images:.2f} full-page images")

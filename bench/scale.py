@@ -11,10 +11,7 @@ checkpoint writes the whole page to the WAL. The same pair runs again with the s
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 import psycopg
 
@@ -64,9 +61,9 @@ def sizes(server: ThrowawayServer) -> str:
     return f"{row[0]:,} entries, table {row[1]}, indexes {row[2]}, shared_buffers {row[3]}"
 
 
-def wal_per_entry(server: ThrowawayServer, database: str, script: str, entries: int) -> tuple[float, float]:
-    """(WAL bytes, full-page images) per entry of `entries` recorded by 8 pgbench clients running `script`,
-    after a checkpoint.
+def wal_per_entry(server: ThrowawayServer, database: str, record: Callable[[], object],
+                  entries: int) -> tuple[float, float]:
+    """(WAL bytes, full-page images) per entry of the `entries` that `record` writes, after a checkpoint.
 
     From pg_stat_wal, which counts the whole cluster: nothing else writes meanwhile. No clock involved,
     so this machine's noise does not reach it.
@@ -74,15 +71,7 @@ def wal_per_entry(server: ThrowawayServer, database: str, script: str, entries: 
     with psycopg.connect(server.conninfo_for(database), autocommit=True) as conn:
         conn.execute("CHECKPOINT")
         before = conn.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal").fetchone()
-        path = Path(tempfile.mkdtemp()) / "record.sql"
-        path.write_text(script)
-        result = subprocess.run(
-            [str(server.bindir / "pgbench"), "-n", "-M", "prepared", "-c", "8", "-j", "2", "-t", str(entries // 8),
-             "-f", str(path), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres", database],
-            capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"pgbench failed:\n{result.stdout}{result.stderr}")
+        record()
         after = conn.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal").fetchone()
     assert before is not None and after is not None
     return float(after[0] - before[0]) / entries, float(after[1] - before[1]) / entries
-
