@@ -59,17 +59,15 @@ SELECT CASE
     WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) c.oid) THEN pg_catalog.format(
         '%s inherits from another table: writes made through the parent would not be recorded', c.oid::pg_catalog.regclass)
     -- PostgreSQL 18: a virtual column has no value in a transition table.
-    WHEN EXISTS (SELECT FROM pg_catalog.pg_attribute a
-                 WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0
-                   AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) 'v') THEN pg_catalog.format(
+    WHEN v.names IS NOT NULL THEN pg_catalog.format(
         '%s has virtual generated columns (%s), which a statement trigger sees as null: their values would be recorded wrong; make them STORED',
-        c.oid::pg_catalog.regclass,
-        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
-         FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0
-           AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) 'v'))
+        c.oid::pg_catalog.regclass, v.names)
 END
 FROM pg_catalog.pg_class c
+CROSS JOIN LATERAL (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) AS names
+                    FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0
+                      AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) 'v') AS v
 WHERE c.oid OPERATOR(pg_catalog.=) table_name
 $$;
 
