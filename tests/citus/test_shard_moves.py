@@ -42,7 +42,7 @@ def test_a_moved_company_keeps_its_stamps_and_seals_on_its_new_worker(
     before = reader.execute(STAMP, (company,)).fetchall()
 
     # Writers keep writing while a logical move copies and catches up.
-    stop, written, failures = threading.Event(), [], []
+    stop, writing, written, failures = threading.Event(), threading.Event(), [], []
 
     def keep_writing() -> None:
         with psycopg.connect(cluster.conninfo(user=WRITER), autocommit=True) as conn:
@@ -50,12 +50,15 @@ def test_a_moved_company_keeps_its_stamps_and_seals_on_its_new_worker(
                 try:
                     written.append(conn.execute(RECORD_SQL, (company, "DURING_MOVE", "invoice", uuid.uuid4(), "{}",
                                                              None, None)).fetchone()[0])  # type: ignore[index]
+                    writing.set()
                 except psycopg.Error as error:  # block_writes: writes wait, or fail over the switch
                     failures.append(error)
 
     thread = threading.Thread(target=keep_writing)
     thread.start()
     try:
+        # The move starts only once the writer is writing: otherwise a fast move can end before its first write.
+        assert writing.wait(timeout=30), failures
         _move(coordinator, cluster, company, mode)
     finally:
         stop.set()
