@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from yoyo.migrations import read_sql_migration
 
@@ -81,14 +82,37 @@ def install(conninfo: str, superuser_conninfo: str | None = None,
 
 # Citus moves a shard through connections as the table's owner: it creates the shard on the new
 # worker as that role, and the subscription that copies the writes made meanwhile (force_logical)
-# applies them with that role's rights. Here the owner is audit_owner, a role no one may log in as.
-# For the move only, audit_owner may log in (it has no password: where logins authenticate, only
-# what lets Citus's own connections in lets it in, as for the superuser), then it is NOLOGIN again.
+# applies them as a role of its own, made a member of the table's owner. The log's owner is
+# audit_owner, a role no one may log in as; letting it log in for the move would let in anyone whom
+# pg_hba trusts as it. So for the move the log's two tables belong to the superuser that moves them,
+# a login Citus's connections use already and whose rights are whole anyway, and the superuser is
+# granted USAGE on schema audit, the one right the subscription's role (a member of it, not a
+# superuser) needs beside ownership: applying an INSERT fires none of the log's triggers. Then both
+# are as before. Ownership moves the grants with it (their grantor follows the owner), so the
+# surface after is the one before.
 _MOVE = ("SELECT pg_catalog.citus_move_shard_placement(pg_catalog.get_shard_id_for_distribution_column("
          "'audit.audit_logs', %s), %s, %s, %s, %s, shard_transfer_mode => %s)")
 _PLACEMENT = ("SELECT n.nodename, n.nodeport FROM pg_catalog.pg_dist_placement p"
               " JOIN pg_catalog.pg_dist_node n ON n.groupid = p.groupid"
               " WHERE p.shardid = pg_catalog.get_shard_id_for_distribution_column('audit.audit_logs', %s)")
+_LOG_TABLES = ("audit_logs", "blocks")
+
+
+class MoveError(Exception):
+    """The company's shard cannot be moved (the log is not distributed, or the login is no superuser)."""
+
+
+def _lend_log_tables(conn: psycopg.Connection[tuple[object, ...]], *, to_mover: bool) -> None:
+    """The log's tables to the superuser of conn for a move (to_mover), or back to audit_owner."""
+    owner = sql.SQL("CURRENT_USER") if to_mover else sql.Identifier("audit_owner")
+    usage = "GRANT USAGE ON SCHEMA audit TO CURRENT_USER" if to_mover else \
+        "REVOKE USAGE ON SCHEMA audit FROM CURRENT_USER"
+    with conn.transaction():
+        # The DDL guard (where a superuser installed it) lets this one transaction change the tables.
+        conn.execute("SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)")
+        for table in _LOG_TABLES:
+            conn.execute(sql.SQL("ALTER TABLE audit.{} OWNER TO {}").format(sql.Identifier(table), owner))
+        conn.execute(usage)
 
 
 def move_company(superuser_conninfo: str, company_id: object, target_host: str, target_port: int,
@@ -98,12 +122,16 @@ def move_company(superuser_conninfo: str, company_id: object, target_host: str, 
     stamps (id, time, txid and origin); the next audit.seal() on the new worker takes the entries left
     unsealed on the old one. mode: Citus's shard_transfer_mode (auto, force_logical, block_writes)."""
     with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+        row = conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()
+        if not (row and row[0]):
+            raise MoveError("moving a company's shard needs a superuser login")
         row = conn.execute(_PLACEMENT, (company_id,)).fetchone()
-        assert row is not None, "the log is not distributed"
+        if row is None:
+            raise MoveError("the log is not distributed: run audit-py citus-install first")
         source_host, source_port = str(row[0]), int(row[1])
-        conn.execute("ALTER ROLE audit_owner LOGIN")
+        _lend_log_tables(conn, to_mover=True)
         try:
             conn.execute(_MOVE, (company_id, source_host, source_port, target_host, target_port, mode))
         finally:
-            conn.execute("ALTER ROLE audit_owner NOLOGIN")
+            _lend_log_tables(conn, to_mover=False)
     return source_host, source_port

@@ -40,6 +40,8 @@ def test_a_moved_company_keeps_its_stamps_and_seals_on_its_new_worker(
     _record(writer, company, 2)  # written on the old worker, not sealed there
     reader = connect_to(role=READER, autocommit=True)
     before = reader.execute(STAMP, (company,)).fetchall()
+    schema_acl = "SELECT nspacl::text FROM pg_catalog.pg_namespace WHERE nspname = 'audit'"
+    acl_before = [connect_to(node).execute(schema_acl).fetchone() for node in cluster.nodes]
 
     # Writers keep writing while a logical move copies and catches up.
     stop, writing, written, failures = threading.Event(), threading.Event(), [], []
@@ -74,6 +76,17 @@ def test_a_moved_company_keeps_its_stamps_and_seals_on_its_new_worker(
     assert set(written) <= set(after)
     new_node = node_of(coordinator, cluster, company)
     assert new_node != old_node
+    # audit_owner never logs in, and owns the log again, its shards on every node included; the schema's
+    # grants are as before.
+    assert [connect_to(node).execute(schema_acl).fetchone() for node in cluster.nodes] == acl_before
+    for node in cluster.nodes:
+        conn = connect_to(node, autocommit=True)
+        assert conn.execute("SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = 'audit_owner'").fetchone() \
+            == (False,)
+        owners = conn.execute("SELECT DISTINCT pg_catalog.pg_get_userbyid(relowner) FROM pg_catalog.pg_class"
+                              " WHERE relnamespace = 'audit'::regnamespace AND relkind IN ('r', 'p')"
+                              " AND (relname LIKE 'audit\\_logs%%' OR relname LIKE 'blocks%%')").fetchall()
+        assert owners == [("audit_owner",)], (node.port, owners)
 
     _record(writer, company, 1)  # on the new worker: its origin
     origins = dict(reader.execute("SELECT origin, count(*) FROM audit.audit_logs WHERE company_id = %s"
