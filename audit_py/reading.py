@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -186,13 +187,32 @@ def export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | No
         with partial.open("wb") as file:
             written = _export(conn, company_id, since, until, fmt, file, partial if fmt == "jsonl" else None,
                               progress)
+            _sync(file)
         if fmt == "jsonl":
+            with chain.open("rb") as written_chain:
+                _sync(written_chain)
             chain.replace(offline.chain_path(out))
         partial.replace(out)
+        _sync_directory(out.parent)
     finally:
         partial.unlink(missing_ok=True)
         chain.unlink(missing_ok=True)
     return written
+
+
+# An export that said it was done is on disk, renamed into place, through a crash of the machine: its
+# bytes are synced before the rename, and the rename itself after (the directory's entry).
+def _sync(file: IO[bytes]) -> None:
+    file.flush()
+    os.fsync(file.fileno())
+
+
+def _sync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _export(conn: psycopg.Connection[Any], company_id: UUID, since: datetime | None, until: datetime | None,

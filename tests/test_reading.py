@@ -523,3 +523,32 @@ def test_an_export_holds_the_very_json_lines_of_the_text_format(connect_as: Conn
     read = [json.loads(line)["details"] for line in lines[:-1] if b"[" * 1500 not in line]
     assert sorted(json.dumps(details, sort_keys=True) for details in read) == sorted(
         json.dumps(details, sort_keys=True) for details in awkward)
+
+
+def test_an_export_is_synced_to_disk_before_it_is_renamed_into_place(
+        connect_as: ConnectAs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash of the machine after `export` returned cannot leave an empty or half file under the
+    name: the file and its chain are synced, then renamed, then the directory's entries synced."""
+    company = uuid.uuid4()
+    writer = connect_as(WRITER)
+    AuditService(writer).record(company, "A", "e", uuid.uuid4(), {})
+    writer.commit()
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = reading.os.fsync, Path.replace
+
+    def fsync(descriptor: int) -> None:
+        events.append(("sync", Path(f"/proc/self/fd/{descriptor}").readlink().name))
+        real_fsync(descriptor)
+
+    def replace(self: Path, target: Any) -> Path:
+        events.append(("rename", self.name))
+        return real_replace(self, target)
+
+    monkeypatch.setattr(reading.os, "fsync", fsync)
+    monkeypatch.setattr(Path, "replace", replace)
+    out = tmp_path / "company.jsonl"
+    assert reading.export(connect_as(READER), company, None, None, "jsonl", out, None) == 1
+    partial, chain = ".company.jsonl.partial", ".company.jsonl.partial.chain.json"
+    assert out.exists() and reading.offline.chain_path(out).exists()
+    assert events == [("sync", partial), ("sync", chain), ("rename", chain), ("rename", partial),
+                      ("sync", tmp_path.name)], events
