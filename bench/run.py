@@ -30,6 +30,7 @@ from psycopg.types.json import Jsonb
 
 import before  # bench/before.py
 import big_log  # bench/big_log.py
+import recording  # bench/recording.py
 import scale  # bench/scale.py
 import sealing  # bench/sealing.py, beside this file
 import tracking  # bench/tracking.py
@@ -216,7 +217,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="length of each timed run (default 5)")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds per comparison (default 10)")
     parser.add_argument("--batch", type=int, default=10_000, help="entries per record_many batch (default 10000)")
-    parser.add_argument("--only", choices=["writes", "sealing", "verifying", "tracking", "reading", "scale"],
+    parser.add_argument("--only", choices=["writes", "ceiling", "sealing", "verifying", "tracking", "reading", "scale"],
                         help="run one part only")
     parser.add_argument("--entries", type=int, default=10_000_000, help="size of the reading log (default 10M)")
     parser.add_argument("--scale-entries", type=int, default=20_000_000,
@@ -229,7 +230,7 @@ def main() -> None:
 
     # Durable as production is (fsync on); checkpoints spaced as a production server's are, so that
     # one does not land in some rounds and not others.
-    if args.only in (None, "writes", "sealing", "verifying", "tracking"):
+    if args.only in (None, "writes", "ceiling", "sealing", "verifying", "tracking"):
         with throwaway_server(fsync=True, settings=settings) as server:
             prepare(server)
             print(f"PostgreSQL {server.version}, fsync on, {CLIENTS} clients, {args.rounds} interleaved rounds"
@@ -246,6 +247,8 @@ def main() -> None:
 def write_parts(server: ThrowawayServer, args: argparse.Namespace) -> None:
     if args.only in (None, "writes"):
         writes(server, args)
+    if args.only in (None, "ceiling"):
+        recording_ceiling(server, args)
     if args.only in (None, "sealing"):
         seals(server, args)
     if args.only in (None, "verifying"):
@@ -276,6 +279,15 @@ def writes(server: ThrowawayServer, args: argparse.Namespace) -> None:
            0.9, "tps")
     report(f"Python: a batch of {args.batch:,} entries in one transaction",
            interleave(max(args.rounds, 7), batch_sides(server, args.batch)), 0.5, "entries/s")
+
+
+def recording_ceiling(server: ThrowawayServer, args: argparse.Namespace) -> None:
+    recording.prepare(server)
+    sides = {name: pgbench_side(server, script, args.seconds) for name, script in recording.pgbench_scripts(
+        PGBENCH_SCRIPTS["audit.record_audit()"], PGBENCH_SCRIPTS["plain INSERT"]).items()}
+    rates = interleave(args.rounds, sides)
+    report("pgbench: one entry per transaction, against recording's ceiling (bench/recording.py)", rates, 0.85, "tps")
+    ceiling(rates)
 
 
 def seals(server: ThrowawayServer, args: argparse.Namespace) -> None:
@@ -311,7 +323,7 @@ def tracks(server: ThrowawayServer, args: argparse.Namespace) -> None:
 
 
 def ceiling(rates: dict[str, list[float]]) -> None:
-    """The design's ceiling: the fixed-entry side (the third) against the untracked one (the second)."""
+    """The design's ceiling: the side without what can go (the third) against the bare one (the second)."""
     (_, _), (untracked, base), (fixed, ours), *_ = rates.items()
     ratio, spread = ratio_of(ours, base)
     print(f"  ceiling, {fixed} / {untracked}: {ratio:.2f} ({spread})")

@@ -1,5 +1,7 @@
--- Undoes 0014.cheaper-entries: the stamp and tracking as 0013 left them.
--- Entries keep the ids they were given.
+-- Undoes 0014.cheaper-entries: the stamp, its privileges and tracking as 0013 left them.
+-- Entries keep the ids they were given. The defaults of txid and origin go: before 0014 they had
+-- none, the trigger set them.
+-- squawk-ignore-file ban-drop-default, ban-drop-function
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '60s';
@@ -122,6 +124,11 @@ END
 $uninstall$;
 -- END UNINSTALL CHECK
 
+ALTER TABLE audit.audit_logs
+    ALTER COLUMN id SET DEFAULT pg_catalog.gen_random_uuid(),
+    ALTER COLUMN txid DROP DEFAULT,
+    ALTER COLUMN origin DROP DEFAULT;
+
 CREATE OR REPLACE FUNCTION audit._stamp_entry()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -136,6 +143,19 @@ BEGIN
     RETURN NEW;
 END;
 $$;
+
+DROP TRIGGER audit_logs_stamp ON audit.audit_logs;
+CREATE TRIGGER audit_logs_stamp
+    BEFORE INSERT ON audit.audit_logs
+    FOR EACH ROW EXECUTE FUNCTION audit._stamp_entry();
+COMMENT ON TRIGGER audit_logs_stamp ON audit.audit_logs IS
+    'Sets id, created_at, txid and origin of every new entry, but in replication sessions, which keep the publisher''s.';
+
+REVOKE INSERT (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+    ON audit.audit_logs FROM audit_definer;
+GRANT INSERT ON audit.audit_logs TO audit_definer;
+
+DROP FUNCTION audit._new_entry_id();
 
 CREATE OR REPLACE FUNCTION audit._untrackable(table_name regclass)
 RETURNS text

@@ -1,13 +1,16 @@
--- Cheaper entries, the same protections. The stamp gives each entry a
--- time-ordered id (RFC 9562 version 7), so that the primary key grows at its
--- right edge as the log does instead of on random pages of an index that
--- outgrows memory, and reads the cluster's identity without a subquery.
--- Tracking reads its table's description in one cheaper catalog query, and
--- diffs the keys of the row itself; it pins lc_monetary, which a writer could
--- otherwise set to print money in another currency's symbol and scale, and
--- refuses virtual generated columns (PostgreSQL 18), which its transition
--- tables hold as null. No table, privilege or signature changes; entries
--- written before keep their version 4 ids.
+-- Cheaper entries, the same protections. Each entry gets a time-ordered id
+-- (RFC 9562 version 7), so that the primary key grows at its right edge as
+-- the log does instead of on random pages of an index that outgrows memory.
+-- The recording functions' entries are stamped by the columns' defaults,
+-- which cost a third of the stamp trigger: audit_definer, which they run as,
+-- may no longer name id, created_at, txid or origin, and the trigger now
+-- stamps every other role's inserts only. Tracking reads its table's
+-- description in one cheaper catalog query, and diffs the keys of the row
+-- itself; it pins lc_monetary, which a writer could otherwise set to print
+-- money in another currency's symbol and scale, and refuses virtual
+-- generated columns (PostgreSQL 18), which its transition tables hold as
+-- null. No signature changes; entries written before keep their version 4
+-- ids.
 -- depends: 0013.paging-cursors
 
 SET LOCAL lock_timeout = '5s';
@@ -33,6 +36,32 @@ BEGIN
 END $take$;
 SET LOCAL ROLE audit_owner;
 
+-- ---- sql/0020_audit_logs.sql: the stamp as the columns' defaults ----
+
+CREATE FUNCTION audit._new_entry_id()
+RETURNS uuid
+LANGUAGE sql
+VOLATILE
+AS $$
+SELECT pg_catalog.encode(pg_catalog.overlay(
+    pg_catalog.uuid_send(pg_catalog.gen_random_uuid()),
+    pg_catalog.int8send(pg_catalog.overlay(
+        pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())
+                         OPERATOR(pg_catalog.*) 4096000)::pg_catalog.int8::pg_catalog.bit(60),
+        B'0111', 49, 0)::pg_catalog.int8),
+    1, 8), 'hex')::pg_catalog.uuid
+$$;
+
+COMMENT ON FUNCTION audit._new_entry_id() IS
+    'A new entry''s id: a version 7 uuid (RFC 9562), Unix milliseconds and their sub-millisecond fraction, then 62 random bits.';
+REVOKE ALL ON FUNCTION audit._new_entry_id() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit._new_entry_id() TO audit_definer;
+
+ALTER TABLE audit.audit_logs
+    ALTER COLUMN id SET DEFAULT audit._new_entry_id(),
+    ALTER COLUMN txid SET DEFAULT pg_catalog.txid_current(),
+    ALTER COLUMN origin SET DEFAULT (pg_catalog.pg_control_system()).system_identifier;
+
 -- ---- sql/0030_immutability.sql ----
 
 CREATE OR REPLACE FUNCTION audit._stamp_entry()
@@ -40,27 +69,28 @@ RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    micros pg_catalog.int8 := (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())
-                               OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8;
 BEGIN
-    NEW.id := pg_catalog.encode(pg_catalog.overlay(
-        pg_catalog.uuid_send(pg_catalog.gen_random_uuid()),
-        pg_catalog.int8send(((micros OPERATOR(pg_catalog./) 1000) OPERATOR(pg_catalog.<<) 16)
-                            OPERATOR(pg_catalog.|) 28672  -- 0x7000: version 7
-                            OPERATOR(pg_catalog.|) ((micros OPERATOR(pg_catalog.%) 1000) OPERATOR(pg_catalog.*) 4096
-                                                    OPERATOR(pg_catalog./) 1000)),
-        1, 8), 'hex')::pg_catalog.uuid;
+    NEW.id := audit._new_entry_id();
     NEW.created_at := pg_catalog.now();
-    -- txid_current() is pg_current_xact_id() as a bigint, with no text round trip.
     NEW.txid := pg_catalog.txid_current();
-    -- Read from pg_control on every call (a few µs): no cache could be
-    -- trusted, as any role may set a setting, and one left from another
-    -- cluster would stamp a restored log with the wrong counter's name.
     NEW.origin := (pg_catalog.pg_control_system()).system_identifier;
     RETURN NEW;
 END;
 $$;
+
+DROP TRIGGER audit_logs_stamp ON audit.audit_logs;
+CREATE TRIGGER audit_logs_stamp
+    BEFORE INSERT ON audit.audit_logs
+    FOR EACH ROW WHEN (CURRENT_USER OPERATOR(pg_catalog.<>) 'audit_definer')
+    EXECUTE FUNCTION audit._stamp_entry();
+COMMENT ON TRIGGER audit_logs_stamp ON audit.audit_logs IS
+    'Sets id, created_at, txid and origin of every new entry, but audit_definer''s (the columns'' defaults set them, and it may not name them) and a replication session''s (which keeps the publisher''s).';
+
+-- ---- sql/0090_grants.sql ----
+
+REVOKE INSERT ON audit.audit_logs FROM audit_definer;
+GRANT INSERT (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+    ON audit.audit_logs TO audit_definer;
 
 -- ---- sql/0055_tracking.sql ----
 
@@ -361,6 +391,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._merkle_root(bytea[])', '3b1c3123d07a250fb58bc36c4e76735adcad08dc778e21ddf902ef534ff30f68'),
     ('core', 'function audit._micros(timestamp with time zone)', '4afc3b1a9921af2f972565e289b8d21043cad0ebf079d1a4ff54dfb6bba99994'),
     ('core', 'function audit._missing_company(text,text)', '5311a8fec37ae1140129102f8d880394b3b63609228a91aa670e30ec76202e6f'),
+    ('core', 'function audit._new_entry_id()', 'c54ab7886f548c1f2b0e03ca6af5058521c1b8faf16ab92a04133ac658b320ff'),
     ('core', 'function audit._opt_uuid_bytes(uuid)', '5358bc5544a3f2a6cd8cd597807774972e1eba87fd37e7400a90c82edaf23394'),
     ('core', 'function audit._page_problem(integer,timestamp with time zone,uuid)', 'bb1a86924a188906f3238c96bb3a52a0d7525f15985ffdfa9dd65fad9848d0b8'),
     ('core', 'function audit._pinned_companies()', '078ade200354cca6f8173e9b44a42e0c9ed3d3e5614189bfc85b268472f2891f'),
@@ -368,7 +399,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._refuse_tracking(text)', '3d0a89e1ecb7397019e161a38e5d8123e610a40bd3696293ca9f307ba4bc9f6d'),
     ('core', 'function audit._refuse_truncate()', '0f4a62fe29f4c46281fafc49abc9427f326fba7bde57eeaf2e23e692467d8f59'),
     ('core', 'function audit._require_user(text)', '6ba339c4ddd82aceeb74dd2362b648f47b35a960077cdbb5840fdd9f3331f2be'),
-    ('core', 'function audit._stamp_entry()', '584a07f867b0fd37f612dc9bc35925a3cd75eaaf061610f2076bbb22a9d94c2c'),
+    ('core', 'function audit._stamp_entry()', 'a0281c9313d536252e7d726655be5ec797d84fb7899e82282b9424954ccf2818'),
     ('core', 'function audit._str_bytes(text)', '2abf11dd0adcbe9f320ffc01c233d91933e5a69bc71829134753c87539ca32bf'),
     ('core', 'function audit._surface()', '73549c20255da7b6ad6b4553f9bf0369f22a48f2724d17619448837788ec4009'),
     ('core', 'function audit._track_changes()', '75d1c96c3d228bd0bcf250b16476fcf81b0e479a96f350cb041ffe7c47f2c206'),
@@ -409,7 +440,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'role audit_owner', '64b7c51c80289504aa6f665ee5e7ab72e1ef22f0eb29d9499e7133654107b9c8'),
     ('core', 'schema audit', 'e0571f5676b662e7d833f8a4c9da84fda22270e7fad58e39941ca3f7e93e797e'),
     ('guard', 'schema audit_guard', 'a35249eabc85cff693c43f67cf08016534483db34cce313c3603e340327649ec'),
-    ('core', 'table audit.audit_logs', '25c8818d44f57c0e2bdc63461d0381895a6cadd62dc4d55ace12900d457760e1'),
+    ('core', 'table audit.audit_logs', 'f9a5be72ce494ca560b642e68fb7a4f675a18010fc5504558102a926a531eb60'),
     ('core', 'table audit.blocks', 'a4f6be786e4f62c61a94caa7cbba371bf1dbabce8070885761db0e3ea5604749'),
     ('core', 'table audit.seal_lock', 'e2088cfc78c4fa9cee2a0a14cf4afd93e90009b4a24e3b3526df9c3da1b7739c'),
     ('core', 'table audit.strict_mode', '4f7d685a0aa37ec8497d898222a330c0265726d2edf9f333b5fe20bca6c50f24'),

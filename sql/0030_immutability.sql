@@ -23,45 +23,26 @@ COMMENT ON FUNCTION audit._refuse_change() IS
 
 -- The entry's identity, time and transaction are the database's: an owner
 -- inserting by hand cannot back-date an entry, reuse an id, or slip an entry
--- into a range that is already sealed. Assigning here, rather than
--- refusing a supplied value, is the only way: a trigger cannot tell a
--- supplied value from the column default.
+-- into a range that is already sealed. audit_definer, which every recording
+-- function runs as, may not name these columns at all (0090_grants.sql), and
+-- gets their defaults (0020_audit_logs.sql), which cost a small part of
+-- this trigger; every other role, which privileges cannot stop, is stamped here
+-- with the same values. Assigning, rather than refusing a supplied value, is
+-- the only way: a trigger cannot tell a supplied value from the default.
 -- Its body names only qualified pg_catalog functions and types; the
--- search_path is pinned all the same, as on every trigger function, at a
--- cost of about a microsecond per row. Every statement in it is a simple
--- expression, which PL/pgSQL evaluates without the executor (0014.cheaper-
--- entries): a subquery there cost 3 µs an entry.
---
--- The id is time-ordered (RFC 9562 version 7, from 0014.cheaper-entries):
--- 48 bits of Unix milliseconds, the version, 12 bits of the sub-millisecond
--- fraction (the RFC's "increased clock precision"), the variant and 62
--- random bits from gen_random_uuid(). The primary key then grows at its
--- right edge, as the log does, rather than on a random page of an index
--- that outgrows memory as the log grows. It says when the entry was
--- written, which created_at says anyway. clock_timestamp() rather than
--- now(): the entries of one transaction follow each other.
+-- search_path is pinned all the same, as on every trigger function. Every
+-- statement in it is a simple expression, which PL/pgSQL evaluates without
+-- the executor (0014.cheaper-entries): a subquery there cost 3 µs an entry.
+-- The values are the columns' defaults (0020_audit_logs.sql).
 CREATE FUNCTION audit._stamp_entry()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    micros pg_catalog.int8 := (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())
-                               OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8;
 BEGIN
-    NEW.id := pg_catalog.encode(pg_catalog.overlay(
-        pg_catalog.uuid_send(pg_catalog.gen_random_uuid()),
-        pg_catalog.int8send(((micros OPERATOR(pg_catalog./) 1000) OPERATOR(pg_catalog.<<) 16)
-                            OPERATOR(pg_catalog.|) 28672  -- 0x7000: version 7
-                            OPERATOR(pg_catalog.|) ((micros OPERATOR(pg_catalog.%) 1000) OPERATOR(pg_catalog.*) 4096
-                                                    OPERATOR(pg_catalog./) 1000)),
-        1, 8), 'hex')::pg_catalog.uuid;
+    NEW.id := audit._new_entry_id();
     NEW.created_at := pg_catalog.now();
-    -- txid_current() is pg_current_xact_id() as a bigint, with no text round trip.
     NEW.txid := pg_catalog.txid_current();
-    -- Read from pg_control on every call (a few µs): no cache could be
-    -- trusted, as any role may set a setting, and one left from another
-    -- cluster would stamp a restored log with the wrong counter's name.
     NEW.origin := (pg_catalog.pg_control_system()).system_identifier;
     RETURN NEW;
 END;
@@ -79,9 +60,13 @@ COMMENT ON FUNCTION audit._stamp_entry() IS
 -- (A login that could make a subscription write into the log would have to
 -- act as audit_owner, the table's owner: see the trust model.) The refusals
 -- below stay ENABLE ALWAYS: a replica refuses UPDATE and DELETE too.
+-- audit_definer's inserts have their stamps from the defaults, and could not
+-- name them: the condition spares them the trigger's cost (it is checked
+-- without calling the function).
 CREATE TRIGGER audit_logs_stamp
     BEFORE INSERT ON audit.audit_logs
-    FOR EACH ROW EXECUTE FUNCTION audit._stamp_entry();
+    FOR EACH ROW WHEN (CURRENT_USER OPERATOR(pg_catalog.<>) 'audit_definer')
+    EXECUTE FUNCTION audit._stamp_entry();
 
 CREATE TRIGGER audit_logs_refuse_update
     BEFORE UPDATE ON audit.audit_logs
@@ -100,7 +85,7 @@ CREATE TRIGGER audit_logs_refuse_truncate
 ALTER TABLE audit.audit_logs ENABLE ALWAYS TRIGGER audit_logs_refuse_truncate;
 
 COMMENT ON TRIGGER audit_logs_stamp ON audit.audit_logs IS
-    'Sets id, created_at, txid and origin of every new entry, but in replication sessions, which keep the publisher''s.';
+    'Sets id, created_at, txid and origin of every new entry, but audit_definer''s (the columns'' defaults set them, and it may not name them) and a replication session''s (which keeps the publisher''s).';
 COMMENT ON TRIGGER audit_logs_refuse_update ON audit.audit_logs IS
     'Refuses UPDATE for every role, replication sessions included (ENABLE ALWAYS).';
 COMMENT ON TRIGGER audit_logs_refuse_delete ON audit.audit_logs IS

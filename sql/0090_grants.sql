@@ -54,12 +54,18 @@ GRANT EXECUTE ON FUNCTION audit.set_context(uuid, uuid, uuid, jsonb) TO audit_te
 -- turn to seal; run the helpers those functions call. Row-level security applies to it too
 -- (0092_tenant_readers.sql gives it its policies).
 GRANT USAGE ON SCHEMA audit TO audit_definer;
-GRANT SELECT, INSERT ON audit.audit_logs, audit.blocks TO audit_definer;
+GRANT SELECT ON audit.audit_logs TO audit_definer;
+-- Every column but the stamp (id, created_at, txid, origin): those are the
+-- columns' defaults (0020_audit_logs.sql), which no code running as it can
+-- override, and which spare its inserts the stamp trigger.
+GRANT INSERT (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+    ON audit.audit_logs TO audit_definer;
+GRANT SELECT, INSERT ON audit.blocks TO audit_definer;
 GRANT SELECT ON audit.strict_mode TO audit_definer;
 GRANT SELECT, UPDATE ON audit.seal_lock TO audit_definer;
 -- What _track_changes() finds where a trigger lacks a transition table: reading it refuses.
 GRANT SELECT ON audit.audit_new, audit.audit_old TO audit_definer;
-GRANT EXECUTE ON FUNCTION audit._context_uuid(text), audit._context_extra(), audit._context_user(text),
+GRANT EXECUTE ON FUNCTION audit._new_entry_id(), audit._context_uuid(text), audit._context_extra(), audit._context_user(text),
                           audit._require_user(text), audit._entry_problem(uuid, text, text, uuid, jsonb),
                           audit._missing_company(text, text), audit._untrackable(regclass),
                           audit._refuse_tracking(text),

@@ -17,7 +17,9 @@ def test_columns_are_those_of_the_specification(connect_as: ConnectAs) -> None:
         WHERE a.attrelid = 'audit.audit_logs'::regclass AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY a.attnum""").fetchall()
     assert rows == [
-        ("id", "uuid", True, "gen_random_uuid()"),
+        # The stamp (0014.cheaper-entries): a version 7 id, the transaction, the cluster; audit_definer may
+        # not name these columns, the trigger stamps every other role's inserts alike.
+        ("id", "uuid", True, "audit._new_entry_id()"),
         ("company_id", "uuid", True, None),
         ("franchise_id", "uuid", False, None),
         ("user_id", "uuid", False, None),
@@ -26,9 +28,9 @@ def test_columns_are_those_of_the_specification(connect_as: ConnectAs) -> None:
         ("entity_id", "uuid", True, None),
         ("details", "jsonb", True, None),
         ("created_at", "timestamp with time zone", True, "now()"),
-        ("txid", "bigint", False, None),  # added by 0002.tamper-evidence, set by the stamp trigger
+        ("txid", "bigint", False, "txid_current()"),  # added by 0002.tamper-evidence
         ("context", "jsonb", True, "'{}'::jsonb"),  # added by 0005.change-tracking
-        ("origin", "bigint", False, None),  # added by 0012.portable-horizon, set by the stamp trigger
+        ("origin", "bigint", False, "(pg_control_system()).system_identifier"),  # added by 0012.portable-horizon
     ]
 
 
@@ -76,7 +78,7 @@ def test_every_function_pins_its_search_path_but_those_whose_comment_says_why_no
         " AND proname <> '_track_changes' ORDER BY 1").fetchall()
     assert [name for (name,) in unpinned] == [
         "_context_extra", "_context_user", "_context_uuid", "_entry_problem", "_micros",
-        "_missing_company", "_opt_uuid_bytes", "_page_problem", "_str_bytes", "_untrackable", "entry_hash",
+        "_missing_company", "_new_entry_id", "_opt_uuid_bytes", "_page_problem", "_str_bytes", "_untrackable", "entry_hash",
         "page_cursor"]
     # Its trap views for a missing transition table come before pg_temp (sql/0055_tracking.sql). The
     # other settings are each one that changes how a built-in type prints: test_trust_boundary.py
@@ -135,6 +137,14 @@ ROLE_PRIVILEGES = """
       AND has_table_privilege(%(role)s, c.oid, p.privilege)
     UNION ALL SELECT 'EXECUTE ' || proname FROM pg_proc
         WHERE pronamespace = 'audit'::regnamespace AND has_function_privilege(%(role)s, oid, 'EXECUTE')
+    -- A privilege on some columns only: the columns, in the table's order.
+    UNION ALL SELECT p.privilege || ' ' || c.relname || ' (' || string_agg(a.attname, ', ' ORDER BY a.attnum) || ')'
+    FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'REFERENCES']) AS p(privilege)
+    CROSS JOIN pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE c.relnamespace = 'audit'::regnamespace AND c.relkind = 'r'
+      AND NOT has_table_privilege(%(role)s, c.oid, p.privilege)
+      AND has_column_privilege(%(role)s, c.oid, a.attnum, p.privilege)
+    GROUP BY p.privilege, c.relname
     ORDER BY 1
 """
 
@@ -163,12 +173,14 @@ ADMIN_PRIVILEGES = ["DELETE strict_mode", "DELETE tenant_logins", "EXECUTE disab
     # What the SECURITY DEFINER functions it owns need, and no UPDATE, DELETE or TRUNCATE of the log.
     ("audit_definer", ["EXECUTE _block_hash", "EXECUTE _block_hash_v2", "EXECUTE _context_extra",
                        "EXECUTE _context_user", "EXECUTE _context_uuid", "EXECUTE _entry_problem",
-                       "EXECUTE _merkle_root", "EXECUTE _micros", "EXECUTE _missing_company",
+                       "EXECUTE _merkle_root", "EXECUTE _micros", "EXECUTE _missing_company", "EXECUTE _new_entry_id",
                        "EXECUTE _opt_uuid_bytes", "EXECUTE _pinned_companies", "EXECUTE _protection_problems",
                        "EXECUTE _refuse_tracking", "EXECUTE _require_user", "EXECUTE _str_bytes", "EXECUTE _surface",
                        "EXECUTE _track_changes", "EXECUTE _untrackable", "EXECUTE digest", "EXECUTE entry_hash",
                        "EXECUTE record_audit", "EXECUTE record_audit_many", "EXECUTE seal", "EXECUTE verify",
-                       "INSERT audit_logs", "INSERT blocks", "SELECT audit_logs", "SELECT blocks",
+                       # Not the stamp's columns (id, created_at, txid, origin): their defaults stamp its entries.
+                       "INSERT audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details,"
+                       " context)", "INSERT blocks", "SELECT audit_logs", "SELECT blocks",
                        "SELECT seal_lock", "SELECT strict_mode", "SELECT tenant_logins", "UPDATE seal_lock"]),
     # The installing login keeps audit_admin; the tests also grant it audit_writer, to track the ERP's tables.
     (OWNER, sorted(set(ADMIN_PRIVILEGES) | set(WRITER_PRIVILEGES))),

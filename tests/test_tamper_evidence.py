@@ -291,7 +291,12 @@ def test_a_removed_last_block_is_caught(connect_as: ConnectAs, sealed_log: list[
     ("ALTER TABLE audit.blocks ENABLE TRIGGER blocks_refuse_delete",
      "table audit.blocks was changed", "'trigger blocks_refuse_delete enabled O: "),
     ("DROP TRIGGER audit_logs_stamp ON audit.audit_logs", "table audit.audit_logs was changed",
-     "lacks 'trigger audit_logs_stamp enabled O: "),
+     "trigger audit_logs_stamp enabled O: CREATE TRIGGER"),
+    # The stamp of the recording functions' entries: the columns' defaults, and their not naming them.
+    ("ALTER TABLE audit.audit_logs ALTER COLUMN origin SET DEFAULT 42", "table audit.audit_logs was changed",
+     "default 42"),
+    ("GRANT INSERT (created_at) ON audit.audit_logs TO audit_definer", "table audit.audit_logs was changed",
+     "created_at"),
     ("CREATE OR REPLACE FUNCTION audit._refuse_change() RETURNS trigger LANGUAGE plpgsql"
      " SET search_path = '' AS $$BEGIN RETURN NEW; END;$$", "function audit._refuse_change() was changed",
      "'settings search_path=\"\"'"),

@@ -63,6 +63,30 @@ SET LOCAL citus.enable_unsafe_triggers = on;
 ALTER TABLE audit.audit_logs DROP CONSTRAINT audit_logs_pkey;
 ALTER TABLE audit.audit_logs ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (company_id, id);
 
+-- 1b. The stamp. On a plain PostgreSQL audit_definer may insert every column
+-- of the log but the stamp's, which the columns' defaults fill, and the stamp
+-- trigger spares its inserts (0020_audit_logs.sql, 0030_immutability.sql).
+-- Citus copies a table's privileges to its shards and to the workers' copies
+-- of it, but not privileges on columns (commands/grant.c: "column level
+-- privileges are not supported"): audit_definer would have no INSERT on a
+-- shard. Here it has INSERT on the whole table, as before 0014, and the
+-- trigger stamps every insert, its own included, whatever it names. Nor do
+-- the defaults stay: Citus evaluates a default it sends on, and the
+-- cluster's identity, a field of a record, it cannot send ("input of
+-- anonymous composite types is not implemented"); the trigger sets all four.
+ALTER TABLE audit.audit_logs
+    ALTER COLUMN txid DROP DEFAULT,
+    ALTER COLUMN origin DROP DEFAULT;
+REVOKE INSERT (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+    ON audit.audit_logs FROM audit_definer;
+GRANT INSERT ON audit.audit_logs TO audit_definer;
+DROP TRIGGER audit_logs_stamp ON audit.audit_logs;
+CREATE TRIGGER audit_logs_stamp
+    BEFORE INSERT ON audit.audit_logs
+    FOR EACH ROW EXECUTE FUNCTION audit._stamp_entry();
+COMMENT ON TRIGGER audit_logs_stamp ON audit.audit_logs IS
+    'Sets id, created_at, txid and origin of every new entry, on the shard''s node, but in replication sessions, which keep the publisher''s.';
+
 -- 2. The tenant policies. On a plain PostgreSQL they read the pinned
 -- companies once per query, with an uncorrelated subquery
 -- ((SELECT audit._pinned_companies())); Citus refuses subqueries in the

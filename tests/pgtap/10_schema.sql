@@ -38,7 +38,9 @@ SELECT results_eq(
     t.name || ' has its columns, in order, with their types, NOT NULL and defaults')
 FROM (VALUES
     ('audit.audit_logs', $$VALUES
-        ('id', 'uuid', true, 'gen_random_uuid()'),
+        -- The stamp, for audit_definer's inserts (sql/0020_audit_logs.sql): a version 7 id, the
+        -- transaction, the cluster.
+        ('id', 'uuid', true, 'audit._new_entry_id()'),
         ('company_id', 'uuid', true, NULL::text),
         ('franchise_id', 'uuid', false, NULL),
         ('user_id', 'uuid', false, NULL),
@@ -47,9 +49,9 @@ FROM (VALUES
         ('entity_id', 'uuid', true, NULL),
         ('details', 'jsonb', true, NULL),
         ('created_at', 'timestamp with time zone', true, 'now()'),
-        ('txid', 'bigint', false, NULL),
+        ('txid', 'bigint', false, 'txid_current()'),
         ('context', 'jsonb', true, '''{}''::jsonb'),
-        ('origin', 'bigint', false, NULL)$$),
+        ('origin', 'bigint', false, '(pg_control_system()).system_identifier')$$),
     ('audit.blocks', $$VALUES
         ('company_id', 'uuid', true, NULL::text),
         ('block_no', 'bigint', true, NULL),

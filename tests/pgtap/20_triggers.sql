@@ -33,7 +33,7 @@ SELECT is((SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t WHERE t.tgrelid = t
                                    ELSE ' is enabled, but not in replication sessions' END)
 FROM (VALUES
     ('audit.audit_logs', 'audit_logs_stamp', 'O',
-     'CREATE TRIGGER audit_logs_stamp BEFORE INSERT ON audit.audit_logs FOR EACH ROW EXECUTE FUNCTION audit._stamp_entry()'),
+     'CREATE TRIGGER audit_logs_stamp BEFORE INSERT ON audit.audit_logs FOR EACH ROW WHEN ((CURRENT_USER <> ''audit_definer''::name)) EXECUTE FUNCTION audit._stamp_entry()'),
     ('audit.audit_logs', 'audit_logs_refuse_update', 'A',
      'CREATE TRIGGER audit_logs_refuse_update BEFORE UPDATE ON audit.audit_logs FOR EACH ROW EXECUTE FUNCTION audit._refuse_change()'),
     ('audit.audit_logs', 'audit_logs_refuse_delete', 'A',

@@ -22,11 +22,12 @@ CREATE TEMP TABLE pgtap_functions (
     execute          name[] NOT NULL
 );
 INSERT INTO pgtap_functions (signature, security_definer, execute) VALUES
-    -- Recording (0040, 0050) and what guards it (0030, 0035)
+    -- Recording (0040, 0050) and what guards and stamps it (0020, 0030, 0035)
     ('audit.record_audit(uuid, text, text, uuid, jsonb, uuid, uuid)',                true,  '{audit_writer}'),
     ('audit.record_audit_many(uuid[], text[], text[], uuid[], jsonb[], uuid[], uuid[])', true, '{audit_writer}'),
     ('audit._entry_problem(uuid, text, text, uuid, jsonb)',                          false, '{audit_definer}'),
     ('audit._stamp_entry()',                                                         false, '{}'),
+    ('audit._new_entry_id()',                                                        false, '{audit_definer}'),
     ('audit._refuse_change()',                                                       false, '{}'),
     -- The context (0036) and strict mode (0037)
     ('audit.set_context(uuid, uuid, uuid, jsonb)',                   false, '{audit_writer,audit_reader,audit_tenant_reader}'),

@@ -50,7 +50,7 @@ FROM (SELECT t.relation, r.role, CASE r.role WHEN 'audit_writer' THEN t.writer W
                                              ELSE '{}' END::name[] AS privs
       FROM (VALUES
           --  relation         audit_writer  audit_reader  audit_tenant_reader  audit_admin              audit_definer
-          (1, 'audit_logs',     '{}',         '{SELECT}',   '{SELECT}',          '{}',                    '{SELECT,INSERT}'),
+          (1, 'audit_logs',     '{}',         '{SELECT}',   '{SELECT}',          '{}',                    '{SELECT}'),
           (2, 'blocks',         '{}',         '{SELECT}',   '{SELECT}',          '{}',                    '{SELECT,INSERT}'),
           (3, 'seal_lock',      '{}',         '{}',         '{}',                '{}',                    '{SELECT,UPDATE}'),
           (4, 'strict_mode',    '{SELECT}',   '{SELECT}',   '{}',                '{SELECT,INSERT,DELETE}', '{SELECT}'),
@@ -63,12 +63,23 @@ FROM (SELECT t.relation, r.role, CASE r.role WHEN 'audit_writer' THEN t.writer W
                               'audit_owner', 'audit_definer', 'public']::name[]) WITH ORDINALITY AS r(role, k)
       ORDER BY t.n, r.k) AS g;
 
--- Nothing granted column by column, nothing to any role but the audit roles, and nothing waiting to be
--- granted to objects created later.
-SELECT is_empty(
-    $$SELECT a.attrelid::regclass, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-      WHERE c.relnamespace = 'audit'::regnamespace AND a.attacl IS NOT NULL$$,
-    'no column privileges in schema audit');
+-- Granted column by column: INSERT into the log for audit_definer, of every column but the stamp's
+-- (id, created_at, txid, origin), which the columns' defaults fill. Nothing else, nothing to any role but
+-- the audit roles, and nothing waiting to be granted to objects created later.
+SELECT results_eq(
+    $$SELECT a.attrelid::regclass::text COLLATE "default", a.attname::text COLLATE "default",
+             acl.grantee::regrole::text COLLATE "default", acl.privilege_type::text COLLATE "default"
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid, aclexplode(a.attacl) acl
+      WHERE c.relnamespace = 'audit'::regnamespace AND a.attacl IS NOT NULL ORDER BY a.attnum$$,
+    $$VALUES ('audit.audit_logs', 'company_id', 'audit_definer', 'INSERT'),
+             ('audit.audit_logs', 'franchise_id', 'audit_definer', 'INSERT'),
+             ('audit.audit_logs', 'user_id', 'audit_definer', 'INSERT'),
+             ('audit.audit_logs', 'action', 'audit_definer', 'INSERT'),
+             ('audit.audit_logs', 'entity', 'audit_definer', 'INSERT'),
+             ('audit.audit_logs', 'entity_id', 'audit_definer', 'INSERT'),
+             ('audit.audit_logs', 'details', 'audit_definer', 'INSERT'),
+             ('audit.audit_logs', 'context', 'audit_definer', 'INSERT')$$,
+    'column privileges in schema audit: audit_definer inserts every column of the log but the stamp''s');
 SELECT is_empty(
     $$SELECT object, acl.grantee::regrole, acl.privilege_type
       FROM (SELECT 'schema audit' AS object, n.nspacl AS acl FROM pg_namespace n WHERE n.nspname = 'audit'

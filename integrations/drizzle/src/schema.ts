@@ -64,8 +64,10 @@ const tenantCompany = sql`((company_id = (NULLIF(current_setting('audit.company_
 export const auditLogs = audit.table(
   "audit_logs",
   {
-    // Chosen by the database on insert (a trigger replaces any value given): never pass one.
-    id: uuid("id").primaryKey().defaultRandom(),
+    // Chosen by the database on insert (the default below for the recording functions, which may not
+    // name it; a trigger replaces any value another role gives): never pass one. A time-ordered
+    // version 7 uuid (sql/0020_audit_logs.sql says how).
+    id: uuid("id").primaryKey().default(sql`audit._new_entry_id()`),
     companyId: uuid("company_id").notNull(),
     franchiseId: uuid("franchise_id"),
     userId: uuid("user_id"),
@@ -85,9 +87,9 @@ export const auditLogs = audit.table(
     // bigint as a JS bigint: origin is a cluster's system identifier (about 7.3e18), far beyond
     // Number.MAX_SAFE_INTEGER, where mode 'number' would silently round it; txid likewise, for
     // consistency (it is an xid8, epoch included).
-    txid: bigint("txid", { mode: "bigint" }),
+    txid: bigint("txid", { mode: "bigint" }).default(sql`txid_current()`),
     context: jsonb("context").$type<Record<string, unknown>>().notNull().default({}),
-    origin: bigint("origin", { mode: "bigint" }),
+    origin: bigint("origin", { mode: "bigint" }).default(sql`(pg_control_system()).system_identifier`),
   },
   (t) => [
     // The reading indexes, each ending in (created_at, id), the order pages follow.
