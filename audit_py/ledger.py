@@ -46,7 +46,8 @@ class Verdict:
     @property
     def line(self) -> str:
         """The verdict as `audit-py verify` prints it."""
-        label = {VERIFIED: "OK", TAMPERED: "TAMPERED", UNVERIFIABLE: "UNVERIFIED", UNREACHED: "UNREACHED"}[self.status]
+        label = {VERIFIED: "OK", TAMPERED: "TAMPERED", UNVERIFIABLE: "UNVERIFIED",
+                 UNREACHED: "UNREACHED"}[self.status]
         return f"{label:<11}{self.report}"
 
 
@@ -80,7 +81,9 @@ class Run:
         """0 everything verified, 1 tampering found (or a Citus worker out of reach), 2 something could not
         be verified."""
         statuses = {verdict.status for verdict in self.verdicts}
-        return 1 if TAMPERED in statuses or UNREACHED in statuses else 2 if UNVERIFIABLE in statuses or not self.verdicts else 0
+        if TAMPERED in statuses or UNREACHED in statuses:
+            return 1
+        return 2 if UNVERIFIABLE in statuses or not self.verdicts else 0
 
 
 _BLOCKS_SQL = """

@@ -6,7 +6,7 @@ undone after: the cluster is shared by the whole folder."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ from audit_py.cli import main as audit_py
 from .cluster import CitusCluster
 from .conftest import READER, WRITER, ConnectTo, node_of, spread
 from .test_immutability import MANUAL
-from .test_sealing import _record, _seal, _verify
+from .test_sealing import _record, _verify
 
 # A superuser on a worker, changing a shard's definition by hand (Citus refuses it otherwise), with
 # nothing of it sent on to other nodes.
@@ -69,7 +69,8 @@ def test_a_trigger_disabled_on_a_workers_shard_is_named(cluster: CitusCluster, c
         status, out = _verify_all(cluster, capsys)
     assert status == 1, out
     assert (f"TAMPERED   The protections of the log on worker 127.0.0.1:{port} were tampered with: table"
-            f" audit.audit_logs_{shard} was changed: has 'trigger audit_logs_refuse_update_{shard} enabled D:") in out, out
+            f" audit.audit_logs_{shard} was changed: has 'trigger audit_logs_refuse_update_{shard}"
+            " enabled D:") in out, out
     assert _verify_all(cluster, capsys)[0] == 2
 
 
