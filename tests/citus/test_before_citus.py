@@ -161,3 +161,12 @@ def test_log_of_a_distributed_company(cluster: CitusCluster, late: dict[str, Any
         expected = [str(row[0]) for row in reader.execute(
             "SELECT id FROM audit.audit_logs WHERE company_id = %s ORDER BY created_at DESC, id DESC", (company,))]
     assert [entry["id"] for entry in printed] == expected and len(expected) >= 5
+
+
+def test_tail_refuses_a_distributed_log(cluster: CitusCluster, late: dict[str, Any], capsys: Any) -> None:
+    """Each worker counts its own transactions: one position cannot say where a tail stands on all of
+    them, so tail says so rather than skip or repeat entries."""
+    status = audit_py(["tail", "--dsn", _conninfo(cluster, user=READER)])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "tail: not on a log sharded by company on Citus" in err, err
