@@ -199,6 +199,8 @@ def _verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None, run: Run
         return
     citus = surface.is_citus(conn)
     judgement = surface.judge(surface.read(conn, citus), citus)
+    if citus:
+        judgement.problems.extend(_coordinator_placements(conn))
     run.guard_installed = judgement.guard_installed
     run.verdicts.append(_protections_verdict(judgement, surface.takers(conn)))
     workers = _check_workers(conn, run, stack) if citus else []
@@ -260,6 +262,19 @@ def _worker_conninfo(conn: psycopg.Connection[Any], host: str, port: int) -> str
     if conn.info.password:
         params["password"] = conn.info.password
     return make_conninfo("", **params)
+
+
+def _coordinator_placements(conn: psycopg.Connection[Any]) -> list[str]:
+    """The shards of schema audit placed on the coordinator itself (group 0): its copies of the reference
+    tables, which its own queries read (a tenant reader's policy reads audit.tenant_logins), hidden from
+    the catalog queries above as every shard is."""
+    placed = dict(conn.execute(surface.PLACED_SQL, (0,)).fetchall())
+    conn.execute(surface.SHOW_SHARDS_SQL)
+    try:
+        _, shards = surface.read_worker(conn, placed, set())
+    finally:
+        conn.execute("SELECT pg_catalog.set_config('citus.override_table_visibility', 'on', true)")
+    return surface.judge_shards(shards, placed)
 
 
 def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) -> list[_Worker]:

@@ -155,12 +155,16 @@ def read_worker(conn: psycopg.Connection[Any], placed: dict[int, str], left_over
 def judge_worker(plain: dict[str, list[str]], shards: dict[int, dict[str, list[str]]],
                  placed: dict[int, str]) -> list[str]:
     """What differs on a worker from a fresh install's worker, each in a sentence: the objects outside
-    the shards, then each placed shard against the template of its table (a shard gone whole is named
-    once)."""
-    document = expected_worker()
-    problems = judge(plain, objects=document["objects"]).problems
+    the shards, then each placed shard (judge_shards)."""
+    return judge(plain, objects=expected_worker()["objects"]).problems + judge_shards(shards, placed)
+
+
+def judge_shards(shards: dict[int, dict[str, list[str]]], placed: dict[int, str]) -> list[str]:
+    """Each shard placed on a node against the template of its table, a worker's or the coordinator's
+    copies of the reference tables alike (a shard gone whole is named once)."""
+    problems = []
     for shard_id, table in sorted(placed.items()):
-        template = document["shards"].get(table)
+        template = expected_worker()["shards"].get(table)
         name = f"{table}_{shard_id}"
         if template is None:
             problems.append(f"shard {name} belongs to a table a fresh install does not distribute")

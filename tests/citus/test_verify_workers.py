@@ -151,3 +151,22 @@ def test_a_worker_out_of_reach_is_said_and_fails_verify(cluster: CitusCluster, c
     assert f"Protections in place on worker 127.0.0.1:{cluster.workers[1].port}" in out, out
     assert _verify(cluster, company, capsys)[0] == 0
 
+
+
+def test_a_grant_on_the_coordinators_copy_of_a_reference_table_is_named(connect_to: ConnectTo, cluster: CitusCluster,
+                                                                         capsys: Any) -> None:
+    """The coordinator holds a copy of each reference table too (its queries read it): hidden from the
+    catalog as every shard is, and read by the verifier all the same."""
+    conn = connect_to(options=BY_HAND, autocommit=True)
+    row = conn.execute("SELECT shardid FROM pg_catalog.pg_dist_shard"
+                       " WHERE logicalrelid = 'audit.tenant_logins'::regclass").fetchone()
+    assert row is not None
+    table = f"audit.tenant_logins_{row[0]}"
+    conn.execute(f"GRANT INSERT ON {table} TO {WRITER}")
+    try:
+        status, out = _verify_all(cluster, capsys)
+    finally:
+        conn.execute(f"REVOKE INSERT ON {table} FROM {WRITER}")
+    assert status == 1, out
+    assert f"TAMPERED   The protections of the log were tampered with: table {table} was changed" in out, out
+    assert _verify_all(cluster, capsys)[0] == 2
