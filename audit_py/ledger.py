@@ -3,8 +3,10 @@
 verify() is the independent verifier: it reads the rows and the catalogs with its own queries and
 recomputes every hash in Python (audit_py.canonical), calling no function of the database's schema
 audit: each could have been replaced. It compares the whole protection surface with a fresh
-install's (audit_py.surface), and counts every row once. audit.verify() in SQL makes the same
-checks on its own.
+install's (audit_py.surface), and counts every row once. On a Citus coordinator it also connects
+to every worker, to read each worker's own surface and to check the transaction ids of the entries
+that worker stamped against its counter. audit.verify() in SQL makes the same checks on its own (not
+yet the workers' on Citus).
 """
 
 from __future__ import annotations
