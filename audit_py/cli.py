@@ -173,7 +173,7 @@ def _one_line(command: str, error: Exception) -> str | None:
     if isinstance(error, AuditError) and isinstance(error.__cause__, psycopg.Error):
         hint = error.__cause__.diag.message_hint
         return f"{error}. {hint}" if hint else str(error)
-    if isinstance(error, (digest.DigestError, AuditError, ServerError)):
+    if isinstance(error, (digest.DigestError, AuditError, ServerError, reading.Unsupported)):
         return str(error)
     if isinstance(error, psycopg.errors.InsufficientPrivilege):
         return f"{first}: this login needs {NEEDS.get(command, 'a role of the log')}"

@@ -3,8 +3,10 @@
 verify() is the independent verifier: it reads the rows and the catalogs with its own queries and
 recomputes every hash in Python (audit_py.canonical), calling no function of the database's schema
 audit: each could have been replaced. It compares the whole protection surface with a fresh
-install's (audit_py.surface), and counts every row once. audit.verify() in SQL makes the same
-checks on its own.
+install's (audit_py.surface), and counts every row once. On a Citus coordinator it also connects
+to every worker, to read each worker's own surface and to check the transaction ids of the entries
+that worker stamped against its counter. audit.verify() in SQL makes the same checks on its own (not
+yet the workers' on Citus).
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import canonical, surface, wire
 from .errors import translate_errors
 
 VERIFIED, TAMPERED, UNVERIFIABLE = "verified", "tampered", "unverifiable"
+# A Citus worker the verifier could not reach: what it holds went unchecked, which an alert must not
+# take for a clean log (exit 1, as tampering), and yet it is not tampering found.
+UNREACHED = "unreached"
 
 @dataclass(frozen=True)
 class Verdict:
@@ -42,7 +48,8 @@ class Verdict:
     @property
     def line(self) -> str:
         """The verdict as `audit-py verify` prints it."""
-        label = {VERIFIED: "OK", TAMPERED: "TAMPERED", UNVERIFIABLE: "UNVERIFIED"}[self.status]
+        label = {VERIFIED: "OK", TAMPERED: "TAMPERED", UNVERIFIABLE: "UNVERIFIED",
+                 UNREACHED: "UNREACHED"}[self.status]
         return f"{label:<11}{self.report}"
 
 
@@ -73,9 +80,12 @@ class Run:
 
     @property
     def exit_code(self) -> int:
-        """0 everything verified, 1 tampering found, 2 something could not be verified."""
+        """0 everything verified, 1 tampering found (or a Citus worker out of reach), 2 something could not
+        be verified."""
         statuses = {verdict.status for verdict in self.verdicts}
-        return 1 if TAMPERED in statuses else 2 if UNVERIFIABLE in statuses or not self.verdicts else 0
+        if TAMPERED in statuses or UNREACHED in statuses:
+            return 1
+        return 2 if UNVERIFIABLE in statuses or not self.verdicts else 0
 
 
 _BLOCKS_SQL = """
@@ -151,6 +161,7 @@ def verify(conn: psycopg.Connection[Any], company_id: UUID) -> Verdict:
     """Verify the protections and one company's chain against its entries, reading no other company's."""
     run = verify_all(conn, [company_id])
     worst = next((v for v in run.verdicts if v.status == TAMPERED), None) \
+        or next((v for v in run.verdicts if v.status == UNREACHED), None) \
         or next((v for v in run.verdicts if v.status == UNVERIFIABLE), None)
     if worst is None:
         company = run.verdicts[-1]
@@ -167,34 +178,46 @@ def verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None = None) ->
     """
     run = Run()
     try:
-        with _session(conn):
-            _verify_all(conn, only, run)
+        with _session(conn), ExitStack() as workers:
+            _verify_all(conn, only, run, workers)
     except psycopg.errors.InsufficientPrivilege as error:
         run.verdicts.append(Verdict(None, UNVERIFIABLE, f"This login may not read the log: {_first_line(error)}."))
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as error:
         run.verdicts.append(Verdict(None, TAMPERED, f"The log's tables could not be read: {_first_line(error)}."))
+    except psycopg.Error as error:
+        # A worker out of the verifier's reach is most often out of the coordinator's too: the queries
+        # that read every shard then fail. Said as what it is, beside the worker's own verdict.
+        if not any(verdict.status == UNREACHED for verdict in run.verdicts):
+            raise
+        run.verdicts.append(Verdict(None, UNREACHED, "The log could not be read through the coordinator while a"
+                                                     f" worker is out of reach: {_first_line(error)}."))
     return run
 
 
-def _verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None, run: Run) -> None:
+def _verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None, run: Run, stack: ExitStack) -> None:
     refusal = _refusal(conn)
     if refusal:
         run.verdicts.append(Verdict(None, UNVERIFIABLE, refusal))
         return
     citus = surface.is_citus(conn)
     judgement = surface.judge(surface.read(conn, citus), citus)
+    if citus:
+        judgement.problems.extend(_coordinator_placements(conn))
     run.guard_installed = judgement.guard_installed
     run.verdicts.append(_protections_verdict(judgement, surface.takers(conn)))
+    workers = _check_workers(conn, run, stack) if citus else []
     company_ids = only or [row[0] for row in conn.execute(_COMPANIES_SQL).fetchall()]
     here, own = conn.execute(_HERE_SQL).fetchone()  # type: ignore[misc]
     # Read before any chain: a seal committing meanwhile (at READ COMMITTED) only adds blocks above these.
     horizons = dict(conn.execute(_HORIZON_SQL).fetchall())
     counted: dict[UUID, int] = {}
+    newest: dict[UUID, dict[int, tuple[int, bytes]]] = {}
     for company_id in company_ids:
+        scan = _Scan(here, own)
         try:
             with conn.transaction():  # a savepoint: a company that fails leaves the others to verify
-                verdict, chain, counted[company_id] = _verify_company(conn, company_id, horizons,
-                                                                      _Scan(here, own))
+                verdict, chain, counted[company_id] = _verify_company(conn, company_id, horizons, scan)
+            newest[company_id] = scan.by_origin
         except psycopg.errors.InsufficientPrivilege as error:
             verdict, chain = Verdict(company_id, UNVERIFIABLE, f"Company {company_id} could not be read:"
                                                                f" {_first_line(error)}."), []
@@ -212,6 +235,99 @@ def _verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None, run: Run
                 run.heads[company_id] = {"block_no": chain[-1].block_no, "block_hash": chain[-1].block_hash.hex(),
                                          "xid_to": chain[-1].xid_to}
     _check_unindexed(conn, run, counted, only)
+    _check_given_out(run, workers, newest)
+
+
+@dataclass(frozen=True)
+class _Worker:
+    """A Citus worker the verifier reached: its connection (autocommit) and its system identifier."""
+
+    name: str  # host:port, as the coordinator's pg_dist_node has it
+    conn: psycopg.Connection[Any]
+    origin: int
+
+
+# The workers, from the coordinator's own metadata (its group 0 is the coordinator itself).
+_WORKERS_SQL = """
+SELECT n.nodename, n.nodeport, n.groupid FROM pg_catalog.pg_dist_node n
+WHERE n.groupid OPERATOR(pg_catalog.<>) 0 AND n.noderole::pg_catalog.text OPERATOR(pg_catalog.=) 'primary'
+ORDER BY n.groupid, n.nodeid
+"""
+_IDENTIFIER_SQL = "SELECT s.system_identifier FROM pg_catalog.pg_control_system() s"
+
+
+def _worker_conninfo(conn: psycopg.Connection[Any], host: str, port: int) -> str:
+    """The coordinator's connection parameters, credentials included, with the worker's host and port."""
+    params = conninfo_to_dict(conn.info.dsn)
+    params.pop("hostaddr", None)  # the coordinator's address, which would override the worker's host
+    params.update(host=host, port=str(port))
+    if conn.info.password:
+        params["password"] = conn.info.password
+    return make_conninfo("", **params)
+
+
+def _coordinator_placements(conn: psycopg.Connection[Any]) -> list[str]:
+    """The shards of schema audit placed on the coordinator itself (group 0): its copies of the reference
+    tables, which its own queries read (a tenant reader's policy reads audit.tenant_logins), hidden from
+    the catalog queries above as every shard is."""
+    placed = dict(conn.execute(surface.PLACED_SQL, (0,)).fetchall())
+    conn.execute(surface.SHOW_SHARDS_SQL)
+    try:
+        _, shards = surface.read_worker(conn, placed, set())
+    finally:
+        conn.execute("SELECT pg_catalog.set_config('citus.override_table_visibility', 'on', true)")
+    return surface.judge_shards(shards, placed)
+
+
+def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) -> list[_Worker]:
+    """On a Citus coordinator: each worker's protection surface, read there (shards, functions,
+    triggers, grants), one verdict a worker; the workers reached, for the check of transaction ids."""
+    reached = []
+    for host, port, group in conn.execute(_WORKERS_SQL).fetchall():
+        name = f"{host}:{port}"
+        placed = dict(conn.execute(surface.PLACED_SQL, (group,)).fetchall())
+        left_over = {int(row[0].rsplit("_", 1)[1]) for row in conn.execute(surface.LEFT_OVER_SQL, (group,))
+                     if row[0].rsplit("_", 1)[-1].isdigit()}
+        try:
+            worker = stack.enter_context(psycopg.connect(_worker_conninfo(conn, host, port), autocommit=True,
+                                                         connect_timeout=10))
+        except psycopg.OperationalError as error:
+            run.verdicts.append(Verdict(None, UNREACHED, f"Worker {name} could not be reached ({_first_line(error)}):"
+                                                         " its shards' protections, and the transaction ids of the"
+                                                         " entries written there, were not verified."))
+            continue
+        with worker.transaction():
+            worker.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            worker.execute(_PIN_SETTINGS)
+            worker.execute(surface.SHOW_SHARDS_SQL)
+            problems = surface.judge_worker(*surface.read_worker(worker, placed, left_over), placed)
+            origin = int(worker.execute(_IDENTIFIER_SQL).fetchone()[0])  # type: ignore[index]
+        reached.append(_Worker(name, worker, origin))
+        if problems:
+            run.verdicts.append(Verdict(None, TAMPERED, f"The protections of the log on worker {name} were tampered"
+                                                        f" with: {'; '.join(problems)}."))
+        else:
+            run.verdicts.append(Verdict(None, VERIFIED, f"Protections in place on worker {name}: its {len(placed)}"
+                                                        " shards, functions and grants are as a fresh install's."))
+    return reached
+
+
+def _check_given_out(run: Run, workers: list[_Worker], newest: dict[UUID, dict[int, tuple[int, bytes]]]) -> None:
+    """Each entry written on a worker claims a transaction id that worker has given out: below the
+    first id not given out yet, read there after every row was (no row read before can be that recent)."""
+    for worker in workers:
+        unassigned = int(worker.conn.execute(_UNASSIGNED_SQL).fetchone()[0])  # type: ignore[index]
+        for company_id, origins in newest.items():
+            txid, raw_id = origins.get(worker.origin, (-1, b""))
+            if txid < unassigned or next(v for v in run.verdicts if v.company_id == company_id).status != VERIFIED:
+                continue
+            entry = UUID(bytes=raw_id)
+            verdict = Verdict(company_id, TAMPERED, f"Company {company_id}: entry {entry} claims a transaction id"
+                                                    f" worker {worker.name} has not given out yet: it was forged.",
+                              None, entry)
+            run.verdicts = [v for v in run.verdicts if v.company_id != company_id] + [verdict]
+            run.chains.pop(company_id, None)
+            run.heads.pop(company_id, None)
 
 
 def _check_unindexed(conn: psycopg.Connection[Any], run: Run, counted: dict[UUID, int],
@@ -307,6 +423,8 @@ class _Scan:
     unsealed: int = 0
     orphan: bytes | None = None  # the first unsealed entry below the newest seal's horizon
     newest: tuple[int, bytes] | None = None  # (txid, id) of the last row written here, by others
+    # (txid, id) of the last row of each origin: on Citus, each worker's are checked against that worker
+    by_origin: dict[int, tuple[int, bytes]] = field(default_factory=dict)
 
 
 def _check_links(company_id: UUID, chain: list[_Block]) -> tuple[list[_Block], Verdict | None]:
@@ -387,6 +505,8 @@ def _check_entries(conn: psycopg.Connection[Any], company_id: UUID, chain: list[
                 block, found = next(blocks, None), {}
             if origin == scan.here and txid != scan.own:
                 scan.newest = (txid, entry_id)
+            elif origin is not None:
+                scan.by_origin[origin] = (txid, entry_id)
             scan.rows += 1
             if block is not None:
                 found[entry_id] = sha256(entry_bytes(*row)).digest()

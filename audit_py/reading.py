@@ -16,7 +16,7 @@ import psycopg
 from psycopg.abc import Buffer
 from psycopg.pq import TransactionStatus
 
-from . import offline, queries
+from . import offline, queries, surface
 from .errors import INVALID_QUERY, InvalidQuery
 from .models import AuditRecord
 
@@ -108,6 +108,18 @@ def _cell(value: Any) -> str:
     return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
+class Unsupported(Exception):
+    """What this command does not do on this log (tail on a log sharded by company on Citus)."""
+
+
+# tail's position is one transaction id, below the horizon of one counter. On Citus each worker counts
+# its own transactions (the coordinator, whose horizon tail would read, writes no entries), so one
+# number cannot say where a tail stands on every worker: it would skip entries or hold them back.
+CITUS_TAIL = ("tail: not on a log sharded by company on Citus: each worker counts its own transactions, and"
+              " one position cannot follow them all. Read a company's entries with `audit-py log --company`"
+              " or `audit-py export --company`")
+
+
 def name_company(conn: psycopg.Connection[Any], company_id: UUID | None) -> None:
     """Put the company in the transaction's context: a tenant reader sees nothing without it."""
     if company_id is not None:
@@ -133,6 +145,8 @@ def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: floa
             connected = False
             with psycopg.connect(conninfo, autocommit=True, application_name="audit-py tail") as conn:
                 failures, connected = 0, True
+                if surface.is_citus(conn):
+                    raise Unsupported(CITUS_TAIL)
                 queries.exact_json(conn)
                 while True:
                     with conn.transaction():

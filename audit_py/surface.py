@@ -23,6 +23,11 @@ _EXPECTED = Path(__file__).with_name("surface.json")
 # A log sharded by company on Citus (sql/citus/): the coordinator's surface after `audit-py
 # citus-install`, written by scripts/surface-citus from a real cluster.
 _EXPECTED_CITUS = Path(__file__).with_name("surface-citus.json")
+# The same install as each worker holds it (written by scripts/surface-citus too): the functions, the
+# shell tables Citus keeps there, and what one shard of each table of the log has, its id written
+# "(shard)", since a worker holds as many shards as its placements say, each named by its own id.
+_EXPECTED_WORKER = Path(__file__).with_name("surface-citus-worker.json")
+SHARD = "(shard)"
 # Citus names the TRUNCATE trigger it adds to each distributed table after the table's oid.
 _CITUS_TRIGGER = re.compile(r"truncate_trigger_[0-9]+")
 _SHARDED_SQL = """
@@ -57,6 +62,14 @@ def expected(citus: bool = False) -> dict[str, Any]:
     """{"version": N, "objects": {object: [description, ...]}}: each description a fresh install may have
     (PostgreSQL versions print a few definitions differently); with citus, a Citus coordinator's."""
     document: dict[str, Any] = json.loads((_EXPECTED_CITUS if citus else _EXPECTED).read_text())
+    return document
+
+
+@cache
+def expected_worker() -> dict[str, Any]:
+    """{"version": N, "objects": {object: [description, ...]}, "shards": {table: {object: [...]}}}: a Citus
+    worker's surface after `audit-py citus-install`, each shard of `table` as in shards[table]."""
+    document: dict[str, Any] = json.loads(_EXPECTED_WORKER.read_text())
     return document
 
 
@@ -97,6 +110,72 @@ def read(conn: psycopg.Connection[Any], citus: bool = False) -> dict[str, list[s
     return found
 
 
+# The shards of the log's tables that the coordinator's metadata places on a worker (its group), and
+# those Citus has yet to drop there after a move (pg_dist_cleanup): no longer part of the log.
+PLACED_SQL = """
+SELECT s.shardid::pg_catalog.int8, s.logicalrelid::pg_catalog.regclass::pg_catalog.text
+FROM pg_catalog.pg_dist_shard s
+JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) s.shardid
+JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.logicalrelid
+WHERE p.groupid OPERATOR(pg_catalog.=) %s
+  AND c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('audit')
+ORDER BY 1
+"""
+LEFT_OVER_SQL = """
+SELECT c.object_name FROM pg_catalog.pg_dist_cleanup c
+WHERE c.node_group_id OPERATOR(pg_catalog.=) %s AND c.object_type OPERATOR(pg_catalog.=) 1
+"""
+# Citus hides shards from catalog queries unless told not to: the verifier must see them.
+SHOW_SHARDS_SQL = "SELECT pg_catalog.set_config('citus.override_table_visibility', 'off', true)"
+
+
+def read_worker(conn: psycopg.Connection[Any], placed: dict[int, str], left_over: set[int]
+                ) -> tuple[dict[str, list[str]], dict[int, dict[str, list[str]]]]:
+    """A worker's surface: the objects that belong to no shard, and those of each shard placed there
+    ({shard id: {object: descriptions}}), the shard's id written "(shard)" in names and descriptions.
+    The objects of shards Citus is yet to drop after a move (left_over) are left out: no query reads
+    them any more. An object named after any other shard stays as it is (an object added). The caller
+    pins search_path and shows shards (SHOW_SHARDS_SQL) first."""
+    plain: dict[str, list[str]] = {}
+    shards: dict[int, dict[str, list[str]]] = {}
+    for obj, descriptions in read(conn, citus=True).items():
+        found = re.search(r"_([0-9]+)$", obj)
+        shard_id = int(found.group(1)) if found else None
+        if shard_id in left_over and shard_id not in placed:
+            continue
+        if shard_id not in placed:
+            plain[obj] = descriptions
+            continue
+        suffix = re.compile(rf"_{shard_id}\b")
+        shards.setdefault(shard_id, {})[suffix.sub("_" + SHARD, obj)] = [
+            suffix.sub("_" + SHARD, description) for description in descriptions]
+    return plain, shards
+
+
+def judge_worker(plain: dict[str, list[str]], shards: dict[int, dict[str, list[str]]],
+                 placed: dict[int, str]) -> list[str]:
+    """What differs on a worker from a fresh install's worker, each in a sentence: the objects outside
+    the shards, then each placed shard (judge_shards)."""
+    return judge(plain, objects=expected_worker()["objects"]).problems + judge_shards(shards, placed)
+
+
+def judge_shards(shards: dict[int, dict[str, list[str]]], placed: dict[int, str]) -> list[str]:
+    """Each shard placed on a node against the template of its table, a worker's or the coordinator's
+    copies of the reference tables alike (a shard gone whole is named once)."""
+    problems = []
+    for shard_id, table in sorted(placed.items()):
+        template = expected_worker()["shards"].get(table)
+        name = f"{table}_{shard_id}"
+        if template is None:
+            problems.append(f"shard {name} belongs to a table a fresh install does not distribute")
+        elif shard_id not in shards:
+            problems.append(f"shard {name} is missing")
+        else:
+            problems += [problem.replace(SHARD, str(shard_id))
+                         for problem in judge(shards[shard_id], objects=template).problems]
+    return problems
+
+
 # Who could take the log's roles, beyond the superusers: PostgreSQL 16 gives a role's creator ADMIN
 # OPTION on it (the installing login, which migrations need), and on 15 any CREATEROLE login may
 # grant itself any role that is not a superuser's. Not tampering, but what an auditor must know.
@@ -130,9 +209,12 @@ class Judgement:
     guard_installed: bool
 
 
-def judge(found: dict[str, list[str]], citus: bool = False) -> Judgement:
-    """What differs from a fresh install, each in a sentence; whether the DDL guard is installed."""
-    objects: dict[str, list[str]] = expected(citus)["objects"]
+def judge(found: dict[str, list[str]], citus: bool = False,
+          objects: dict[str, list[str]] | None = None) -> Judgement:
+    """What differs from a fresh install (or from `objects`), each in a sentence; whether the DDL guard
+    is installed."""
+    if objects is None:
+        objects = expected(citus)["objects"]
     guard_installed = any(is_guard(obj) for obj in found)
     problems = []
     for obj, accepted in objects.items():

@@ -145,7 +145,16 @@ SELECT pg_catalog.create_reference_table('audit.strict_mode');
 SELECT pg_catalog.create_reference_table('audit.tenant_logins');
 
 -- 5. The log: a company's entries and its blocks on the same node.
+-- Entries recorded before the server became a coordinator are copied into
+-- the shards by inserts on the workers, where the stamp trigger exists
+-- already: it would give each a new id, time, txid and origin, and the
+-- blocks that sealed them would name entries that no longer exist. The
+-- copy keeps each entry as it was stamped (and its origin the coordinator's,
+-- whose counter gave out its txid); the trigger is enabled again, on every
+-- shard, before this transaction ends.
+ALTER TABLE audit.audit_logs DISABLE TRIGGER audit_logs_stamp;
 SELECT pg_catalog.create_distributed_table('audit.audit_logs', 'company_id');
+ALTER TABLE audit.audit_logs ENABLE TRIGGER audit_logs_stamp;
 SELECT pg_catalog.create_distributed_table('audit.blocks', 'company_id', colocate_with => 'audit.audit_logs');
 
 -- 6. Every function of the schema, on every node. A function body's calls are
