@@ -346,29 +346,6 @@ verify), a report in words, and for a failure the first broken block and entry. 
 is not compared here: audit-py verify compares the coordinator's. STRICT, one row, not a set (Citus
 crashes on a set-returning call of a NULL company): verify(NULL) is a row of NULLs.$$;
 
--- The head of one company's chain, {block_no, block_hash, xid_to}, read on
--- the worker that holds it; NULL when it has no block.
-CREATE FUNCTION audit._chain_head(blocks text, company_id uuid)
-RETURNS jsonb
-LANGUAGE plpgsql
-STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    head pg_catalog.jsonb;
-BEGIN
-    EXECUTE pg_catalog.format(
-        'SELECT pg_catalog.jsonb_build_object(''block_no'', b.block_no,'
-        ' ''block_hash'', pg_catalog.encode(b.block_hash, ''hex''), ''xid_to'', b.xid_to)'
-        ' FROM %s b WHERE b.company_id OPERATOR(pg_catalog.=) $1 ORDER BY b.block_no DESC LIMIT 1', blocks)
-        INTO head USING _chain_head.company_id;
-    RETURN head;
-END;
-$$;
-
-COMMENT ON FUNCTION audit._chain_head(text, uuid) IS
-    'Citus: the newest block of company_id in the blocks shard named, as {block_no, block_hash, xid_to}; NULL when there is none.';
-
 -- audit.digest() of one company, on its worker: the same document, with
 -- only that company in chains (none when it has no block yet).
 CREATE FUNCTION audit.digest(company_id uuid)
@@ -385,7 +362,11 @@ DECLARE
     head  pg_catalog.jsonb;
 BEGIN
     SELECT * INTO shard FROM audit._local_shards(digest.company_id, 'audit.digest');
-    head := audit._chain_head(shard.blocks, digest.company_id);
+    EXECUTE pg_catalog.format(
+        'SELECT pg_catalog.jsonb_build_object(''block_no'', b.block_no,'
+        ' ''block_hash'', pg_catalog.encode(b.block_hash, ''hex''), ''xid_to'', b.xid_to)'
+        ' FROM %s b WHERE b.company_id OPERATOR(pg_catalog.=) $1 ORDER BY b.block_no DESC LIMIT 1', shard.blocks)
+        INTO head USING digest.company_id;
     RETURN pg_catalog.jsonb_build_object(
         'format', 1,
         'database', pg_catalog.current_database(),
@@ -485,15 +466,13 @@ $$Citus: the newest block of every company's chain, read on each worker (audit._
 -- SECURITY DEFINER functions; audit_owner the helpers, which only
 -- audit_definer may call.
 ALTER FUNCTION audit._local_shards(uuid, text) OWNER TO audit_owner;
-ALTER FUNCTION audit._chain_head(text, uuid) OWNER TO audit_owner;
 ALTER FUNCTION audit.digest(uuid) OWNER TO audit_definer;
 ALTER FUNCTION audit._digest_here() OWNER TO audit_definer;
-REVOKE ALL ON FUNCTION audit._local_shards(uuid, text), audit._chain_head(text, uuid), audit.digest(uuid),
+REVOKE ALL ON FUNCTION audit._local_shards(uuid, text), audit.digest(uuid),
     audit._digest_here() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit._local_shards(uuid, text), audit._chain_head(text, uuid) TO audit_definer;
+GRANT EXECUTE ON FUNCTION audit._local_shards(uuid, text) TO audit_definer;
 GRANT EXECUTE ON FUNCTION audit.digest(uuid), audit._digest_here() TO audit_reader;
 SELECT pg_catalog.create_distributed_function('audit._local_shards(uuid, text)'::pg_catalog.regprocedure);
-SELECT pg_catalog.create_distributed_function('audit._chain_head(text, uuid)'::pg_catalog.regprocedure);
 SELECT pg_catalog.create_distributed_function('audit._digest_here()'::pg_catalog.regprocedure);
 SELECT pg_catalog.create_distributed_function('audit.verify(uuid)'::pg_catalog.regprocedure, 'company_id',
                                               colocate_with => 'audit.audit_logs', force_delegation => true);

@@ -12,8 +12,10 @@ import pytest
 from audit_py.server import SUPERUSER
 
 from .cluster import CitusCluster
-from .conftest import ConnectTo
+from .conftest import WRITER, ConnectTo, node_of, spread
 from .test_immutability import MANUAL, _shards
+from .test_sealing import _record
+from .test_shard_moves import _move
 
 LIFT = "SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)"
 # Citus's own connections name themselves so (citus 13.0.5, DetermineCitusBackendType()); any client can.
@@ -106,3 +108,20 @@ def test_a_non_superuser_owner_on_a_worker_cannot_lift_the_guard(
             refused = _refused(conn, statement)
             assert refused.sqlstate == "AU003", (application_name, statement, lift, refused)
     assert conn.execute("SELECT prosecdef FROM pg_catalog.pg_proc WHERE proname = 'squatted'").fetchone() == (False,)
+
+
+def test_a_moved_shard_is_dropped_from_its_old_worker_through_the_guard(cluster: CitusCluster,
+                                                                        connect_to: ConnectTo) -> None:
+    """Citus drops the old placement after a move (as the extension's owner, on its own connection):
+    the guard lets it, and nothing is left to clean up."""
+    coordinator = connect_to(autocommit=True)
+    company = spread(coordinator, cluster, 1)[0]
+    _record(connect_to(role=WRITER, autocommit=True), company, 1)
+    source = node_of(coordinator, cluster, company)
+    shard_id = coordinator.execute("SELECT pg_catalog.get_shard_id_for_distribution_column('audit.audit_logs', %s)",
+                                   (company,)).fetchone()[0]  # type: ignore[index]
+    _move(coordinator, cluster, company, "block_writes")
+    coordinator.execute("CALL pg_catalog.citus_cleanup_orphaned_resources()")
+    assert coordinator.execute("SELECT count(*) FROM pg_catalog.pg_dist_cleanup").fetchone() == (0,)
+    old = connect_to(source, options=MANUAL)
+    assert old.execute("SELECT pg_catalog.to_regclass(%s)", (f"audit.audit_logs_{shard_id}",)).fetchone() == (None,)
