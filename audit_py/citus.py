@@ -9,7 +9,8 @@ Two steps, each on the coordinator:
 2. `distribute(conninfo)`: `sql/citus/*.sql`, as a superuser, in one transaction: the schema
    changes distributing needs, the tables distributed by company_id and co-located, the
    configuration as reference tables, every function created on every worker, recording delegated to
-   the company's worker.
+   the company's worker; last, the DDL guard on every node (on a worker, with who may pass it there:
+   sql/citus/workers/).
 
 `install(conninfo, superuser_conninfo)` does both. A plain PostgreSQL never runs either.
 """
@@ -62,6 +63,36 @@ def is_distributed(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
     return bool(row and row[0])
 
 
+def worker_guard_paths() -> list[Path]:
+    """What guards schema audit on each worker: sql/0095_hardening.sql as on the coordinator, then
+    sql/citus/workers/*.sql (who passes it on a worker), in that order."""
+    return [sql_dir() / "0095_hardening.sql", *sorted((sql_dir() / "citus" / "workers").glob("*.sql"))]
+
+
+# Each file is one DO block, run on every worker by run_command_on_workers(), which connects as the
+# calling superuser. Citus does not propagate event triggers; the guard's schema and functions are
+# each worker's own (propagation off), not objects Citus would create, alter or drop elsewhere.
+_ON_WORKERS = ("SELECT w.nodename, w.nodeport, w.success, w.result"
+               " FROM pg_catalog.run_command_on_workers(%s) w ORDER BY w.nodename, w.nodeport")
+
+
+class GuardError(Exception):
+    """The DDL guard could not be installed on a worker."""
+
+
+def _guard_every_node(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """The DDL guard on the coordinator (sql/0095_hardening.sql, which a non-superuser installing
+    login could not install) and on every worker (worker_guard_paths()): the distributing login is a
+    superuser. Last, once the rest is done: the guard refuses DDL in schema audit."""
+    conn.execute("SET LOCAL citus.enable_ddl_propagation = off")
+    conn.execute((sql_dir() / "0095_hardening.sql").read_text().encode())
+    for path in worker_guard_paths():
+        command = "SET LOCAL citus.enable_ddl_propagation = off; " + path.read_text()
+        for node, port, success, result in conn.execute(_ON_WORKERS, (command,)).fetchall():
+            if not success:
+                raise GuardError(f"{path.name} on worker {node}:{port}: {result}")
+
+
 def distribute(superuser_conninfo: str) -> bool:
     """Distribute the migrated log; False (nothing done) when it is distributed already."""
     with psycopg.connect(superuser_conninfo) as conn:
@@ -70,6 +101,7 @@ def distribute(superuser_conninfo: str) -> bool:
         with conn.transaction():
             for statement in distribute_statements():
                 conn.execute(statement.encode())
+            _guard_every_node(conn)
     return True
 
 

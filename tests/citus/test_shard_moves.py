@@ -107,3 +107,7 @@ def test_a_moved_company_keeps_its_stamps_and_seals_on_its_new_worker(
     # The old worker's range continues on the new one, then the new worker's own begins.
     assert [block[1] for block in blocks] == [old_origin, old_origin, new_origin]
     assert blocks[1][2] == blocks[0][3]
+    # The SQL verifier, on the new worker, follows the chain across both origins too.
+    ok, report = reader.execute("SELECT ok, report FROM audit.verify(%s)", (company,)).fetchone()  # type: ignore[misc]
+    assert ok is True, report
+    assert f"{len(blocks)} blocks and {len(after) + 1} sealed entries verified; 0 entries" in report, report
