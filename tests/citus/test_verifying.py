@@ -84,7 +84,10 @@ def test_a_superuser_rewriting_a_workers_shard_is_detected_by_the_sql_verify(
         worker.execute("SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)")
         worker.execute(f"ALTER TABLE {shard} DISABLE TRIGGER USER")
         worker.execute(statement.format(shard=shard), (entries[1],))
-        worker.execute(f"ALTER TABLE {shard} ENABLE TRIGGER USER")
+        # The triggers as they were (the cluster is shared: the refusals ENABLE ALWAYS, the stamp ENABLE).
+        for refusal in ("update", "delete", "truncate"):
+            worker.execute(f"ALTER TABLE {shard} ENABLE ALWAYS TRIGGER audit_logs_refuse_{refusal}_{shard_id}")
+        worker.execute(f"ALTER TABLE {shard} ENABLE TRIGGER audit_logs_stamp_{shard_id}")
     ok, report = reader.execute(VERIFY, (company,)).fetchone()  # type: ignore[misc]
     assert ok is False, report
     assert f"entry {entries[1]}" in report and finding in report, report
