@@ -26,6 +26,9 @@ SET bytea_output = 'hex'
 SET lc_monetary = 'C'
 -- It inserts into the co-located shard of audit.audit_logs itself, which Citus refuses unless told.
 SET citus.enable_manual_changes_to_shards = on
+-- Citus hides shards from the catalog in a client's session on a worker: a write to the tracked table
+-- by a client connected to the worker would find no shard here, and be refused.
+SET citus.override_table_visibility = off
 AS $$
 DECLARE
     config     pg_catalog.jsonb := TG_ARGV[0]::pg_catalog.jsonb;
@@ -47,14 +50,20 @@ DECLARE
     snapshot   pg_catalog.bool := pg_catalog.current_setting('transaction_isolation') <> 'read committed';
     problem    pg_catalog.text;
     target     pg_catalog.text;
+    log_shard  pg_catalog.int8;
+    misplaced  pg_catalog.bool;
 BEGIN
     -- Citus: this fires on a shard of the tracked table, on its worker. The
     -- entries go into the shard of audit.audit_logs that holds the same
     -- range of company_id, on the same worker: a distributed INSERT from here
     -- would lose the transition tables and run as audit_definer, who may not
     -- log in. Only a table distributed by company_id, co-located with the log,
-    -- has such a shard: anything else is refused.
-    SELECT pg_catalog.format('audit.%I', 'audit_logs_' OPERATOR(pg_catalog.||) l.shardid) INTO target
+    -- has such a shard: anything else is refused. The shard is known by its
+    -- schema as well as its name: a temporary table named as a shard, with a
+    -- trigger made by hand, would otherwise write into the log's shard of
+    -- that range entries of any company.
+    SELECT pg_catalog.format('audit.%I', 'audit_logs_' OPERATOR(pg_catalog.||) l.shardid), l.shardid
+    INTO target, log_shard
     FROM pg_catalog.pg_dist_shard s
     JOIN pg_catalog.pg_dist_partition p ON p.logicalrelid = s.logicalrelid
     JOIN pg_catalog.pg_dist_partition lp ON lp.logicalrelid = 'audit.audit_logs'::pg_catalog.regclass
@@ -64,6 +73,9 @@ BEGIN
     WHERE s.shardid = pg_catalog.substring(TG_TABLE_NAME, '_([0-9]+)$')::pg_catalog.int8
       AND TG_TABLE_NAME = (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = s.logicalrelid)
                           OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) s.shardid
+      AND TG_TABLE_SCHEMA = (SELECT n.nspname FROM pg_catalog.pg_class c
+                             JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                             WHERE c.oid = s.logicalrelid)
       AND pg_catalog.column_to_column_name(s.logicalrelid, p.partkey) = 'company_id';
     IF target IS NULL THEN
         RAISE EXCEPTION '%: tracking on Citus records the shards of a table distributed by company_id and co-located with audit.audit_logs', 
@@ -123,6 +135,20 @@ BEGIN
             USING ERRCODE = 'AU004',
                   HINT = 'Run audit.enable_tracking() again for the table, or stop tracking it with audit.disable_tracking().';
     END IF;
+    -- A row of another shard's range of companies, written into this shard
+    -- by hand (citus.enable_manual_changes_to_shards, by a login that may
+    -- write the table): its entry would land beside another range's chains,
+    -- where its company's seal and verification never look. Refused.
+    EXECUTE pg_catalog.format($sql$SELECT EXISTS (SELECT FROM %I t WHERE pg_catalog.get_shard_id_for_distribution_column(
+                                   'audit.audit_logs', t.company_id) OPERATOR(pg_catalog.<>) $1)$sql$,
+                              CASE TG_OP WHEN 'DELETE' THEN 'audit_old' ELSE 'audit_new' END)
+        INTO misplaced USING log_shard;
+    IF misplaced THEN
+        RAISE EXCEPTION '%: a row''s company_id belongs to another shard of the table', operation
+            USING ERRCODE = 'AU004',
+                  HINT = 'Write the table itself, not its shards: Citus sends each row to its company''s shard.';
+    END IF;
+
     IF NOT built_in OR snapshot THEN
         -- Each column named, with its JSON, in groups of 50 (jsonb_build_object()
         -- takes at most 100 arguments). A value of a built-in type, or of a

@@ -12,7 +12,7 @@ import pytest
 from audit_py import AuditService
 
 from .cluster import CitusCluster
-from .conftest import OWNER, READER, ConnectTo, node_of, spread, system_identifier
+from .conftest import OWNER, READER, WRITER, ConnectTo, node_of, spread, system_identifier
 from .test_sealing import _seal, _verify
 
 
@@ -87,3 +87,70 @@ def test_a_table_not_co_located_with_the_log_is_refused(connect_to: ConnectTo, i
             owner.execute("INSERT INTO public.notes VALUES (gen_random_uuid(), gen_random_uuid(), 'x')")
     assert refused.value.sqlstate == "AU004" and "co-located with audit.audit_logs" in str(refused.value)
     assert owner.execute("SELECT count(*) FROM public.notes").fetchone() == (0,)
+
+
+def _invoice_shard(conn: psycopg.Connection[Any], company: uuid.UUID) -> int:
+    row = conn.execute("SELECT get_shard_id_for_distribution_column('public.invoices', %s)", (company,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _count(connect_to: ConnectTo, company: uuid.UUID) -> int:
+    row = connect_to(role=READER).execute("SELECT count(*) FROM audit.audit_logs WHERE company_id = %s",
+                                          (company,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_temporary_table_named_as_a_shard_records_nothing(cluster: CitusCluster, connect_to: ConnectTo,
+                                                            invoices: str) -> None:
+    """A writer on a worker makes a temporary table with a shard's name and a tracking trigger by hand:
+    its entries would land in that range's shard of the log whatever their company. Refused."""
+    coordinator = connect_to()
+    here, elsewhere = spread(coordinator, cluster, 2)
+    shard = _invoice_shard(coordinator, here)
+    writer = connect_to(node_of(coordinator, cluster, here), role=WRITER,
+                        options="-c citus.override_table_visibility=off")
+    writer.execute(f"CREATE TEMP TABLE invoices_{shard} (company_id uuid, id uuid, amount numeric,"
+                   " PRIMARY KEY (company_id, id))")
+    writer.execute(f"CREATE TRIGGER t AFTER INSERT ON pg_temp.invoices_{shard} REFERENCING NEW TABLE AS audit_new"
+                   " FOR EACH STATEMENT EXECUTE FUNCTION audit._track_changes('{\"entity\": \"invoice\","
+                   " \"key_attnum\": 2, \"action_suffix\": \"INVOICE\", \"exclude_attnums\": [],"
+                   " \"exclude_columns\": []}')")
+    with pytest.raises(psycopg.Error) as refused:
+        writer.execute(f"INSERT INTO pg_temp.invoices_{shard} VALUES (%s, gen_random_uuid(), 1)", (elsewhere,))
+    assert refused.value.sqlstate == "AU004", refused.value
+    writer.rollback()
+    assert _count(connect_to, elsewhere) == 0
+
+
+def test_a_row_written_into_another_ranges_shard_is_refused(cluster: CitusCluster, connect_to: ConnectTo,
+                                                            invoices: str) -> None:
+    """The table's owner, on a worker, writes straight into a shard a row whose company Citus places in
+    another shard: the entry would be sealed apart from its company's chain. Refused."""
+    coordinator = connect_to()
+    here, elsewhere = spread(coordinator, cluster, 2)
+    shard = _invoice_shard(coordinator, here)
+    assert shard != _invoice_shard(coordinator, elsewhere)
+    owner = connect_to(node_of(coordinator, cluster, here), role=OWNER,
+                       options="-c citus.enable_manual_changes_to_shards=on -c citus.override_table_visibility=off")
+    with AuditService(owner).context(user_id=uuid.uuid4()):
+        with pytest.raises(psycopg.Error) as refused:
+            owner.execute(f"INSERT INTO public.invoices_{shard} VALUES (%s, gen_random_uuid(), 1)", (elsewhere,))
+    assert refused.value.sqlstate == "AU004" and "another shard" in str(refused.value), refused.value
+    owner.rollback()
+    assert _count(connect_to, elsewhere) == 0
+
+
+def test_a_client_connected_to_a_worker_writes_a_tracked_table(cluster: CitusCluster, connect_to: ConnectTo,
+                                                               invoices: str) -> None:
+    """Citus routes a write from any node; the trigger finds its shard though Citus hides shards from a
+    client's catalog queries."""
+    coordinator = connect_to()
+    company = spread(coordinator, cluster, 1)[0]
+    other_worker = next(w for w in cluster.workers if w != node_of(coordinator, cluster, company))
+    owner = connect_to(other_worker, role=OWNER)
+    with AuditService(owner).context(user_id=uuid.uuid4()):
+        owner.execute("INSERT INTO public.invoices VALUES (%s, gen_random_uuid(), 5)", (company,))
+    owner.commit()
+    assert _count(connect_to, company) == 1
