@@ -123,10 +123,11 @@ def install(conninfo: str, superuser_conninfo: str | None = None,
 # are as before. Ownership moves the grants with it (their grantor follows the owner), so the
 # surface after is the one before.
 _MOVE = ("SELECT pg_catalog.citus_move_shard_placement(pg_catalog.get_shard_id_for_distribution_column("
-         "'audit.audit_logs', %s), %s, %s, %s, %s, shard_transfer_mode => %s)")
+         "'audit.audit_logs', %s::pg_catalog.uuid), %s, %s, %s, %s, shard_transfer_mode => %s)")
 _PLACEMENT = ("SELECT n.nodename, n.nodeport FROM pg_catalog.pg_dist_placement p"
               " JOIN pg_catalog.pg_dist_node n ON n.groupid = p.groupid"
-              " WHERE p.shardid = pg_catalog.get_shard_id_for_distribution_column('audit.audit_logs', %s)")
+              " WHERE p.shardid = pg_catalog.get_shard_id_for_distribution_column("
+              "'audit.audit_logs', %s::pg_catalog.uuid)")
 _LOG_TABLES = ("audit_logs", "blocks")
 
 
@@ -148,22 +149,27 @@ def _lend_log_tables(conn: psycopg.Connection[tuple[object, ...]], *, to_mover: 
 
 
 def move_company(superuser_conninfo: str, company_id: object, target_host: str, target_port: int,
-                 mode: str = "auto") -> tuple[str, int]:
+                 mode: str = "block_writes") -> tuple[str, int]:
     """Move the shard holding company_id (and its co-located shards, every company of that range) to
     another worker, with Citus's citus_move_shard_placement(); return where it was. Entries keep their
     stamps (id, time, txid and origin); the next audit.seal() on the new worker takes the entries left
-    unsealed on the old one. mode: Citus's shard_transfer_mode (auto, force_logical, block_writes)."""
+    unsealed on the old one. mode: Citus's shard_transfer_mode. block_writes (the default) makes writes
+    to the range wait while it copies; force_logical (or auto) lets them go on, through a subscription
+    whose role Citus makes, able to log in without a password, and a member of the tables' owner: for
+    the move, the superuser (README: Shard moves)."""
     with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
         row = conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()
         if not (row and row[0]):
             raise MoveError("moving a company's shard needs a superuser login")
-        row = conn.execute(_PLACEMENT, (company_id,)).fetchone()
+        row = conn.execute(_PLACEMENT, (str(company_id),)).fetchone()
         if row is None:
             raise MoveError("the log is not distributed: run audit-py citus-install first")
         source_host, source_port = str(row[0]), int(row[1])
         _lend_log_tables(conn, to_mover=True)
         try:
-            conn.execute(_MOVE, (company_id, source_host, source_port, target_host, target_port, mode))
+            conn.execute(_MOVE, (str(company_id), source_host, source_port, target_host, target_port, mode))
         finally:
-            _lend_log_tables(conn, to_mover=False)
+            # On a connection of its own: the move's may be the one that failed.
+            with psycopg.connect(superuser_conninfo, autocommit=True) as restoring:
+                _lend_log_tables(restoring, to_mover=False)
     return source_host, source_port

@@ -78,7 +78,8 @@ def test_every_function_pins_its_search_path_but_those_whose_comment_says_why_no
         " AND proname <> '_track_changes' ORDER BY 1").fetchall()
     assert [name for (name,) in unpinned] == [
         "_context_extra", "_context_user", "_context_uuid", "_entry_problem", "_micros",
-        "_missing_company", "_new_entry_id", "_opt_uuid_bytes", "_page_problem", "_str_bytes", "_untrackable", "entry_hash",
+        "_missing_company", "_new_entry_id", "_opt_uuid_bytes", "_page_problem", "_str_bytes", "_untrackable",
+        "entry_hash",
         "page_cursor"]
     # Its trap views for a missing transition table come before pg_temp (sql/0055_tracking.sql). The
     # other settings are each one that changes how a built-in type prints: test_trust_boundary.py
