@@ -363,6 +363,267 @@ REVOKE CREATE ON SCHEMA audit FROM audit_definer;
 
 -- ---- sql/0078_surface.sql and sql/0080_verify.sql: what a fresh install of this version has ----
 
+CREATE OR REPLACE FUNCTION audit._surface()
+RETURNS TABLE (object text, description text)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+-- The text of names and definitions depends on it, not on the caller's choice.
+SET quote_all_identifiers = off
+AS $surface$
+WITH
+spaces AS (
+    SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n WHERE n.nspname IN ('audit', 'audit_guard')
+),
+who (oid, name) AS (
+    SELECT r.oid, CASE WHEN r.rolsuper THEN 'a superuser' ELSE r.rolname::text END FROM pg_catalog.pg_roles r
+    UNION ALL
+    SELECT 0, 'PUBLIC'
+),
+relations AS (
+    SELECT c.* FROM pg_catalog.pg_class c JOIN spaces s ON s.oid = c.relnamespace
+),
+schema_rows AS (
+    SELECT 'schema ' || s.nspname,
+           'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = n.nspowner), 'no role ' || n.nspowner::text)
+           || E'\nprivileges ' || COALESCE(acl.items, 'none')
+    FROM spaces s
+    JOIN pg_catalog.pg_namespace n ON n.oid = s.oid
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              FROM pg_catalog.aclexplode(COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> n.nspowner) g
+    ) acl
+),
+relation_rows AS (
+    SELECT CASE c.relkind WHEN 'r' THEN 'table ' WHEN 'p' THEN 'partitioned table ' WHEN 'v' THEN 'view '
+                          WHEN 'm' THEN 'materialized view ' WHEN 'i' THEN 'index ' WHEN 'I' THEN 'partitioned index '
+                          WHEN 'S' THEN 'sequence ' WHEN 'f' THEN 'foreign table ' WHEN 'c' THEN 'composite type '
+                          ELSE 'relation ' END
+           || c.oid::pg_catalog.regclass::text,
+           pg_catalog.concat_ws(E'\n',
+               'kind ' || c.relkind::text || ', persistence ' || c.relpersistence::text || ', partition ' || c.relispartition,
+               'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = c.relowner), 'no role ' || c.relowner::text),
+               'privileges ' || COALESCE(acl.items, 'none'),
+               'row level security ' || c.relrowsecurity || ', forced ' || c.relforcerowsecurity,
+               'has triggers ' || c.relhastriggers || ', has rules ' || c.relhasrules,
+               CASE WHEN c.relkind IN ('v', 'm') THEN 'options ' || COALESCE(c.reloptions::text, '{}') END,
+               CASE WHEN c.relkind IN ('v', 'm') THEN 'definition ' || pg_catalog.pg_get_viewdef(c.oid) END,
+               CASE WHEN c.relkind IN ('i', 'I') THEN
+                   (SELECT 'index ' || pg_catalog.pg_get_indexdef(x.indexrelid)
+                           || CASE WHEN x.indisunique THEN ', unique' || CASE WHEN x.indisvalid THEN '' ELSE ', not valid' END
+                                   ELSE '' END
+                           || CASE WHEN x.indisprimary THEN ', primary key' ELSE '' END
+                           || CASE WHEN x.indimmediate THEN '' ELSE ', deferred' END
+                    FROM pg_catalog.pg_index x WHERE x.indexrelid = c.oid) END,
+               cols.lines, cons.lines, trigs.lines, pols.lines, rules.lines, parents.lines, children.lines)
+    FROM relations c
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              -- A composite type's privileges are its type's (USAGE), not its relation's.
+              FROM pg_catalog.aclexplode(CASE WHEN c.relkind = 'c'
+                 THEN COALESCE((SELECT y.typacl FROM pg_catalog.pg_type y WHERE y.oid = c.reltype),
+                               pg_catalog.acldefault('T', c.relowner))
+                 ELSE COALESCE(c.relacl, pg_catalog.acldefault(
+                     CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) END) a
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> c.relowner) g
+    ) acl
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'column', pg_catalog.quote_ident(t.attname),
+                   pg_catalog.format_type(t.atttypid, t.atttypmod),
+                   CASE WHEN t.attnotnull THEN 'not null' END,
+                   CASE WHEN t.attcollation <> (SELECT y.typcollation FROM pg_catalog.pg_type y WHERE y.oid = t.atttypid)
+                        THEN 'collate ' || (SELECT pg_catalog.quote_ident(l.collname) FROM pg_catalog.pg_collation l
+                                            WHERE l.oid = t.attcollation) END,
+                   CASE WHEN t.attidentity <> '' THEN 'identity ' || t.attidentity::text END,
+                   CASE WHEN t.attgenerated <> '' THEN 'generated ' || t.attgenerated::text END,
+                   'default ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+                   'privileges ' || (
+                       SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item)
+                       FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+                             FROM pg_catalog.aclexplode(t.attacl) a
+                             LEFT JOIN who w ON w.oid = a.grantee) g)),
+               E'\n' ORDER BY t.attnum) AS lines
+        FROM pg_catalog.pg_attribute t
+        LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = t.attrelid AND d.adnum = t.attnum
+        WHERE t.attrelid = c.oid AND t.attnum > 0 AND NOT t.attisdropped AND c.relkind NOT IN ('i', 'I')
+    ) cols
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg('constraint ' || pg_catalog.quote_ident(k.conname) || ' '
+                                     || pg_catalog.pg_get_constraintdef(k.oid)
+                                     || CASE WHEN k.convalidated THEN '' ELSE ', not valid' END
+                                     || CASE WHEN k.condeferrable THEN ', deferrable' ELSE '' END,
+                                     E'\n' ORDER BY k.conname) AS lines
+        FROM pg_catalog.pg_constraint k
+        -- PostgreSQL 18 lists NOT NULL as constraints too; the column says it.
+        WHERE k.conrelid = c.oid AND NOT (k.contype = 'n' AND k.convalidated)
+    ) cons
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg('trigger ' || pg_catalog.quote_ident(g.tgname) || ' enabled ' || g.tgenabled::text
+                                     || CASE WHEN g.tgisinternal THEN ', internal' ELSE '' END
+                                     || ': ' || pg_catalog.pg_get_triggerdef(g.oid),
+                                     E'\n' ORDER BY g.tgname) AS lines
+        FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid
+    ) trigs
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'policy', pg_catalog.quote_ident(o.polname),
+                   CASE WHEN o.polpermissive THEN 'permissive' ELSE 'restrictive' END,
+                   'for ' || o.polcmd::text,
+                   'to ' || (SELECT pg_catalog.string_agg(COALESCE(w.name, 'no role ' || r::text), ','
+                                                     ORDER BY COALESCE(w.name, 'no role ' || r::text))
+                             FROM pg_catalog.unnest(o.polroles) r LEFT JOIN who w ON w.oid = r),
+                   'using (' || pg_catalog.pg_get_expr(o.polqual, o.polrelid) || ')',
+                   'with check (' || pg_catalog.pg_get_expr(o.polwithcheck, o.polrelid) || ')'),
+               E'\n' ORDER BY o.polname) AS lines
+        FROM pg_catalog.pg_policy o WHERE o.polrelid = c.oid
+    ) pols
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg('rule ' || pg_catalog.quote_ident(u.rulename) || ' enabled ' || u.ev_enabled::text
+                                     || ': ' || pg_catalog.pg_get_ruledef(u.oid),
+                                     E'\n' ORDER BY u.rulename) AS lines
+        FROM pg_catalog.pg_rewrite u WHERE u.ev_class = c.oid AND u.rulename <> '_RETURN'
+    ) rules
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg('inherits from ' || i.inhparent::pg_catalog.regclass::text, E'\n'
+                                     ORDER BY i.inhseqno) AS lines
+        FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid
+    ) parents
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg('inherited by ' || i.inhrelid::pg_catalog.regclass::text, E'\n'
+                                     ORDER BY i.inhrelid::pg_catalog.regclass::text) AS lines
+        FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid
+    ) children
+),
+function_rows AS (
+    SELECT 'function ' || p.oid::pg_catalog.regprocedure::text,
+           pg_catalog.concat_ws(E'\n',
+               'kind ' || p.prokind::text || ', language ' || l.lanname,
+               'arguments ' || pg_catalog.pg_get_function_arguments(p.oid),
+               'returns ' || COALESCE(pg_catalog.pg_get_function_result(p.oid), ''),
+               'volatility ' || p.provolatile::text || ', strict ' || p.proisstrict || ', security definer ' || p.prosecdef
+               || ', leakproof ' || p.proleakproof || ', parallel ' || p.proparallel::text,
+               'settings ' || COALESCE(pg_catalog.array_to_string(p.proconfig, ','), ''),
+               'owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = p.proowner), 'no role ' || p.proowner::text),
+               'privileges ' || COALESCE(acl.items, 'none'),
+               'support ' || p.prosupport::pg_catalog.regproc::text || ', transforms ' || COALESCE(p.protrftypes::text, ''),
+               'body sha256 ' || pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p.prosrc, 'UTF8')), 'hex')
+               || COALESCE(', library ' || p.probin, ''))
+    FROM pg_catalog.pg_proc p
+    JOIN spaces s ON s.oid = p.pronamespace
+    JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+    CROSS JOIN LATERAL (
+        SELECT pg_catalog.string_agg(g.item, ',' ORDER BY g.item) AS items
+        FROM (SELECT COALESCE(w.name, 'no role ' || a.grantee::text) || '=' || a.privilege_type
+                     || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+              FROM pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+              LEFT JOIN who w ON w.oid = a.grantee
+              WHERE a.grantee <> p.proowner) g
+    ) acl
+),
+-- Anything else in the schemas, which an install has none of: a type, an
+-- operator or a conversion found by a function searching schema audit.
+other_rows AS (
+    SELECT 'type ' || t.oid::pg_catalog.regtype::text, 'kind ' || t.typtype::text
+    FROM pg_catalog.pg_type t JOIN spaces s ON s.oid = t.typnamespace
+    WHERE t.typrelid = 0
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_type e WHERE e.oid = t.typelem AND e.typarray = t.oid AND e.typrelid <> 0)
+    UNION ALL
+    SELECT 'operator ' || o.oid::pg_catalog.regoperator::text, 'function ' || o.oprcode::text
+    FROM pg_catalog.pg_operator o JOIN spaces s ON s.oid = o.oprnamespace
+    UNION ALL
+    SELECT 'operator class ' || s.nspname || '.' || x.opcname, 'present'
+    FROM pg_catalog.pg_opclass x JOIN spaces s ON s.oid = x.opcnamespace
+    UNION ALL
+    SELECT 'operator family ' || s.nspname || '.' || x.opfname, 'present'
+    FROM pg_catalog.pg_opfamily x JOIN spaces s ON s.oid = x.opfnamespace
+    UNION ALL
+    SELECT 'collation ' || s.nspname || '.' || x.collname, 'present'
+    FROM pg_catalog.pg_collation x JOIN spaces s ON s.oid = x.collnamespace
+    UNION ALL
+    SELECT 'conversion ' || s.nspname || '.' || x.conname, 'default ' || x.condefault
+    FROM pg_catalog.pg_conversion x JOIN spaces s ON s.oid = x.connamespace
+    UNION ALL
+    SELECT 'text search configuration ' || s.nspname || '.' || x.cfgname, 'present'
+    FROM pg_catalog.pg_ts_config x JOIN spaces s ON s.oid = x.cfgnamespace
+    UNION ALL
+    SELECT 'text search dictionary ' || s.nspname || '.' || x.dictname, 'present'
+    FROM pg_catalog.pg_ts_dict x JOIN spaces s ON s.oid = x.dictnamespace
+    UNION ALL
+    SELECT 'statistics ' || s.nspname || '.' || x.stxname, 'present'
+    FROM pg_catalog.pg_statistic_ext x JOIN spaces s ON s.oid = x.stxnamespace
+    UNION ALL
+    SELECT 'extension ' || x.extname, 'in schema ' || s.nspname
+    FROM pg_catalog.pg_extension x JOIN spaces s ON s.oid = x.extnamespace
+    UNION ALL
+    -- A cast between built-in types that PostgreSQL does not define: `details::text`
+    -- (sealing hashes it) would call it instead of the type's own output.
+    SELECT 'cast ' || pg_catalog.format_type(k.castsource, NULL) || ' as ' || pg_catalog.format_type(k.casttarget, NULL),
+           'function ' || k.castfunc::pg_catalog.regprocedure::text || ', context ' || k.castcontext::text
+           || ', method ' || k.castmethod::text
+    FROM pg_catalog.pg_cast k
+    WHERE k.oid >= 16384 AND k.castsource < 16384 AND k.casttarget < 16384
+),
+event_trigger_rows AS (
+    SELECT 'event trigger ' || e.evtname,
+           'on ' || e.evtevent || ', enabled ' || e.evtenabled::text
+           || ', tags ' || COALESCE(e.evttags::text, 'all')
+           || ', function ' || e.evtfoid::pg_catalog.regprocedure::text
+           || ', owner ' || COALESCE((SELECT w.name FROM who w WHERE w.oid = e.evtowner), 'no role ' || e.evtowner::text)
+    FROM pg_catalog.pg_event_trigger e
+    WHERE e.evtname LIKE 'audit%'
+       OR e.evtfoid IN (SELECT p.oid FROM pg_catalog.pg_proc p JOIN spaces s ON s.oid = p.pronamespace)
+),
+-- Holding a role means being able to act as it: on PostgreSQL 16 and later
+-- a membership without SET and INHERIT (the one a role's creator gets) does
+-- not; on 15, where pg_auth_members has neither column, every one does.
+role_rows AS (
+    SELECT 'role ' || r.rolname,
+           'superuser ' || r.rolsuper || ', inherit ' || r.rolinherit || ', create role ' || r.rolcreaterole
+           || ', create database ' || r.rolcreatedb || ', login ' || r.rolcanlogin
+           || ', replication ' || r.rolreplication || ', bypass row level security ' || r.rolbypassrls
+           || E'\nheld by ' || COALESCE((
+               SELECT pg_catalog.string_agg(w.name, ',' ORDER BY w.name)
+               FROM pg_catalog.pg_auth_members m JOIN who w ON w.oid = m.member
+               WHERE m.roleid = r.oid
+                 AND (COALESCE((pg_catalog.to_jsonb(m) ->> 'set_option')::boolean, true)
+                      OR COALESCE((pg_catalog.to_jsonb(m) ->> 'inherit_option')::boolean, true))), 'no one')
+           -- What it holds in turn: a predefined role such as pg_write_all_data
+           -- would give audit_definer the stamp's columns.
+           || E'\nmember of ' || COALESCE((
+               SELECT pg_catalog.string_agg(g.rolname, ',' ORDER BY g.rolname)
+               FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+               WHERE m.member = r.oid), 'no role')
+           -- What it owns elsewhere in this database: a view of the log or a
+           -- SECURITY DEFINER function of its own, outside the two schemas,
+           -- would act with its rights for whoever it lets in.
+           || E'\nowns outside schema audit ' || COALESCE((
+               SELECT pg_catalog.string_agg(o.type || ' ' || o.identity, ', ' ORDER BY o.type, o.identity)
+               FROM pg_catalog.pg_shdepend d
+               CROSS JOIN LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) o
+               WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND d.refobjid = r.oid
+                 AND d.deptype = 'o'
+                 AND d.dbid IN (0, (SELECT b.oid FROM pg_catalog.pg_database b
+                                    WHERE b.datname = pg_catalog.current_database()))
+                 AND o.schema IS DISTINCT FROM 'audit' AND o.schema IS DISTINCT FROM 'audit_guard'
+                 AND NOT (o.type = 'schema' AND o.identity IN ('audit', 'audit_guard'))), 'nothing')
+    FROM pg_catalog.pg_roles r
+    WHERE r.rolname IN ('audit_owner', 'audit_definer')
+)
+SELECT * FROM schema_rows
+UNION ALL SELECT * FROM relation_rows
+UNION ALL SELECT * FROM function_rows
+UNION ALL SELECT * FROM other_rows
+UNION ALL SELECT * FROM event_trigger_rows
+UNION ALL SELECT * FROM role_rows
+$surface$;
+
 CREATE OR REPLACE FUNCTION audit.schema_version()
 RETURNS integer
 LANGUAGE sql
@@ -401,7 +662,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'function audit._require_user(text)', '6ba339c4ddd82aceeb74dd2362b648f47b35a960077cdbb5840fdd9f3331f2be'),
     ('core', 'function audit._stamp_entry()', 'a0281c9313d536252e7d726655be5ec797d84fb7899e82282b9424954ccf2818'),
     ('core', 'function audit._str_bytes(text)', '2abf11dd0adcbe9f320ffc01c233d91933e5a69bc71829134753c87539ca32bf'),
-    ('core', 'function audit._surface()', '73549c20255da7b6ad6b4553f9bf0369f22a48f2724d17619448837788ec4009'),
+    ('core', 'function audit._surface()', '22bf36d92c7fd22918395afb775b96aca50744e8072374ae9bae0995bcec1998'),
     ('core', 'function audit._track_changes()', '75d1c96c3d228bd0bcf250b16476fcf81b0e479a96f350cb041ffe7c47f2c206'),
     ('core', 'function audit._untrackable(regclass)', '831cc03921684b6ec8f32095d158726d8cb3317b339f25f99d271a91c4233fbd'),
     ('core', 'function audit.digest()', '0c91c36f3eb45ac98c33b4a3891cb057a9dc31607bb2e86a8ff7a57732667324'),
@@ -436,8 +697,8 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'index audit.seal_lock_one_row', 'bb25628a4a5c03ce3c7febd2878405f98605e5d6d103a3aae121ce147cef8cb8'),
     ('core', 'index audit.strict_mode_login_role_key', 'd86cf9a96ded7c10dd230c02ac5ef6bb7ca474dac0ad481392b65c5faebe57eb'),
     ('core', 'index audit.tenant_logins_pkey', 'd9928346cdd055962be10fae04025c006d951f5ec2ee9b9726a2f0db2e96625e'),
-    ('core', 'role audit_definer', '64b7c51c80289504aa6f665ee5e7ab72e1ef22f0eb29d9499e7133654107b9c8'),
-    ('core', 'role audit_owner', '64b7c51c80289504aa6f665ee5e7ab72e1ef22f0eb29d9499e7133654107b9c8'),
+    ('core', 'role audit_definer', 'eadd931aa89cb64c2704f930a0e85cec2cece84af60109ae32f6bfd90a7bd4d1'),
+    ('core', 'role audit_owner', 'eadd931aa89cb64c2704f930a0e85cec2cece84af60109ae32f6bfd90a7bd4d1'),
     ('core', 'schema audit', 'e0571f5676b662e7d833f8a4c9da84fda22270e7fad58e39941ca3f7e93e797e'),
     ('guard', 'schema audit_guard', 'a35249eabc85cff693c43f67cf08016534483db34cce313c3603e340327649ec'),
     ('core', 'table audit.audit_logs', 'f9a5be72ce494ca560b642e68fb7a4f675a18010fc5504558102a926a531eb60'),

@@ -255,6 +255,25 @@ role_rows AS (
                WHERE m.roleid = r.oid
                  AND (COALESCE((pg_catalog.to_jsonb(m) ->> 'set_option')::boolean, true)
                       OR COALESCE((pg_catalog.to_jsonb(m) ->> 'inherit_option')::boolean, true))), 'no one')
+           -- What it holds in turn: a predefined role such as pg_write_all_data
+           -- would give audit_definer the stamp's columns.
+           || E'\nmember of ' || COALESCE((
+               SELECT pg_catalog.string_agg(g.rolname, ',' ORDER BY g.rolname)
+               FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+               WHERE m.member = r.oid), 'no role')
+           -- What it owns elsewhere in this database: a view of the log or a
+           -- SECURITY DEFINER function of its own, outside the two schemas,
+           -- would act with its rights for whoever it lets in.
+           || E'\nowns outside schema audit ' || COALESCE((
+               SELECT pg_catalog.string_agg(o.type || ' ' || o.identity, ', ' ORDER BY o.type, o.identity)
+               FROM pg_catalog.pg_shdepend d
+               CROSS JOIN LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) o
+               WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND d.refobjid = r.oid
+                 AND d.deptype = 'o'
+                 AND d.dbid IN (0, (SELECT b.oid FROM pg_catalog.pg_database b
+                                    WHERE b.datname = pg_catalog.current_database()))
+                 AND o.schema IS DISTINCT FROM 'audit' AND o.schema IS DISTINCT FROM 'audit_guard'
+                 AND NOT (o.type = 'schema' AND o.identity IN ('audit', 'audit_guard'))), 'nothing')
     FROM pg_catalog.pg_roles r
     WHERE r.rolname IN ('audit_owner', 'audit_definer')
 )

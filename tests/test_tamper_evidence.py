@@ -321,6 +321,31 @@ def test_weakened_protections_are_caught(connect_as: ConnectAs, sealed_log: list
 
 
 @VERIFIERS
+@pytest.mark.parametrize(("role", "tampering", "undo", "detail"), [
+    # A predefined role would give audit_definer the stamp's columns, past the column privileges.
+    ("audit_definer", "GRANT pg_write_all_data TO audit_definer", "REVOKE pg_write_all_data FROM audit_definer",
+     "member of pg_write_all_data"),
+    # A view of the log owned by audit_owner, outside schema audit, inserts with the owner's rights: the
+    # stamp trigger would not fire for audit_definer's inserts through it (the test database goes after).
+    ("audit_owner", "CREATE SCHEMA door AUTHORIZATION audit_owner;"
+                    " CREATE VIEW door.v AS SELECT * FROM audit.audit_logs; ALTER VIEW door.v OWNER TO audit_owner",
+     None, "owns outside schema audit schema door, view door.v"),
+])
+def test_what_the_log_roles_hold_and_own_elsewhere_is_caught(connect_as: ConnectAs, sealed_log: list[uuid.UUID],
+                                                              verify: Verifier, role: str, tampering: str,
+                                                              undo: str | None, detail: str) -> None:
+    superuser = connect_as(SUPERUSER, autocommit=True)
+    superuser.execute(tampering)  # type: ignore[call-overload]
+    try:
+        ok, report, _, _ = verify(connect_as(READER), COMPANY)
+    finally:
+        if undo:
+            superuser.execute(undo)  # type: ignore[call-overload]
+    assert not ok and f"role {role} was changed" in report, report
+    assert verify is sql_verify or detail in report, report
+
+
+@VERIFIERS
 def test_one_company_verifies_whatever_was_done_to_another(connect_as: ConnectAs, sealed_log: list[uuid.UUID],
                                                            verify: Verifier) -> None:
     as_superuser_without_triggers(connect_as, f"UPDATE audit.audit_logs SET action = 'X' WHERE company_id = '{OTHER}'")
