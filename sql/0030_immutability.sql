@@ -25,8 +25,8 @@ COMMENT ON FUNCTION audit._refuse_change() IS
 -- inserting by hand cannot back-date an entry, reuse an id, or slip an entry
 -- into a range that is already sealed. audit_definer, which every recording
 -- function runs as, may not name these columns at all (0090_grants.sql), and
--- gets their defaults (0020_audit_logs.sql), which cost a small part of
--- this trigger; every other role, which privileges cannot stop, is stamped here
+-- gets their defaults (0020_audit_logs.sql), which cost half what this
+-- trigger does; every other role, which privileges cannot stop, is stamped here
 -- with the same values. Assigning, rather than refusing a supplied value, is
 -- the only way: a trigger cannot tell a supplied value from the default.
 -- Its body names only qualified pg_catalog functions and types; the
