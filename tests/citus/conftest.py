@@ -70,6 +70,24 @@ def spread(conn: psycopg.Connection[Any], cluster: CitusCluster, count: int) -> 
     return [columns[n % len(columns)][n // len(columns)] for n in range(count)]
 
 
+# What a superuser's tampering on a worker does first: lift the DDL guard for its transaction.
+LIFT = "SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)"
+
+
+def rewrite_shard(conn: psycopg.Connection[Any], shard: str, statement: str, params: tuple[Any, ...]) -> None:
+    """As a superuser on the shard's worker (conn made with tests/citus/test_immutability.py's MANUAL): lift
+    the guard, disable the shard's triggers, run `statement`, and put the triggers back as they were (the
+    refusals ENABLE ALWAYS, the stamp ENABLE), in one transaction: the cluster is shared."""
+    shard_id = shard.rsplit("_", 1)[1]
+    with conn.transaction():
+        conn.execute(LIFT)
+        conn.execute(f"ALTER TABLE {shard} DISABLE TRIGGER USER".encode())
+        conn.execute(statement.encode(), params)
+        for refusal in ("update", "delete", "truncate"):
+            conn.execute(f"ALTER TABLE {shard} ENABLE ALWAYS TRIGGER audit_logs_refuse_{refusal}_{shard_id}".encode())
+        conn.execute(f"ALTER TABLE {shard} ENABLE TRIGGER audit_logs_stamp_{shard_id}".encode())
+
+
 def system_identifier(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("SELECT system_identifier FROM pg_catalog.pg_control_system()").fetchone()
     assert row is not None

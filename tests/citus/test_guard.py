@@ -12,12 +12,11 @@ import pytest
 from audit_py.server import SUPERUSER
 
 from .cluster import CitusCluster
-from .conftest import WRITER, ConnectTo, node_of, spread
+from .conftest import LIFT, WRITER, ConnectTo, node_of, spread
 from .test_immutability import MANUAL, _shards
 from .test_sealing import _record
 from .test_shard_moves import _move
 
-LIFT = "SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)"
 # Citus's own connections name themselves so (citus 13.0.5, DetermineCitusBackendType()); any client can.
 AS_CITUS = ["citus_internal gpid=10000000001", "citus_rebalancer gpid=10000000001"]
 SQUATTER = "audit_guard_squatter"

@@ -12,7 +12,7 @@ from audit_py.cli import main as audit_py
 
 from ..helpers import RECORD_SQL
 from .cluster import CitusCluster
-from .conftest import OWNER, READER, WRITER, ConnectTo, node_of, spread, system_identifier
+from .conftest import OWNER, READER, WRITER, ConnectTo, node_of, rewrite_shard, spread, system_identifier
 from .test_immutability import MANUAL
 
 
@@ -89,15 +89,7 @@ def test_a_superuser_rewriting_a_workers_shard_is_detected(cluster: CitusCluster
     ).fetchone()[0])  # type: ignore[index]
     worker = connect_to(node_of(coordinator, cluster, company), options=MANUAL)
     statement, finding = TAMPERING[how]
-    with worker.transaction():
-        # The DDL guard keeps out accidents; a superuser lifts it for a transaction.
-        worker.execute("SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)")
-        worker.execute(f"ALTER TABLE {shard} DISABLE TRIGGER USER")
-        worker.execute(statement.format(shard=shard), (entries[1],))
-        shard_id = shard.rsplit("_", 1)[1]
-        for refusal in ("update", "delete", "truncate"):
-            worker.execute(f"ALTER TABLE {shard} ENABLE ALWAYS TRIGGER audit_logs_refuse_{refusal}_{shard_id}")
-        worker.execute(f"ALTER TABLE {shard} ENABLE TRIGGER audit_logs_stamp_{shard_id}")
+    rewrite_shard(worker, shard, statement.format(shard=shard), (entries[1],))
     status, out = _verify(cluster, company, capsys)
     assert status == 1, out
     assert "TAMPERED" in out and finding in out, out

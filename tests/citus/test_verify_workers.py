@@ -15,7 +15,7 @@ import psycopg
 from audit_py.cli import main as audit_py
 
 from .cluster import CitusCluster
-from .conftest import READER, WRITER, ConnectTo, node_of, spread
+from .conftest import LIFT, READER, WRITER, ConnectTo, node_of, rewrite_shard, spread
 from .test_immutability import MANUAL
 from .test_sealing import _record, _verify
 
@@ -23,9 +23,6 @@ from .test_sealing import _record, _verify
 # nothing of it sent on to other nodes.
 BY_HAND = ("-c citus.enable_manual_changes_to_shards=on -c citus.show_shards_for_app_name_prefixes=*"
            " -c citus.enable_ddl_propagation=off")
-
-
-LIFT = "SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)"
 
 
 def _lifted(conn: psycopg.Connection[Any], statement: str) -> None:
@@ -124,14 +121,7 @@ def test_an_entry_in_a_workers_future_is_named(cluster: CitusCluster, connect_to
     conn = connect_to(worker, options=MANUAL)
 
     def by_hand(statement: str) -> None:
-        with conn.transaction():
-            conn.execute(LIFT)
-            conn.execute(f"ALTER TABLE {shard} DISABLE TRIGGER USER")
-            conn.execute(statement, (entries[1],))
-            shard_id = shard.rsplit("_", 1)[1]
-            for refusal in ("update", "delete", "truncate"):
-                conn.execute(f"ALTER TABLE {shard} ENABLE ALWAYS TRIGGER audit_logs_refuse_{refusal}_{shard_id}")
-            conn.execute(f"ALTER TABLE {shard} ENABLE TRIGGER audit_logs_stamp_{shard_id}")
+        rewrite_shard(conn, shard, statement, (entries[1],))
 
     assert _verify(cluster, company, capsys)[0] == 0
     by_hand(f"UPDATE {shard} SET txid = pg_catalog.pg_current_xact_id()::text::bigint + 1000000 WHERE id = %s")

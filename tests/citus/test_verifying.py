@@ -11,7 +11,7 @@ import pytest
 from audit_py import ledger
 
 from .cluster import CitusCluster
-from .conftest import OUTSIDER, READER, WRITER, ConnectTo, node_of, spread
+from .conftest import OUTSIDER, READER, WRITER, ConnectTo, node_of, rewrite_shard, spread
 from .test_immutability import MANUAL
 from .test_sealing import TAMPERING, _record, _seal
 
@@ -80,14 +80,7 @@ def test_a_superuser_rewriting_a_workers_shard_is_detected_by_the_sql_verify(
     shard = f"audit.audit_logs_{shard_id}"
     worker = connect_to(node_of(coordinator, cluster, company), options=MANUAL)
     statement, finding = TAMPERING[how]
-    with worker.transaction():
-        worker.execute("SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)")
-        worker.execute(f"ALTER TABLE {shard} DISABLE TRIGGER USER")
-        worker.execute(statement.format(shard=shard), (entries[1],))
-        # The triggers as they were (the cluster is shared: the refusals ENABLE ALWAYS, the stamp ENABLE).
-        for refusal in ("update", "delete", "truncate"):
-            worker.execute(f"ALTER TABLE {shard} ENABLE ALWAYS TRIGGER audit_logs_refuse_{refusal}_{shard_id}")
-        worker.execute(f"ALTER TABLE {shard} ENABLE TRIGGER audit_logs_stamp_{shard_id}")
+    rewrite_shard(worker, shard, statement.format(shard=shard), (entries[1],))
     ok, report = reader.execute(VERIFY, (company,)).fetchone()  # type: ignore[misc]
     assert ok is False, report
     assert f"entry {entries[1]}" in report and finding in report, report
