@@ -48,7 +48,9 @@ DECLARE
     horizon    pg_catalog.int8;
     start_here pg_catalog.int8 := 0;
     sealed     pg_catalog.timestamptz := pg_catalog.now();
-    shards     pg_catalog.record;
+    local_logs   pg_catalog.text[];
+    local_blocks pg_catalog.text[];
+    shard_no     pg_catalog.int4;
     batch      pg_catalog.record;
     previous   pg_catalog.record;
     sealed_to  pg_catalog.int8;
@@ -67,34 +69,27 @@ BEGIN
     horizon := pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8;
     others_final := NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_xacts);
 
-    FOR shards IN
-        SELECT pg_catalog.format('audit.%I', 'audit_logs_' OPERATOR(pg_catalog.||) l.shardid) AS logs,
-               pg_catalog.format('audit.%I', 'blocks_' OPERATOR(pg_catalog.||) b.shardid) AS blocks
-        FROM pg_catalog.pg_dist_shard l
-        JOIN pg_catalog.pg_dist_shard b ON b.logicalrelid = 'audit.blocks'::pg_catalog.regclass
-                                       AND b.shardminvalue OPERATOR(pg_catalog.=) l.shardminvalue
-        JOIN pg_catalog.pg_dist_placement lp ON lp.shardid = l.shardid
-        JOIN pg_catalog.pg_dist_placement bp ON bp.shardid = b.shardid AND bp.groupid = lp.groupid
-        WHERE l.logicalrelid = 'audit.audit_logs'::pg_catalog.regclass
-          AND lp.groupid = (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)
-    LOOP
-        EXECUTE pg_catalog.format('SELECT pg_catalog.max(b.xid_to) FROM %s b WHERE b.origin = $1', shards.blocks)
+    -- This worker's shards of the log, each with its co-located shard of blocks, read once.
+    SELECT COALESCE(pg_catalog.array_agg(pg_catalog.format('audit.%I', 'audit_logs_' OPERATOR(pg_catalog.||) l.shardid)
+                                         ORDER BY l.shardid), '{}'),
+           COALESCE(pg_catalog.array_agg(pg_catalog.format('audit.%I', 'blocks_' OPERATOR(pg_catalog.||) b.shardid)
+                                         ORDER BY l.shardid), '{}')
+    INTO local_logs, local_blocks
+    FROM pg_catalog.pg_dist_shard l
+    JOIN pg_catalog.pg_dist_shard b ON b.logicalrelid = 'audit.blocks'::pg_catalog.regclass
+                                   AND b.shardminvalue OPERATOR(pg_catalog.=) l.shardminvalue
+    JOIN pg_catalog.pg_dist_placement lp ON lp.shardid = l.shardid
+    JOIN pg_catalog.pg_dist_placement bp ON bp.shardid = b.shardid AND bp.groupid = lp.groupid
+    WHERE l.logicalrelid = 'audit.audit_logs'::pg_catalog.regclass
+      AND lp.groupid = (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g);
+
+    FOR shard_no IN 1 .. pg_catalog.cardinality(local_blocks) LOOP
+        EXECUTE pg_catalog.format('SELECT pg_catalog.max(b.xid_to) FROM %s b WHERE b.origin = $1', local_blocks[shard_no])
             INTO sealed_to USING here;
         start_here := GREATEST(start_here, COALESCE(sealed_to, 0));
     END LOOP;
 
-    FOR shards IN
-        SELECT pg_catalog.format('audit.%I', 'audit_logs_' OPERATOR(pg_catalog.||) l.shardid) AS logs,
-               pg_catalog.format('audit.%I', 'blocks_' OPERATOR(pg_catalog.||) b.shardid) AS blocks
-        FROM pg_catalog.pg_dist_shard l
-        JOIN pg_catalog.pg_dist_shard b ON b.logicalrelid = 'audit.blocks'::pg_catalog.regclass
-                                       AND b.shardminvalue OPERATOR(pg_catalog.=) l.shardminvalue
-        JOIN pg_catalog.pg_dist_placement lp ON lp.shardid = l.shardid
-        JOIN pg_catalog.pg_dist_placement bp ON bp.shardid = b.shardid AND bp.groupid = lp.groupid
-        WHERE l.logicalrelid = 'audit.audit_logs'::pg_catalog.regclass
-          AND lp.groupid = (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)
-        ORDER BY l.shardid
-    LOOP
+    FOR shard_no IN 1 .. pg_catalog.cardinality(local_logs) LOOP
         FOR batch IN EXECUTE pg_catalog.format($query$
             SELECT e.company_id, e.origin, pg_catalog.max(e.range_end) AS range_end,
                    pg_catalog.array_agg(e.id ORDER BY e.id) AS ids,
@@ -116,16 +111,16 @@ BEGIN
             GROUP BY e.company_id, e.origin
             -- Other origins first: a company's chain goes from the old node to this one.
             ORDER BY e.origin = $1, e.origin, e.company_id
-            $query$, shards.logs, shards.blocks) USING here, horizon, start_here, others_final
+            $query$, local_logs[shard_no], local_blocks[shard_no]) USING here, horizon, start_here, others_final
         LOOP
             EXECUTE pg_catalog.format('SELECT b.block_no, b.block_hash, b.origin, b.xid_to FROM %s b'
-                                      ' WHERE b.company_id = $1 ORDER BY b.block_no DESC LIMIT 1', shards.blocks)
+                                      ' WHERE b.company_id = $1 ORDER BY b.block_no DESC LIMIT 1', local_blocks[shard_no])
                 INTO previous USING batch.company_id;
             IF previous.block_no IS NOT NULL AND previous.origin IS NOT DISTINCT FROM batch.origin THEN
                 new_from := previous.xid_to;
             ELSE
                 EXECUTE pg_catalog.format('SELECT COALESCE(pg_catalog.max(b.xid_to), 0) FROM %s b'
-                                          ' WHERE b.company_id = $1 AND b.origin = $2', shards.blocks)
+                                          ' WHERE b.company_id = $1 AND b.origin = $2', local_blocks[shard_no])
                     INTO new_from USING batch.company_id, batch.origin;
             END IF;
             new_no := COALESCE(previous.block_no, 0) + 1;
@@ -133,7 +128,7 @@ BEGIN
             EXECUTE pg_catalog.format(
                 'INSERT INTO %s (company_id, block_no, xid_from, xid_to, entry_ids, entry_hashes, merkle_root,'
                 ' prev_hash, block_hash, sealed_at, format, origin)'
-                ' VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 2, $11)', shards.blocks)
+                ' VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 2, $11)', local_blocks[shard_no])
             USING batch.company_id, new_no, new_from, batch.range_end, batch.ids, batch.hashes, root,
                   COALESCE(previous.block_hash, zero_hash),
                   audit._block_hash_v2(batch.company_id, new_no, new_from, batch.range_end,
