@@ -241,25 +241,17 @@ BEGIN
     -- refused. The context is read once, by uncorrelated subqueries that run
     -- only if a row needs them; strict mode is checked the same way.
     -- $1 operation, $2 key_column, $3 action, $4 entity, $5 excluded, $6 visible.
-    IF TG_OP = 'INSERT' THEN
+    IF TG_OP IN ('INSERT', 'DELETE') THEN
+        -- The rows inserted, or the rows deleted: the statement is the same.
         EXECUTE pg_catalog.format($sql$
-        INSERT INTO %s (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
+        INSERT INTO %1$s (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
         SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.company_id')),
                         audit._missing_company($1, r.j ->> $2)),
                COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.franchise_id'))),
                (SELECT audit._context_user($1)), $3, $4, (r.j ->> $2)::pg_catalog.uuid,
                r.j OPERATOR(pg_catalog.-) $5, (SELECT audit._context_extra())
-        FROM (SELECT pg_catalog.to_jsonb(t.*) AS j FROM audit_new t) AS r$sql$, target)
-        USING operation, key_column, action, entity, excluded;
-    ELSIF TG_OP = 'DELETE' THEN
-        EXECUTE pg_catalog.format($sql$
-        INSERT INTO %s (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
-        SELECT COALESCE((r.j ->> 'company_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.company_id')),
-                        audit._missing_company($1, r.j ->> $2)),
-               COALESCE((r.j ->> 'franchise_id')::pg_catalog.uuid, (SELECT audit._context_uuid('audit.franchise_id'))),
-               (SELECT audit._context_user($1)), $3, $4, (r.j ->> $2)::pg_catalog.uuid,
-               r.j OPERATOR(pg_catalog.-) $5, (SELECT audit._context_extra())
-        FROM (SELECT pg_catalog.to_jsonb(t.*) AS j FROM audit_old t) AS r$sql$, target)
+        FROM (SELECT pg_catalog.to_jsonb(t.*) AS j FROM %2$I t) AS r$sql$,
+            target, CASE TG_OP WHEN 'INSERT' THEN 'audit_new' ELSE 'audit_old' END)
         USING operation, key_column, action, entity, excluded;
     ELSE
         -- PostgreSQL fills the old and new transition tables together, row by
