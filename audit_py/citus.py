@@ -17,7 +17,8 @@ Two steps, each on the coordinator:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -76,7 +77,11 @@ _ON_WORKERS = ("SELECT w.nodename, w.nodeport, w.success, w.result"
                " FROM pg_catalog.run_command_on_workers(%s) w ORDER BY w.nodename, w.nodeport")
 
 
-class GuardError(Exception):
+class CitusError(Exception):
+    """What a Citus operation of this module could not do, said for its user."""
+
+
+class GuardError(CitusError):
     """The DDL guard could not be installed on a worker."""
 
 
@@ -131,21 +136,41 @@ _PLACEMENT = ("SELECT n.nodename, n.nodeport FROM pg_catalog.pg_dist_placement p
 _LOG_TABLES = ("audit_logs", "blocks")
 
 
-class MoveError(Exception):
+def _require_superuser(conn: psycopg.Connection[tuple[object, ...]], error: Exception) -> None:
+    row = conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()
+    if not (row and row[0]):
+        raise error
+
+
+class MoveError(CitusError):
     """The company's shard cannot be moved (the log is not distributed, or the login is no superuser)."""
 
 
-def _lend_log_tables(conn: psycopg.Connection[tuple[object, ...]], *, to_mover: bool) -> None:
-    """The log's tables to the superuser of conn for a move (to_mover), or back to audit_owner."""
+def _lend_tables(conn: psycopg.Connection[tuple[object, ...]], tables: tuple[str, ...], *, to_mover: bool) -> None:
+    """Tables of schema audit to the superuser of conn for a move or a copy (to_mover), or back to
+    audit_owner."""
     owner = sql.SQL("CURRENT_USER") if to_mover else sql.Identifier("audit_owner")
     usage = "GRANT USAGE ON SCHEMA audit TO CURRENT_USER" if to_mover else \
         "REVOKE USAGE ON SCHEMA audit FROM CURRENT_USER"
     with conn.transaction():
         # The DDL guard (where a superuser installed it) lets this one transaction change the tables.
         conn.execute("SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)")
-        for table in _LOG_TABLES:
+        for table in tables:
             conn.execute(sql.SQL("ALTER TABLE audit.{} OWNER TO {}").format(sql.Identifier(table), owner))
         conn.execute(usage)
+
+
+@contextlib.contextmanager
+def _lent_tables(superuser_conninfo: str, conn: psycopg.Connection[tuple[object, ...]],
+                 tables: tuple[str, ...]) -> Iterator[None]:
+    """The tables lent to conn's superuser for the block's Citus operation, then given back."""
+    _lend_tables(conn, tables, to_mover=True)
+    try:
+        yield
+    finally:
+        # On a connection of its own: the operation's may be the one that failed.
+        with psycopg.connect(superuser_conninfo, autocommit=True) as restoring:
+            _lend_tables(restoring, tables, to_mover=False)
 
 
 def move_company(superuser_conninfo: str, company_id: object, target_host: str, target_port: int,
@@ -158,18 +183,46 @@ def move_company(superuser_conninfo: str, company_id: object, target_host: str, 
     whose role Citus makes, able to log in without a password, and a member of the tables' owner: for
     the move, the superuser (README: Shard moves)."""
     with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
-        row = conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()
-        if not (row and row[0]):
-            raise MoveError("moving a company's shard needs a superuser login")
+        _require_superuser(conn, MoveError("moving a company's shard needs a superuser login"))
         row = conn.execute(_PLACEMENT, (str(company_id),)).fetchone()
         if row is None:
             raise MoveError("the log is not distributed: run audit-py citus-install first")
         source_host, source_port = str(row[0]), int(row[1])
-        _lend_log_tables(conn, to_mover=True)
-        try:
+        with _lent_tables(superuser_conninfo, conn, _LOG_TABLES):
             conn.execute(_MOVE, (str(company_id), source_host, source_port, target_host, target_port, mode))
-        finally:
-            # On a connection of its own: the move's may be the one that failed.
-            with psycopg.connect(superuser_conninfo, autocommit=True) as restoring:
-                _lend_log_tables(restoring, to_mover=False)
     return source_host, source_port
+
+
+_REFERENCE_TABLES = ("strict_mode", "tenant_logins")
+
+
+class AddWorkerError(CitusError):
+    """The worker cannot be added (the log is not distributed, or the login is no superuser)."""
+
+
+def add_worker(superuser_conninfo: str, host: str, port: int) -> bool:
+    """Make a worker part of the sharded log; True when this call added it to the cluster, False when
+    it was a node already (then what follows is done again, which changes nothing on the others).
+
+    The worker needs `CREATE EXTENSION citus` in the database first, as for citus_add_node(). Citus
+    then creates there the roles, schema audit, its functions and the tables' shells; this copies the
+    configuration's reference tables to it (as a move does, through connections as their owner: for
+    the copy, the superuser), takes back PUBLIC's EXECUTE on the functions (Citus gives it to each
+    function it creates), and installs the DDL guard there (every worker's is installed again, in
+    place). It holds no company until one is moved to it (move_company(), or Citus's rebalancer)."""
+    with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+        _require_superuser(conn, AddWorkerError("adding a worker needs a superuser login"))
+        if not is_distributed(conn):
+            raise AddWorkerError("the log is not distributed: run audit-py citus-install first")
+        row = conn.execute("SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_dist_node"
+                           " WHERE nodename = %s AND nodeport = %s)", (host, port)).fetchone()
+        added = bool(row and row[0])
+        if added:
+            conn.execute("SELECT pg_catalog.citus_add_node(%s, %s)", (host, port))
+        with _lent_tables(superuser_conninfo, conn, _REFERENCE_TABLES):
+            conn.execute("SELECT pg_catalog.replicate_reference_tables('block_writes')")
+        with conn.transaction():
+            conn.execute("SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)")
+            conn.execute("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC")
+            _guard_every_node(conn)
+    return added

@@ -16,6 +16,7 @@ from uuid import UUID
 import psycopg
 
 from . import demo, digest, ledger, offline, reading
+from .citus import CitusError
 from .errors import AuditError
 from .schema import migrate, rollback
 from .server import ServerError
@@ -67,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     _dsn_option(citus_cmd, "libpq connection string or URI of the coordinator's database, as the installing login")
     citus_cmd.add_argument("--superuser-dsn", help="the same database as a superuser, which distributing needs"
                                                    " (default: --dsn)")
+
+    add_worker_cmd = commands.add_parser(
+        "citus-add-worker", help="on a Citus coordinator: make a new worker part of the sharded log"
+                                 " (README: Scaling out)")
+    _dsn_option(add_worker_cmd, "libpq connection string or URI of the coordinator's database, as a superuser")
+    add_worker_cmd.add_argument("--host", required=True, help="the worker's host, as the coordinator reaches it")
+    add_worker_cmd.add_argument("--port", type=int, default=5432, help="the worker's port (default: 5432)")
 
     uninstall_cmd = commands.add_parser(
         "uninstall", help="roll back every migration: the log, its functions and (unless still used) its roles")
@@ -142,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
 
 # What each command needs of its login, for the line that says it lacks it.
 NEEDS = {"migrate": "the database's owner, with CREATEROLE", "citus-install": "a superuser of the coordinator",
+         "citus-add-worker": "a superuser of the coordinator",
          "uninstall": "the login that installed the log",
          "seal": "audit_admin", "verify": "audit_reader",
          "digest": "audit_reader", "log": "audit_reader or audit_tenant_reader", "tail": "audit_reader",
@@ -173,7 +182,7 @@ def _one_line(command: str, error: Exception) -> str | None:
     if isinstance(error, AuditError) and isinstance(error.__cause__, psycopg.Error):
         hint = error.__cause__.diag.message_hint
         return f"{error}. {hint}" if hint else str(error)
-    if isinstance(error, (digest.DigestError, AuditError, ServerError, reading.Unsupported)):
+    if isinstance(error, (digest.DigestError, AuditError, ServerError, reading.Unsupported, CitusError)):
         return str(error)
     if isinstance(error, psycopg.errors.InsufficientPrivilege):
         return f"{first}: this login needs {NEEDS.get(command, 'a role of the log')}"
@@ -231,6 +240,12 @@ def _run(args: argparse.Namespace) -> int:
             on_notice=lambda message: print(message, file=sys.stderr))
         print(f"applied: {', '.join(applied)}" if applied else "already up to date")
         print("distributed by company_id" if distributed else "already distributed")
+        return 0
+    if args.command == "citus-add-worker":
+        from . import citus
+
+        added = citus.add_worker(args.dsn, args.host, args.port)
+        print(f"{'added' if added else 'already a node, made part of the log again'}: {args.host}:{args.port}")
         return 0
     if args.command == "uninstall":
         removed = rollback(args.dsn, destroy_entries=args.destroy_entries)

@@ -300,7 +300,8 @@ def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) ->
             worker.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             worker.execute(_PIN_SETTINGS)
             worker.execute(surface.SHOW_SHARDS_SQL)
-            problems = surface.judge_worker(*surface.read_worker(worker, placed, left_over), placed)
+            problems = surface.judge_worker(*surface.read_worker(worker, placed, left_over), placed,
+                                            require_guard=run.guard_installed)
             origin = int(worker.execute(_IDENTIFIER_SQL).fetchone()[0])  # type: ignore[index]
         reached.append(_Worker(name, worker, origin))
         if problems:

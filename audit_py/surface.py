@@ -153,10 +153,12 @@ def read_worker(conn: psycopg.Connection[Any], placed: dict[int, str], left_over
 
 
 def judge_worker(plain: dict[str, list[str]], shards: dict[int, dict[str, list[str]]],
-                 placed: dict[int, str]) -> list[str]:
+                 placed: dict[int, str], *, require_guard: bool) -> list[str]:
     """What differs on a worker from a fresh install's worker, each in a sentence: the objects outside
-    the shards, then each placed shard (judge_shards)."""
-    return judge(plain, objects=expected_worker()["objects"]).problems + judge_shards(shards, placed)
+    the shards, then each placed shard (judge_shards). require_guard: the coordinator has the DDL guard,
+    so every worker must (citus-install and citus-add-worker install it on each node)."""
+    return (judge(plain, objects=expected_worker()["objects"], require_guard=require_guard).problems
+            + judge_shards(shards, placed))
 
 
 def judge_shards(shards: dict[int, dict[str, list[str]]], placed: dict[int, str]) -> list[str]:
@@ -210,16 +212,16 @@ class Judgement:
 
 
 def judge(found: dict[str, list[str]], citus: bool = False,
-          objects: dict[str, list[str]] | None = None) -> Judgement:
+          objects: dict[str, list[str]] | None = None, require_guard: bool = False) -> Judgement:
     """What differs from a fresh install (or from `objects`), each in a sentence; whether the DDL guard
-    is installed."""
+    is installed. Without the guard whole, only a part of it is named, unless it is required."""
     if objects is None:
         objects = expected(citus)["objects"]
     guard_installed = any(is_guard(obj) for obj in found)
     problems = []
     for obj, accepted in objects.items():
         if obj not in found:
-            if guard_installed or not is_guard(obj):
+            if guard_installed or require_guard or not is_guard(obj):
                 problems.append(f"{obj} is missing")
             continue
         descriptions = found[obj]

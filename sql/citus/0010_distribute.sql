@@ -160,7 +160,11 @@ SELECT pg_catalog.create_distributed_table('audit.blocks', 'company_id', colocat
 -- 6. Every function of the schema, on every node. A function body's calls are
 -- no dependency Citus would follow: the whole schema goes, so that a function
 -- running on a worker finds there every function it calls. Recording is
--- delegated to the company's worker by 0020_recording.sql.
+-- delegated to the company's worker by 0020_recording.sql. Citus creates a
+-- function that a table needs (a trigger's) on the workers between its own
+-- SET LOCAL check_function_bodies TO off and a RESET, which ends the
+-- SET LOCAL above there as well: set again.
+SET LOCAL check_function_bodies = off;
 SELECT pg_catalog.count(pg_catalog.create_distributed_function(p.oid::pg_catalog.regprocedure))
 FROM pg_catalog.pg_proc p
 WHERE p.pronamespace = 'audit'::pg_catalog.regnamespace;
@@ -171,3 +175,21 @@ WHERE p.pronamespace = 'audit'::pg_catalog.regnamespace;
 -- worker directly gets no more than on the coordinator). The REVOKE is
 -- propagated to every node.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
+-- A function replaced earlier in this transaction (0005_role_names.sql) is
+-- created on the workers without any of its grants (citus 13.0.5): grant
+-- again, on every node, each EXECUTE the coordinator's functions carry. A
+-- grant a node has already changes nothing there; the grantor is the
+-- function's owner, as on the coordinator.
+DO $function_grants$
+DECLARE
+    grant_row pg_catalog.record;
+BEGIN
+    FOR grant_row IN
+        SELECT p.oid::pg_catalog.regprocedure AS function, g.grantee::pg_catalog.regrole AS grantee
+        FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) g
+        WHERE p.pronamespace = 'audit'::pg_catalog.regnamespace
+          AND g.grantee <> 0 AND g.grantee <> p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', grant_row.function, grant_row.grantee);
+    END LOOP;
+END $function_grants$;

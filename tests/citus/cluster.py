@@ -54,19 +54,23 @@ def citus_available() -> bool:
 
 
 @contextlib.contextmanager
-def citus_cluster(*, workers: int = 2, fsync: bool = False) -> Iterator[CitusCluster]:
-    """Start a coordinator and `workers` workers with Citus, database DATABASE on each; stop them on exit."""
+def citus_node(*, fsync: bool = False) -> Iterator[ThrowawayServer]:
+    """One PostgreSQL with Citus and database DATABASE, in no cluster yet; stopped on exit."""
     if not citus_available():
         raise ServerError("Citus is not installed into PostgreSQL 15: run scripts/setup-citus")
+    with throwaway_server(fsync=fsync, bindir=BINDIR, settings=SETTINGS) as node:
+        with psycopg.connect(node.conninfo, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {DATABASE}")
+        with psycopg.connect(node.conninfo_for(DATABASE), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION citus")
+        yield node
+
+
+@contextlib.contextmanager
+def citus_cluster(*, workers: int = 2, fsync: bool = False) -> Iterator[CitusCluster]:
+    """Start a coordinator and `workers` workers with Citus, database DATABASE on each; stop them on exit."""
     with contextlib.ExitStack() as stack:
-        nodes = [stack.enter_context(throwaway_server(fsync=fsync, bindir=BINDIR, settings=SETTINGS))
-                 for _ in range(workers + 1)]
-        for node in nodes:
-            with psycopg.connect(node.conninfo, autocommit=True) as conn:
-                conn.execute(f"CREATE DATABASE {DATABASE}")
-            with psycopg.connect(node.conninfo_for(DATABASE), autocommit=True) as conn:
-                conn.execute("CREATE EXTENSION citus")
-        coordinator, *rest = nodes
+        coordinator, *rest = [stack.enter_context(citus_node(fsync=fsync)) for _ in range(workers + 1)]
         with psycopg.connect(coordinator.conninfo_for(DATABASE), autocommit=True) as conn:
             conn.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", (coordinator.port,))
             for worker in rest:

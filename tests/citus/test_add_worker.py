@@ -1,0 +1,144 @@
+"""A worker added after `citus-install`: `audit-py citus-add-worker` makes it part of the log, pins and
+strict mode mean there what they mean everywhere, and a company moved to it records, seals and verifies.
+
+A cluster of its own (a coordinator, one worker, and a node to add), so that the shared one keeps its
+two workers. The node to add has given out oids to roles of its own first: a role's oid there is not
+the one it has on the other nodes, as on any node added later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+
+from audit_py import citus
+from audit_py.cli import main as audit_py
+from audit_py.server import ThrowawayServer
+
+from ..helpers import RECORD_SQL
+from .cluster import DATABASE, CitusCluster, citus_cluster, citus_node, install_log
+from .conftest import OWNER, READER, TENANT, WRITER, node_of
+
+
+@dataclass(frozen=True)
+class Grown:
+    cluster: CitusCluster  # the new node among its workers
+    added: ThrowawayServer
+    pinned: uuid.UUID  # the company TENANT is pinned to, on the first worker
+    verify_before: tuple[int, str]  # after a bare citus_add_node()
+    add_worker: tuple[int, str]
+    verify_after: tuple[int, str]
+
+
+def _cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        status = audit_py(list(argv))
+    return status, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def grown() -> Iterator[Grown]:
+    with citus_cluster(workers=1) as small, citus_node() as added:
+        install_log(small)
+        with psycopg.connect(added.conninfo_for(DATABASE), autocommit=True) as conn:
+            for n in range(5):
+                conn.execute(f"CREATE ROLE local_only_{n}")
+        pinned = uuid.uuid4()
+        with psycopg.connect(small.conninfo(user=OWNER), autocommit=True) as owner:
+            owner.execute("SELECT audit.pin_tenant(%s, %s)", (TENANT, pinned))
+            owner.execute("SELECT audit.enable_strict_mode(%s)", (WRITER,))
+        # As an administrator would, by Citus's own function alone.
+        with psycopg.connect(small.conninfo(), autocommit=True) as conn:
+            conn.execute("SELECT citus_add_node('127.0.0.1', %s)", (added.port,))
+        verify = ("verify", "--dsn", small.conninfo(user=READER))
+        verify_before = _cli(*verify)
+        add_worker = _cli("citus-add-worker", "--dsn", small.conninfo(), "--host", "127.0.0.1",
+                          "--port", str(added.port))
+        yield Grown(CitusCluster(small.coordinator, (*small.workers, added)), added, pinned,
+                    verify_before, add_worker, _cli(*verify))
+
+
+def test_a_worker_added_by_citus_alone_is_named_by_verify_until_made_part_of_the_log(grown: Grown) -> None:
+    status, out = grown.verify_before
+    worker = f"worker 127.0.0.1:{grown.added.port}"
+    assert status == 1
+    # Citus gives PUBLIC EXECUTE on every function it creates there, and installs no DDL guard.
+    assert f"TAMPERED   The protections of the log on {worker}" in out
+    assert "has 'privileges PUBLIC=EXECUTE,audit_definer=EXECUTE'" in out
+    assert "event trigger audit_refuse_ddl is missing" in out
+    assert grown.add_worker == (0, f"already a node, made part of the log again: 127.0.0.1:{grown.added.port}\n")
+    status, out = grown.verify_after
+    assert status == 0, out
+    assert f"OK         Protections in place on {worker}" in out
+
+
+def _on_the_added_worker(grown: Grown) -> uuid.UUID:
+    """A company other than the pinned one, its shard moved to the added worker."""
+    with psycopg.connect(grown.cluster.conninfo()) as conn:
+        company = next(c for c in iter(uuid.uuid4, None) if node_of(conn, grown.cluster, c) != grown.added)
+        citus.move_company(grown.cluster.conninfo(), company, "127.0.0.1", grown.added.port)
+        assert node_of(conn, grown.cluster, company) == grown.added
+    return company
+
+
+def _visible(tenant: psycopg.Connection[Any], company: uuid.UUID) -> int:
+    with tenant.transaction(force_rollback=True):
+        tenant.execute("SET LOCAL citus.propagate_set_commands = local")
+        tenant.execute(f"SET LOCAL audit.company_id = '{company}'")
+        row = tenant.execute("SELECT count(*) FROM audit.audit_logs WHERE company_id = %s", (company,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_pins_and_strict_mode_name_the_same_roles_on_the_added_worker(grown: Grown) -> None:
+    company = _on_the_added_worker(grown)
+    with psycopg.connect(grown.cluster.conninfo(user=WRITER), autocommit=True) as writer:
+        # Strict mode covers the writer there too: no entry without a user.
+        with pytest.raises(psycopg.Error) as refused:
+            writer.execute(RECORD_SQL, (company, "CREATE_INVOICE", "invoice", uuid.uuid4(), "{}", None, None))
+        assert refused.value.sqlstate == "AU006"
+        writer.execute(RECORD_SQL, (company, "CREATE_INVOICE", "invoice", uuid.uuid4(), "{}", uuid.uuid4(), None))
+    # The pinned tenant, naming that company in its context, reads nothing of it there.
+    with psycopg.connect(grown.cluster.conninfo(user=TENANT)) as tenant:
+        assert _visible(tenant, company) == 0
+    with psycopg.connect(grown.cluster.conninfo(user=READER)) as reader:
+        assert _visible(reader, company) == 1
+    # What the added worker's copies hold: the names given, not oids of its own roles.
+    with psycopg.connect(grown.cluster.conninfo(grown.added)) as conn:
+        conn.execute("SET citus.override_table_visibility = off")
+        shards = dict(conn.execute(
+            "SELECT c.relname::text ~ '^tenant', c.oid::regclass::text FROM pg_catalog.pg_class c"
+            " WHERE c.relnamespace = 'audit'::regnamespace AND c.relname ~ '^(tenant_logins|strict_mode)_[0-9]+$'"
+        ).fetchall())
+        assert conn.execute(f"SELECT login_role::text, company_id FROM {shards[True]}").fetchall() == [
+            (TENANT, grown.pinned)]
+        assert conn.execute(f"SELECT login_role::text FROM {shards[False]}").fetchall() == [(WRITER,)]
+
+
+def test_a_company_moved_to_the_added_worker_seals_and_verifies_there(grown: Grown) -> None:
+    company = _on_the_added_worker(grown)
+    with psycopg.connect(grown.cluster.conninfo(user=WRITER), autocommit=True) as writer:
+        for _ in range(3):
+            writer.execute(RECORD_SQL, (company, "CREATE_INVOICE", "invoice", uuid.uuid4(), "{}", uuid.uuid4(), None))
+    with psycopg.connect(grown.cluster.conninfo(user=OWNER), autocommit=True) as sealer:
+        sealed = {row[0]: row[2] for row in sealer.execute("SELECT * FROM audit.seal()").fetchall()}
+    assert sealed[company] == 3
+    status, out = _cli("verify", "--dsn", grown.cluster.conninfo(user=READER), "--company", str(company))
+    assert status == 0, out
+    with psycopg.connect(grown.cluster.conninfo(user=READER)) as reader:
+        row = reader.execute("SELECT ok FROM audit.verify(%s)", (company,)).fetchone()
+    assert row is not None and row[0] is True
+
+
+def test_only_a_superuser_adds_a_worker(grown: Grown) -> None:
+    status, out = _cli("citus-add-worker", "--dsn", grown.cluster.conninfo(user=OWNER), "--host", "127.0.0.1",
+                       "--port", str(grown.added.port))
+    assert (status, out) == (2, "audit-py citus-add-worker: adding a worker needs a superuser login\n")
