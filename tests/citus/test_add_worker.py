@@ -114,7 +114,7 @@ def test_pins_and_strict_mode_name_the_same_roles_on_the_added_worker(grown: Gro
     # What the added worker's copies hold: the names given, not oids of its own roles.
     with psycopg.connect(grown.cluster.conninfo(grown.added)) as conn:
         conn.execute("SET citus.override_table_visibility = off")
-        shards = dict(conn.execute(
+        shards: dict[bool, str] = dict(conn.execute(
             "SELECT c.relname::text ~ '^tenant', c.oid::regclass::text FROM pg_catalog.pg_class c"
             " WHERE c.relnamespace = 'audit'::regnamespace AND c.relname ~ '^(tenant_logins|strict_mode)_[0-9]+$'"
         ).fetchall())
