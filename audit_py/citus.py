@@ -226,3 +226,25 @@ def add_worker(superuser_conninfo: str, host: str, port: int) -> bool:
             conn.execute("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC")
             _guard_every_node(conn)
     return added
+
+
+_SHARD_PLACES = ("SELECT s.shardid, p.groupid FROM pg_catalog.pg_dist_shard s"
+                 " JOIN pg_catalog.pg_dist_placement p USING (shardid)"
+                 " WHERE s.logicalrelid = 'audit.audit_logs'::pg_catalog.regclass")
+
+
+def rebalance(superuser_conninfo: str, mode: str = "block_writes") -> int:
+    """Spread the log's shards evenly over the workers (after add_worker(), say), with Citus's
+    rebalance_table_shards() for the log's co-location group: every table co-located with the log (a
+    tracked business table) moves with it. Return how many of the log's shards moved. As a move
+    (move_company()), through the same loan of the log's tables to the superuser; mode likewise."""
+    with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+        _require_superuser(conn, MoveError("rebalancing the log's shards needs a superuser login"))
+        if not is_distributed(conn):
+            raise MoveError("the log is not distributed: run audit-py citus-install first")
+        before: dict[object, object] = dict(conn.execute(_SHARD_PLACES).fetchall())
+        with _lent_tables(superuser_conninfo, conn, _LOG_TABLES):
+            conn.execute("SELECT pg_catalog.rebalance_table_shards('audit.audit_logs',"
+                         " shard_transfer_mode => %s::citus.shard_transfer_mode)", (mode,))
+        after: dict[object, object] = dict(conn.execute(_SHARD_PLACES).fetchall())
+    return len([shard for shard, group in after.items() if before.get(shard) != group])

@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     add_worker_cmd.add_argument("--host", required=True, help="the worker's host, as the coordinator reaches it")
     add_worker_cmd.add_argument("--port", type=int, default=5432, help="the worker's port (default: 5432)")
 
+    rebalance_cmd = commands.add_parser(
+        "citus-rebalance", help="on a Citus coordinator: spread the log's shards evenly over the workers"
+                                " (README: Scaling out)")
+    _dsn_option(rebalance_cmd, "libpq connection string or URI of the coordinator's database, as a superuser")
+    rebalance_cmd.add_argument("--mode", choices=("block_writes", "force_logical", "auto"), default="block_writes",
+                               help="Citus's shard_transfer_mode (default: block_writes; README: Shard moves)")
+
     uninstall_cmd = commands.add_parser(
         "uninstall", help="roll back every migration: the log, its functions and (unless still used) its roles")
     _dsn_option(uninstall_cmd, "database to remove the log from, as the login that installed it")
@@ -150,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
 
 # What each command needs of its login, for the line that says it lacks it.
 NEEDS = {"migrate": "the database's owner, with CREATEROLE", "citus-install": "a superuser of the coordinator",
-         "citus-add-worker": "a superuser of the coordinator",
+         "citus-add-worker": "a superuser of the coordinator", "citus-rebalance": "a superuser of the coordinator",
          "uninstall": "the login that installed the log",
          "seal": "audit_admin", "verify": "audit_reader",
          "digest": "audit_reader", "log": "audit_reader or audit_tenant_reader", "tail": "audit_reader",
@@ -246,6 +253,11 @@ def _run(args: argparse.Namespace) -> int:
 
         added = citus.add_worker(args.dsn, args.host, args.port)
         print(f"{'added' if added else 'already a node, made part of the log again'}: {args.host}:{args.port}")
+        return 0
+    if args.command == "citus-rebalance":
+        from . import citus
+
+        print(f"shards moved: {citus.rebalance(args.dsn, args.mode)}")
         return 0
     if args.command == "uninstall":
         removed = rollback(args.dsn, destroy_entries=args.destroy_entries)

@@ -142,3 +142,42 @@ def test_only_a_superuser_adds_a_worker(grown: Grown) -> None:
     status, out = _cli("citus-add-worker", "--dsn", grown.cluster.conninfo(user=OWNER), "--host", "127.0.0.1",
                        "--port", str(grown.added.port))
     assert (status, out) == (2, "audit-py citus-add-worker: adding a worker needs a superuser login\n")
+
+
+def test_rebalancing_spreads_the_log_over_the_added_worker_and_keeps_it_whole(grown: Grown) -> None:
+    companies = [uuid.uuid4() for _ in range(12)]
+    with psycopg.connect(grown.cluster.conninfo(user=WRITER), autocommit=True) as writer:
+        for company in companies:
+            writer.execute(RECORD_SQL, (company, "CREATE_INVOICE", "invoice", uuid.uuid4(), "{}", uuid.uuid4(), None))
+    stamps = ("SELECT company_id, id, created_at, txid, origin FROM audit.audit_logs WHERE company_id = ANY(%s)"
+              " ORDER BY id")
+    with psycopg.connect(grown.cluster.conninfo(user=READER), autocommit=True) as reader:
+        before = reader.execute(stamps, (companies,)).fetchall()
+    with psycopg.connect(grown.cluster.conninfo(user=OWNER), autocommit=True) as sealer:
+        sealer.execute("SELECT audit.seal()")
+
+    status, out = _cli("citus-rebalance", "--dsn", grown.cluster.conninfo())
+    assert status == 0, out
+    moved = int(out.removeprefix("shards moved: "))
+    with psycopg.connect(grown.cluster.conninfo()) as conn:
+        per_worker = dict(conn.execute(
+            "SELECT n.nodeport, count(*) FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement p"
+            " USING (shardid) JOIN pg_catalog.pg_dist_node n USING (groupid)"
+            " WHERE s.logicalrelid = 'audit.audit_logs'::regclass GROUP BY n.nodeport").fetchall())
+        owners = conn.execute("SELECT relname::text, relowner::regrole::text FROM pg_catalog.pg_class"
+                              " WHERE relnamespace = 'audit'::regnamespace AND relkind = 'r'").fetchall()
+    assert moved > 0
+    # Even within Citus's default threshold: 10% of the 16 shards each worker would hold.
+    assert len(per_worker) == 2 and max(per_worker.values()) - min(per_worker.values()) <= 2, per_worker
+    assert {owner for _, owner in owners} == {"audit_owner"}
+
+    with psycopg.connect(grown.cluster.conninfo(user=READER), autocommit=True) as reader:
+        assert reader.execute(stamps, (companies,)).fetchall() == before
+    with psycopg.connect(grown.cluster.conninfo(user=WRITER), autocommit=True) as writer:
+        for company in companies:
+            writer.execute(RECORD_SQL, (company, "CREATE_INVOICE", "invoice", uuid.uuid4(), "{}", uuid.uuid4(), None))
+    with psycopg.connect(grown.cluster.conninfo(user=OWNER), autocommit=True) as sealer:
+        sealed = {row[0]: row[2] for row in sealer.execute("SELECT * FROM audit.seal()").fetchall()}
+    assert all(sealed[company] == 1 for company in companies)
+    status, out = _cli("verify", "--dsn", grown.cluster.conninfo(user=READER))
+    assert status == 0, out
