@@ -21,6 +21,7 @@ from .errors import AuditError
 from .schema import migrate, rollback
 from .server import ServerError
 from .service import AuditService
+from .sharded_tail import Position
 
 
 def _instant(text: str) -> datetime:
@@ -41,6 +42,11 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
     return value
+
+
+def _position(text: str) -> int | Position:
+    """tail's position: a transaction id, or on a log sharded on Citus origin:txid for each worker."""
+    return Position.parse(text) if ":" in text else _count(text)
 
 
 def _version() -> str:
@@ -130,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     _dsn_option(tail_cmd, "database to read")
     tail_cmd.add_argument("--follow", "-f", action="store_true", help="keep waiting for new entries")
     tail_cmd.add_argument("--company", type=UUID, help="this company only")
-    tail_cmd.add_argument("--from-position", type=_count, metavar="N",
+    tail_cmd.add_argument("--from-position", type=_position, metavar="POSITION",
                           help="start from a position printed earlier, instead of from now")
     tail_cmd.add_argument("--lines", "-n", type=_count, default=10, metavar="N",
                           help="start with the N latest entries (default 10), unless --from-position")
@@ -378,11 +384,12 @@ def _log(conn: psycopg.Connection[tuple[object, ...]], args: argparse.Namespace)
 def _tail(args: argparse.Namespace) -> int:
     stop = None if args.follow else iter([True])
     as_json = not sys.stdout.isatty()
-    position = args.from_position
+    position = [args.from_position]  # where the last poll reached, printed at the end to resume from
+
     try:
-        for record, reached in reading.follow(args.dsn, args.company, args.from_position, args.poll, args.lines,
-                                              stop, args.notice_after, retry_connect=args.follow):
-            position = reached
+        for record, _ in reading.follow(args.dsn, args.company, args.from_position, args.poll, args.lines,
+                                        stop, args.notice_after, retry_connect=args.follow,
+                                        polled=lambda reached: position.__setitem__(0, reached)):
             if as_json:
                 print(reading.as_json(record), flush=True)
             else:
@@ -390,8 +397,8 @@ def _tail(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
     except KeyboardInterrupt:
         pass
-    if position is not None:
-        print(f"resume with: --from-position {position}", file=sys.stderr)
+    if position[0] is not None:
+        print(f"resume with: --from-position {position[0]}", file=sys.stderr)
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
@@ -13,12 +13,14 @@ from typing import IO, Any
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from psycopg.abc import Buffer
 from psycopg.pq import TransactionStatus
 
-from . import offline, queries, surface
+from . import offline, queries, sharded_tail, surface
 from .errors import INVALID_QUERY, InvalidQuery
 from .models import AuditRecord
+from .sharded_tail import Position
 
 # An entry is final once its transaction's id is below the snapshot's xmin: no
 # transaction that could still commit has a smaller one (the horizon audit.seal() uses too).
@@ -33,7 +35,10 @@ LAST_SQL = (
     " WHERE txid < %(horizon)s AND (%(company_id)s::uuid IS NULL OR company_id = %(company_id)s)"
     " ORDER BY txid DESC, id DESC LIMIT %(last)s) AS latest ORDER BY txid, id"
 )
-SET_COMPANY_SQL = "SELECT set_config('audit.company_id', %s, true)"
+# SET LOCAL rather than set_config(): on a log sharded on Citus, Citus passes SET LOCAL on to the
+# workers, where the tenant policies read it (with propagate_set_commands = local, a setting of no
+# meaning elsewhere), and set_config() never.
+SET_COMPANY_SQL = "SET LOCAL citus.propagate_set_commands = local; SET LOCAL audit.company_id = {}"
 # Entries past the horizon have committed and wait for an older transaction still open: which ones,
 # oldest first (a transaction prepared for two-phase commit waits until COMMIT PREPARED).
 WAITING_SQL = (
@@ -109,27 +114,21 @@ def _cell(value: Any) -> str:
 
 
 class Unsupported(Exception):
-    """What this command does not do on this log (tail on a log sharded by company on Citus)."""
-
-
-# tail's position is one transaction id, below the horizon of one counter. On Citus each worker counts
-# its own transactions (the coordinator, whose horizon tail would read, writes no entries), so one
-# number cannot say where a tail stands on every worker: it would skip entries or hold them back.
-CITUS_TAIL = ("tail: not on a log sharded by company on Citus: each worker counts its own transactions, and"
-              " one position cannot follow them all. Read a company's entries with `audit-py log --company`"
-              " or `audit-py export --company`")
+    """What this command does not do with this log (a tail position of another kind of log)."""
 
 
 def name_company(conn: psycopg.Connection[Any], company_id: UUID | None) -> None:
     """Put the company in the transaction's context: a tenant reader sees nothing without it."""
     if company_id is not None:
-        conn.execute(SET_COMPANY_SQL, (str(company_id),))
+        conn.execute(sql.SQL(SET_COMPANY_SQL).format(sql.Literal(str(company_id))))
 
 
-def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: float, last: int = 0,
+def follow(conninfo: str, company_id: UUID | None, start: int | Position | None, poll: float, last: int = 0,
            stop: Iterator[bool] | None = None, notice_after: float = 60,
-           retry_connect: bool = True) -> Iterator[tuple[AuditRecord, int]]:
-    """Entries as their transactions end, in transaction order; each with the position to resume from.
+           retry_connect: bool = True,
+           polled: Callable[[int | Position], None] | None = None) -> Iterator[tuple[AuditRecord, int | Position]]:
+    """Entries as their transactions end, in transaction order; each with the position to resume from:
+    a transaction id, or on a log sharded by company on Citus one for each worker (sharded_tail).
 
     Without a start: the `last` latest entries, then what ends from now on. Reconnects when the
     connection drops, and goes on from where it was: nothing is skipped or repeated. `stop`, when
@@ -145,9 +144,23 @@ def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: floa
             connected = False
             with psycopg.connect(conninfo, autocommit=True, application_name="audit-py tail") as conn:
                 failures, connected = 0, True
-                if surface.is_citus(conn):
-                    raise Unsupported(CITUS_TAIL)
+                sharded = surface.is_citus(conn)
+                if isinstance(start, Position) != sharded and start is not None:
+                    raise Unsupported(f"tail: --from-position {start} is a position of a log on "
+                                      f"{'one PostgreSQL' if sharded else 'Citus'}, and this one is "
+                                      f"{'sharded on Citus' if sharded else 'on one PostgreSQL'}")
                 queries.exact_json(conn)
+                while sharded:
+                    with conn.transaction():
+                        name_company(conn, company_id)
+                        records, start = sharded_tail.poll(conn, company_id, start, last)  # type: ignore[arg-type]
+                    for record in records:
+                        yield record, start
+                    if polled is not None:  # once the poll's entries are out: an interrupted one repeats, not skips
+                        polled(start)
+                    if stop is not None and next(stop):
+                        return
+                    time.sleep(poll)
                 while True:
                     with conn.transaction():
                         name_company(conn, company_id)
@@ -164,6 +177,8 @@ def follow(conninfo: str, company_id: UUID | None, start: int | None, poll: floa
                     start = horizon
                     for record in records:
                         yield record, horizon
+                    if polled is not None:
+                        polled(start)
                     if stop is not None and next(stop):
                         return
                     time.sleep(poll)

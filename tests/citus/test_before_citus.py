@@ -19,7 +19,7 @@ from audit_py.server import SUPERUSER
 
 from ..helpers import RECORD_SQL
 from .cluster import CitusCluster
-from .conftest import OWNER, READER, WRITER, system_identifier
+from .conftest import OWNER, READER, TENANT, WRITER, spread, system_identifier
 
 LATE = "audit_late"
 
@@ -163,10 +163,59 @@ def test_log_of_a_distributed_company(cluster: CitusCluster, late: dict[str, Any
     assert [entry["id"] for entry in printed] == expected and len(expected) >= 5
 
 
-def test_tail_refuses_a_distributed_log(cluster: CitusCluster, late: dict[str, Any], capsys: Any) -> None:
-    """Each worker counts its own transactions: one position cannot say where a tail stands on all of
-    them, so tail says so rather than skip or repeat entries."""
-    status = audit_py(["tail", "--dsn", _conninfo(cluster, user=READER)])
+def _tail(cluster: CitusCluster, capsys: Any, *options: str, user: str = READER) -> tuple[list[str], str]:
+    """One poll of `audit-py tail`: the ids it printed, and the position it says to resume from."""
+    capsys.readouterr()
+    status = audit_py(["tail", "--dsn", _conninfo(cluster, user=user), *options])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    return [json.loads(line)["id"] for line in out.splitlines()], err.split("--from-position ")[1].strip()
+
+
+def test_tail_follows_every_worker_from_a_position_of_each(cluster: CitusCluster, late: dict[str, Any],
+                                                           capsys: Any) -> None:
+    """The position holds a transaction id for each worker's origin: each entry comes once, as its
+    transaction ends; a transaction open on one worker holds back that worker's later entries only."""
+    with psycopg.connect(_conninfo(cluster)) as conn:
+        first, second = spread(conn, cluster, 2)
+        origins = {system_identifier(psycopg.connect(_conninfo(cluster, node), autocommit=True))
+                   for node in cluster.workers}
+    _, position = _tail(cluster, capsys, "-n", "0")
+    assert {int(pair.split(":")[0]) for pair in position.split(",")} == origins
+
+    written = _record(cluster, first, 2) + _record(cluster, second, 2)
+    with psycopg.connect(_conninfo(cluster, user=WRITER)) as open_writer:
+        held = open_writer.execute(RECORD_SQL, (first, "HELD", "invoice", uuid.uuid4(), "{}", None,
+                                                None)).fetchone()[0]  # type: ignore[index]
+        after_held = _record(cluster, first, 1) + _record(cluster, second, 1)
+        printed, position = _tail(cluster, capsys, "--from-position", position)
+        assert sorted(printed) == sorted(map(str, written + after_held[1:]))
+        open_writer.commit()
+    printed, position = _tail(cluster, capsys, "--from-position", position)
+    assert printed == [str(held), str(after_held[0])]
+    assert _tail(cluster, capsys, "--from-position", position) == ([], position)
+
+
+def test_tail_of_a_tenant_on_citus_reads_its_company(cluster: CitusCluster, late: dict[str, Any],
+                                                     capsys: Any) -> None:
+    """The company reaches the workers' policies (SET LOCAL, which Citus passes on): a tenant reader's
+    tail, log and export read that company's entries, and no other's."""
+    with psycopg.connect(_conninfo(cluster)) as conn:
+        mine, other = spread(conn, cluster, 2)
+    _, position = _tail(cluster, capsys, "-n", "0", user=TENANT)
+    written = _record(cluster, mine, 2)
+    _record(cluster, other, 1)
+    printed, _ = _tail(cluster, capsys, "--company", str(mine), "--from-position", position, user=TENANT)
+    assert printed == list(map(str, written))
+    assert audit_py(["log", "--dsn", _conninfo(cluster, user=TENANT), "--company", str(mine), "--json"]) == 0
+    assert sorted(json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()) == sorted(map(str, written))
+    assert audit_py(["export", "--dsn", _conninfo(cluster, user=TENANT), "--company", str(mine), "--out", "-"]) == 0
+    assert sorted(json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()) == sorted(map(str, written))
+
+
+def test_tail_refuses_a_position_of_one_postgresql(cluster: CitusCluster, late: dict[str, Any], capsys: Any) -> None:
+    status = audit_py(["tail", "--dsn", _conninfo(cluster, user=READER), "--from-position", "1234"])
     err = capsys.readouterr().err
     assert status == 2, err
-    assert "tail: not on a log sharded by company on Citus" in err, err
+    assert "tail: --from-position 1234 is a position of a log on one PostgreSQL, and this one is sharded on Citus" \
+        in err, err
