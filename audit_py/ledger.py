@@ -200,7 +200,9 @@ def _verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None, run: Run
         run.verdicts.append(Verdict(None, UNVERIFIABLE, refusal))
         return
     citus = surface.is_citus(conn)
-    judgement = surface.judge(surface.read(conn, citus), citus)
+    # citus-install runs as a superuser and installs the DDL guard on every node: on Citus its absence
+    # is tampering, not a non-superuser's install.
+    judgement = surface.judge(surface.read(conn, citus), citus, require_guard=citus)
     if citus:
         judgement.problems.extend(_coordinator_placements(conn))
     run.guard_installed = judgement.guard_installed
@@ -300,8 +302,7 @@ def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) ->
             worker.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             worker.execute(_PIN_SETTINGS)
             worker.execute(surface.SHOW_SHARDS_SQL)
-            problems = surface.judge_worker(*surface.read_worker(worker, placed, left_over), placed,
-                                            require_guard=run.guard_installed)
+            problems = surface.judge_worker(*surface.read_worker(worker, placed, left_over), placed)
             origin = int(worker.execute(_IDENTIFIER_SQL).fetchone()[0])  # type: ignore[index]
         reached.append(_Worker(name, worker, origin))
         if problems:

@@ -153,11 +153,11 @@ def read_worker(conn: psycopg.Connection[Any], placed: dict[int, str], left_over
 
 
 def judge_worker(plain: dict[str, list[str]], shards: dict[int, dict[str, list[str]]],
-                 placed: dict[int, str], *, require_guard: bool) -> list[str]:
+                 placed: dict[int, str]) -> list[str]:
     """What differs on a worker from a fresh install's worker, each in a sentence: the objects outside
-    the shards, then each placed shard (judge_shards). require_guard: the coordinator has the DDL guard,
-    so every worker must (citus-install and citus-add-worker install it on each node)."""
-    return (judge(plain, objects=expected_worker()["objects"], require_guard=require_guard).problems
+    the shards, the DDL guard included (citus-install and citus-add-worker install it on each node as
+    a superuser), then each placed shard (judge_shards)."""
+    return (judge(plain, objects=expected_worker()["objects"], require_guard=True).problems
             + judge_shards(shards, placed))
 
 

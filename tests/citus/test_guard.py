@@ -9,10 +9,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from audit_py import citus
+from audit_py.cli import main as audit_py
 from audit_py.server import SUPERUSER
 
 from .cluster import CitusCluster
-from .conftest import LIFT, WRITER, ConnectTo, node_of, spread
+from .conftest import LIFT, READER, WRITER, ConnectTo, node_of, spread
 from .test_immutability import MANUAL, _shards
 from .test_sealing import _record
 from .test_shard_moves import _move
@@ -124,3 +126,26 @@ def test_a_moved_shard_is_dropped_from_its_old_worker_through_the_guard(cluster:
     assert coordinator.execute("SELECT count(*) FROM pg_catalog.pg_dist_cleanup").fetchone() == (0,)
     old = connect_to(source, options=MANUAL)
     assert old.execute("SELECT pg_catalog.to_regclass(%s)", (f"audit.audit_logs_{shard_id}",)).fetchone() == (None,)
+
+
+def test_the_guard_dropped_from_every_node_is_named_by_verify(cluster: CitusCluster, connect_to: ConnectTo,
+                                                              capsys: Any) -> None:
+    """citus-install always installs the guard, as a superuser: on Citus no node may lack it, the
+    coordinator included (on one PostgreSQL, a non-superuser's install has none)."""
+    for node in cluster.nodes:
+        conn = connect_to(node, SUPERUSER, options=LOCAL)
+        with conn.transaction():
+            conn.execute(LIFT)
+            conn.execute("DROP SCHEMA audit_guard CASCADE")
+    try:
+        status = audit_py(["verify", "--dsn", cluster.conninfo(user=READER)])
+        out = capsys.readouterr().out
+        assert status == 1
+        assert "The protections of the log were tampered with: " in out
+        for worker in cluster.workers:
+            assert f"on worker 127.0.0.1:{worker.port} were tampered with:" in out
+        assert out.count("event trigger audit_refuse_ddl is missing") == len(cluster.nodes)
+    finally:
+        # What puts the guard back on every node: citus-add-worker, for a worker that is one already.
+        assert citus.add_worker(cluster.conninfo(), "127.0.0.1", cluster.workers[0].port) is False
+    test_the_guard_is_on_every_node(cluster, connect_to)
