@@ -16,12 +16,15 @@
 -- the same role on every node.
 --
 -- What follows from names: a pin or strict mode names the role it was
--- given, whatever happens to it later. Renaming or dropping such a role
--- leaves a row that covers no one (a renamed tenant login is no longer
--- pinned): unpin it or turn strict mode off for it first, and again for
--- the new name after (README: Scaling out). The functions keep their
--- regrole arguments, so that a role that does not exist is refused when
--- it is named.
+-- given, whatever happens to it later, and Citus 13.0.5 renames a role on
+-- the coordinator only (NOTICE: not propagating ALTER ROLE ... RENAME TO
+-- commands to worker nodes), so a rename leaves the nodes disagreeing on
+-- its name anyway. A row that names no role on the node that reads it
+-- therefore fails closed, with an error that names it: strict mode then
+-- covers every login, and a tenant reader reads nothing (until an
+-- audit_admin deletes the row: README, Scaling out). The functions keep
+-- their regrole arguments, so that a role that does not exist is refused
+-- when it is named.
 
 SET LOCAL lock_timeout = '5s';
 -- The DDL guard of superuser installs lifts for the transaction its value names, this one.
@@ -42,19 +45,30 @@ COMMENT ON COLUMN audit.tenant_logins.login_role IS
     'The name of the login, or of a role its members log in as. (Citus: a name, the same role on every node.)';
 
 -- As on one PostgreSQL (sql/0037_strict_mode.sql), the role looked up by
--- name on the node the entry is written on; a name no role has covers no one.
+-- name on the node the entry is written on.
 CREATE OR REPLACE FUNCTION audit._require_user(operation text)
 RETURNS void
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    unknown name;
+    covered boolean;
 BEGIN
-    IF EXISTS (SELECT FROM audit.strict_mode s
-               WHERE s.login_role IS NULL
-                  OR pg_catalog.pg_has_role(session_user,
-                                            pg_catalog.to_regrole(pg_catalog.quote_ident(s.login_role))::pg_catalog.oid,
-                                            'MEMBER')) THEN
+    SELECT pg_catalog.min(s.login_role) FILTER (WHERE pg_catalog.to_regrole(pg_catalog.quote_ident(s.login_role)) IS NULL),
+           pg_catalog.bool_or(s.login_role IS NULL
+                              OR pg_catalog.pg_has_role(session_user,
+                                                        pg_catalog.to_regrole(pg_catalog.quote_ident(s.login_role))::pg_catalog.oid,
+                                                        'MEMBER'))
+    INTO unknown, covered
+    FROM audit.strict_mode s;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION '%: strict mode is on for role %, which does not exist on this node, and no user_id is known', operation, unknown
+            USING ERRCODE = 'AU006', COLUMN = 'user_id',
+                  DETAIL = 'A strict mode row that names no role covers every login (a role renamed or dropped since: Citus renames a role on the coordinator only).',
+                  HINT = 'Pass user_id; an audit_admin removes the row with DELETE FROM audit.strict_mode WHERE login_role = ''<name>''.';
+    ELSIF covered THEN
         RAISE EXCEPTION '%: strict mode is on and no user_id is known', operation
             USING ERRCODE = 'AU006', COLUMN = 'user_id',
                   HINT = 'Pass user_id, or set it for the transaction with audit.set_context(user_id => ...).';
@@ -81,19 +95,34 @@ DELETE FROM audit.strict_mode s
 WHERE s.login_role IS NOT DISTINCT FROM pg_catalog.pg_get_userbyid(disable_strict_mode.login_role::pg_catalog.oid);
 $$;
 
--- As in sql/0092_tenant_readers.sql, by name.
+-- As in sql/0092_tenant_readers.sql, by name; the pins read in one scan.
 CREATE OR REPLACE FUNCTION audit._pinned_companies()
 RETURNS uuid[]
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT pg_catalog.array_agg(p.company_id)
-FROM audit.tenant_logins p
-WHERE pg_catalog.pg_has_role(session_user,
-                             pg_catalog.to_regrole(pg_catalog.quote_ident(p.login_role))::pg_catalog.oid,
-                             'MEMBER')
+DECLARE
+    unknown name;
+    pinned uuid[];
+BEGIN
+    SELECT pg_catalog.min(p.login_role) FILTER (WHERE pg_catalog.to_regrole(pg_catalog.quote_ident(p.login_role)) IS NULL),
+           pg_catalog.array_agg(p.company_id) FILTER (
+               WHERE pg_catalog.pg_has_role(session_user,
+                                            pg_catalog.to_regrole(pg_catalog.quote_ident(p.login_role))::pg_catalog.oid,
+                                            'MEMBER'))
+    INTO unknown, pinned
+    FROM audit.tenant_logins p;
+    IF unknown IS NOT NULL THEN
+        -- Not named to the tenant: which logins are pinned is the admins' to know.
+        RAISE EXCEPTION 'audit: a tenant pin names a role that does not exist on this node: tenant readers read nothing until it is removed'
+            USING ERRCODE = 'AU006',
+                  DETAIL = 'Which login it confined cannot be told (a role renamed or dropped since: Citus renames a role on the coordinator only).',
+                  HINT = 'An audit_admin finds it with SELECT login_role FROM audit.tenant_logins WHERE to_regrole(quote_ident(login_role)) IS NULL, run on the worker, and removes it with DELETE, then pins the login again.';
+    END IF;
+    RETURN pinned;
+END;
 $$;
 
 CREATE OR REPLACE FUNCTION audit.pin_tenant(login_role regrole, company_id uuid)
