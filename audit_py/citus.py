@@ -26,6 +26,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from yoyo.migrations import read_sql_migration
 
+from . import surface
 from .schema import migrate, sql_dir
 
 NO_DDL_PROPAGATION = "-c citus.enable_ddl_propagation=off"
@@ -194,6 +195,27 @@ def move_company(superuser_conninfo: str, company_id: object, target_host: str, 
 
 
 _REFERENCE_TABLES = ("strict_mode", "tenant_logins")
+_MEMBERSHIPS_ON_WORKERS = ("SELECT w.nodename, w.nodeport, w.success, w.result"
+                           " FROM pg_catalog.run_command_on_workers(%s) w")
+
+
+def _check_memberships(conn: psycopg.Connection[tuple[object, ...]], host: str, port: int) -> None:
+    """Refuse a node whose own memberships in the log's roles are not the coordinator's: Citus grants
+    the coordinator's there, and leaves the node's own (a node used before, or made ready by hand)."""
+    command = ("SELECT COALESCE(pg_catalog.string_agg(m.membership, E'\\n'), '')"
+               f" FROM ({surface.MEMBERSHIPS_SQL}) m(membership)")
+    coordinator = surface.memberships(conn)
+    for node, node_port, success, result in conn.execute(_MEMBERSHIPS_ON_WORKERS, (command,)).fetchall():
+        if (node, node_port) != (host, port):
+            continue
+        if not success:
+            raise AddWorkerError(f"could not read the memberships of the log's roles on {host}:{port}: {result}")
+        problems = surface.judge_memberships(coordinator, {line for line in str(result).split("\n") if line})
+        if problems:
+            raise AddWorkerError(
+                f"on {host}:{port}, {'; '.join(problems)}: make that node's memberships of the log's roles the"
+                " coordinator's (as a superuser there, with citus.enable_ddl_propagation = off), then run"
+                " citus-add-worker again")
 
 
 class AddWorkerError(CitusError):
@@ -219,6 +241,7 @@ def add_worker(superuser_conninfo: str, host: str, port: int) -> bool:
         added = bool(row and row[0])
         if added:
             conn.execute("SELECT pg_catalog.citus_add_node(%s, %s)", (host, port))
+        _check_memberships(conn, host, port)
         with _lent_tables(superuser_conninfo, conn, _REFERENCE_TABLES):
             conn.execute("SELECT pg_catalog.replicate_reference_tables('block_writes')")
         with conn.transaction():

@@ -285,6 +285,7 @@ def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) ->
     """On a Citus coordinator: each worker's protection surface, read there (shards, functions,
     triggers, grants), one verdict a worker; the workers reached, for the check of transaction ids."""
     reached = []
+    members = surface.memberships(conn)
     for host, port, group in conn.execute(_WORKERS_SQL).fetchall():
         name = f"{host}:{port}"
         placed = dict(conn.execute(surface.PLACED_SQL, (group,)).fetchall())
@@ -303,6 +304,7 @@ def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) ->
             worker.execute(_PIN_SETTINGS)
             worker.execute(surface.SHOW_SHARDS_SQL)
             problems = surface.judge_worker(*surface.read_worker(worker, placed, left_over), placed)
+            problems += surface.judge_memberships(members, surface.memberships(worker))
             origin = int(worker.execute(_IDENTIFIER_SQL).fetchone()[0])  # type: ignore[index]
         reached.append(_Worker(name, worker, origin))
         if problems:
@@ -310,7 +312,8 @@ def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) ->
                                                         f" with: {'; '.join(problems)}."))
         else:
             run.verdicts.append(Verdict(None, VERIFIED, f"Protections in place on worker {name}: its {len(placed)}"
-                                                        " shards, functions and grants are as a fresh install's."))
+                                                        " shards, functions and grants are as a fresh install's, and"
+                                                        " who belongs to the log's roles is as on the coordinator."))
     return reached
 
 

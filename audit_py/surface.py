@@ -242,3 +242,30 @@ def _difference(expected_text: str, actual_text: str) -> str:
     missing = [repr(line) for line in expected_lines if line not in actual_lines]
     parts = ([f"has {' and '.join(added)}"] if added else []) + ([f"lacks {' and '.join(missing)}"] if missing else [])
     return ", ".join(parts) or "its lines are in another order"
+
+
+# On Citus, who belongs to the log's roles is the coordinator's to say: Citus grants a role on every
+# node, and a worker checks there the writes and reads sent to it (a tenant reader made an audit_reader
+# on one worker alone reads every company of that worker). Every membership in one of the log's roles,
+# or of one, in words.
+MEMBERSHIPS_SQL = """
+SELECT pg_catalog.concat(m.rolname, ' is a member of ', r.rolname,
+                         CASE WHEN a.admin_option THEN ' with admin option' ELSE '' END)
+FROM pg_catalog.pg_auth_members a
+JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.roleid
+JOIN pg_catalog.pg_roles m ON m.oid OPERATOR(pg_catalog.=) a.member
+WHERE r.rolname OPERATOR(pg_catalog.=) ANY (ARRAY['audit_owner', 'audit_definer', 'audit_writer', 'audit_reader',
+                                                 'audit_tenant_reader', 'audit_admin']::pg_catalog.name[])
+   OR m.rolname OPERATOR(pg_catalog.=) ANY (ARRAY['audit_owner', 'audit_definer', 'audit_writer', 'audit_reader',
+                                                 'audit_tenant_reader', 'audit_admin']::pg_catalog.name[])
+"""
+
+
+def memberships(conn: psycopg.Connection[Any]) -> set[str]:
+    return {str(row[0]) for row in conn.execute(MEMBERSHIPS_SQL).fetchall()}
+
+
+def judge_memberships(coordinator: set[str], node: set[str]) -> list[str]:
+    """How a node's memberships in the log's roles differ from the coordinator's, in sentences."""
+    return ([f"{membership} here, not on the coordinator" for membership in sorted(node - coordinator)]
+            + [f"{membership} on the coordinator, not here" for membership in sorted(coordinator - node)])

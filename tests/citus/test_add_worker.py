@@ -33,7 +33,8 @@ class Grown:
     added: ThrowawayServer
     pinned: uuid.UUID  # the company TENANT is pinned to, on the first worker
     verify_before: tuple[int, str]  # after a bare citus_add_node()
-    add_worker: tuple[int, str]
+    refused: tuple[int, str]  # citus-add-worker, while the node has a membership of its own
+    add_worker: tuple[int, str]  # once that membership is gone
     verify_after: tuple[int, str]
 
 
@@ -51,6 +52,8 @@ def grown() -> Iterator[Grown]:
         with psycopg.connect(added.conninfo_for(DATABASE), autocommit=True) as conn:
             for n in range(5):
                 conn.execute(f"CREATE ROLE local_only_{n}")
+            # A node used before: its own tenant login an audit_reader, which Citus leaves as it is.
+            conn.execute(f"CREATE ROLE audit_reader; CREATE ROLE {TENANT} LOGIN; GRANT audit_reader TO {TENANT}")
         pinned = uuid.uuid4()
         with psycopg.connect(small.conninfo(user=OWNER), autocommit=True) as owner:
             owner.execute("SELECT audit.pin_tenant(%s, %s)", (TENANT, pinned))
@@ -60,10 +63,13 @@ def grown() -> Iterator[Grown]:
             conn.execute("SELECT citus_add_node('127.0.0.1', %s)", (added.port,))
         verify = ("verify", "--dsn", small.conninfo(user=READER))
         verify_before = _cli(*verify)
-        add_worker = _cli("citus-add-worker", "--dsn", small.conninfo(), "--host", "127.0.0.1",
-                          "--port", str(added.port))
+        add_worker = ("citus-add-worker", "--dsn", small.conninfo(), "--host", "127.0.0.1", "--port", str(added.port))
+        refused = _cli(*add_worker)
+        with psycopg.connect(added.conninfo_for(DATABASE), autocommit=True,
+                             options="-c citus.enable_ddl_propagation=off") as conn:
+            conn.execute(f"REVOKE audit_reader FROM {TENANT}")
         yield Grown(CitusCluster(small.coordinator, (*small.workers, added)), added, pinned,
-                    verify_before, add_worker, _cli(*verify))
+                    verify_before, refused, _cli(*add_worker), _cli(*verify))
 
 
 def test_a_worker_added_by_citus_alone_is_named_by_verify_until_made_part_of_the_log(grown: Grown) -> None:
@@ -74,6 +80,11 @@ def test_a_worker_added_by_citus_alone_is_named_by_verify_until_made_part_of_the
     assert f"TAMPERED   The protections of the log on {worker}" in out
     assert "has 'privileges PUBLIC=EXECUTE,audit_definer=EXECUTE'" in out
     assert "event trigger audit_refuse_ddl is missing" in out
+    assert f"{TENANT} is a member of audit_reader here, not on the coordinator" in out
+    assert grown.refused == (2, f"audit-py citus-add-worker: on 127.0.0.1:{grown.added.port}, {TENANT} is a member of"
+                                " audit_reader here, not on the coordinator: make that node's memberships of the log's"
+                                " roles the coordinator's (as a superuser there, with citus.enable_ddl_propagation ="
+                                " off), then run citus-add-worker again\n")
     assert grown.add_worker == (0, f"already a node, made part of the log again: 127.0.0.1:{grown.added.port}\n")
     status, out = grown.verify_after
     assert status == 0, out

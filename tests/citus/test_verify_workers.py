@@ -15,7 +15,7 @@ import psycopg
 from audit_py.cli import main as audit_py
 
 from .cluster import CitusCluster
-from .conftest import LIFT, READER, WRITER, ConnectTo, node_of, rewrite_shard, spread
+from .conftest import LIFT, READER, TENANT, WRITER, ConnectTo, node_of, rewrite_shard, spread
 from .test_immutability import MANUAL
 from .test_sealing import _record, _verify
 
@@ -90,6 +90,18 @@ def test_insert_granted_on_a_workers_shard_is_named(cluster: CitusCluster, conne
     assert status == 1, out
     assert f"on worker 127.0.0.1:{port} were tampered with: table audit.audit_logs_{shard} was changed" in out, out
     assert f"{WRITER}=INSERT" in out, out
+
+
+def test_a_membership_granted_on_one_worker_is_named(cluster: CitusCluster, connect_to: ConnectTo,
+                                                     capsys: Any) -> None:
+    """A tenant reader made an audit_reader on one worker alone reads every company there."""
+    with _on_worker(cluster, connect_to, f"GRANT audit_reader TO {TENANT}", f"REVOKE audit_reader FROM {TENANT}") \
+            as (_, port):
+        status, out = _verify_all(cluster, capsys)
+    assert status == 1, out
+    assert (f"on worker 127.0.0.1:{port} were tampered with: {TENANT} is a member of audit_reader here, not on the"
+            " coordinator.") in out, out
+    assert _verify_all(cluster, capsys)[0] == 2
 
 
 def test_a_function_replaced_on_one_worker_is_named(cluster: CitusCluster, connect_to: ConnectTo,
