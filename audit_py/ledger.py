@@ -281,11 +281,21 @@ def _coordinator_placements(conn: psycopg.Connection[Any]) -> list[str]:
     return surface.judge_shards(shards, placed)
 
 
+def _coordinator_strict_mode(conn: psycopg.Connection[Any]) -> set[str] | None:
+    """Whom strict mode covers in the coordinator's own copy of audit.strict_mode."""
+    placed = dict(conn.execute(surface.PLACED_SQL, (0,)).fetchall())
+    conn.execute(surface.SHOW_SHARDS_SQL)
+    try:
+        return surface.strict_mode(conn, placed)
+    finally:
+        conn.execute("SELECT pg_catalog.set_config('citus.override_table_visibility', 'on', true)")
+
+
 def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) -> list[_Worker]:
     """On a Citus coordinator: each worker's protection surface, read there (shards, functions,
     triggers, grants), one verdict a worker; the workers reached, for the check of transaction ids."""
     reached = []
-    members = surface.memberships(conn)
+    members, strict = surface.memberships(conn), _coordinator_strict_mode(conn)
     for host, port, group in conn.execute(_WORKERS_SQL).fetchall():
         name = f"{host}:{port}"
         placed = dict(conn.execute(surface.PLACED_SQL, (group,)).fetchall())
@@ -305,6 +315,7 @@ def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) ->
             worker.execute(surface.SHOW_SHARDS_SQL)
             problems = surface.judge_worker(*surface.read_worker(worker, placed, left_over), placed)
             problems += surface.judge_memberships(members, surface.memberships(worker))
+            problems += surface.judge_strict_mode(strict, surface.strict_mode(worker, placed))
             origin = int(worker.execute(_IDENTIFIER_SQL).fetchone()[0])  # type: ignore[index]
         reached.append(_Worker(name, worker, origin))
         if problems:

@@ -269,3 +269,26 @@ def judge_memberships(coordinator: set[str], node: set[str]) -> list[str]:
     """How a node's memberships in the log's roles differ from the coordinator's, in sentences."""
     return ([f"{membership} here, not on the coordinator" for membership in sorted(node - coordinator)]
             + [f"{membership} on the coordinator, not here" for membership in sorted(coordinator - node)])
+
+
+# Strict mode as a node's own copy of audit.strict_mode (a reference table) has it: a superuser on a
+# worker who changes that copy alone changes whom strict mode covers there. The pins of
+# audit.tenant_logins are hidden from readers (so from verify) and are not compared.
+STRICT_MODE_SQL = "SELECT COALESCE(s.login_role::pg_catalog.text, '(every role)') FROM audit.{} s"
+
+
+def strict_mode(conn: psycopg.Connection[Any], placed: dict[int, str]) -> set[str] | None:
+    """Whom strict mode covers in the node's copy (read with shards shown); None without a copy there."""
+    for shard_id, table in placed.items():
+        if table == "audit.strict_mode":
+            return {str(row[0]) for row in conn.execute(STRICT_MODE_SQL.format(f"strict_mode_{shard_id}")).fetchall()}
+    return None
+
+
+def judge_strict_mode(coordinator: set[str] | None, node: set[str] | None) -> list[str]:
+    if coordinator is None or node is None:
+        return []  # a copy missing is named by judge_shards()
+    return ([f"strict mode covers {role} in this copy of audit.strict_mode, not in the coordinator's"
+             for role in sorted(node - coordinator)]
+            + [f"strict mode covers {role} in the coordinator's copy of audit.strict_mode, not in this one"
+               for role in sorted(coordinator - node)])

@@ -15,7 +15,7 @@ import psycopg
 from audit_py.cli import main as audit_py
 
 from .cluster import CitusCluster
-from .conftest import LIFT, READER, TENANT, WRITER, ConnectTo, node_of, rewrite_shard, spread
+from .conftest import LIFT, OWNER, READER, TENANT, WRITER, ConnectTo, node_of, rewrite_shard, spread
 from .test_immutability import MANUAL
 from .test_sealing import _record, _verify
 
@@ -101,6 +101,27 @@ def test_a_membership_granted_on_one_worker_is_named(cluster: CitusCluster, conn
     assert status == 1, out
     assert (f"on worker 127.0.0.1:{port} were tampered with: {TENANT} is a member of audit_reader here, not on the"
             " coordinator.") in out, out
+    assert _verify_all(cluster, capsys)[0] == 2
+
+
+def test_strict_mode_changed_in_one_workers_copy_is_named(cluster: CitusCluster, connect_to: ConnectTo,
+                                                          capsys: Any) -> None:
+    """A superuser deleting strict mode's row from one worker's copy of the reference table alone."""
+    owner = connect_to(role=OWNER, autocommit=True)
+    owner.execute("SELECT audit.enable_strict_mode(%s)", (TENANT,))
+    try:
+        worker = cluster.workers[0]
+        conn = connect_to(worker, options=BY_HAND, autocommit=True)
+        conn.execute("SET citus.override_table_visibility = off")
+        shard = conn.execute("SELECT c.oid::regclass::text FROM pg_catalog.pg_class c WHERE c.relnamespace ="
+                             " 'audit'::regnamespace AND c.relname ~ '^strict_mode_[0-9]+$'").fetchone()[0]  # type: ignore[index]
+        conn.execute(f"DELETE FROM {shard} WHERE login_role = %s", (TENANT,))
+        status, out = _verify_all(cluster, capsys)
+        assert status == 1, out
+        assert (f"on worker 127.0.0.1:{worker.port} were tampered with: strict mode covers {TENANT} in the"
+                " coordinator's copy of audit.strict_mode, not in this one.") in out, out
+    finally:
+        owner.execute("SELECT audit.disable_strict_mode(%s)", (TENANT,))
     assert _verify_all(cluster, capsys)[0] == 2
 
 
