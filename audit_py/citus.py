@@ -12,7 +12,9 @@ Two steps, each on the coordinator:
    the company's worker; last, the DDL guard on every node (on a worker, with who may pass it there:
    sql/citus/workers/).
 
-`install(conninfo, superuser_conninfo)` does both. A plain PostgreSQL never runs either.
+`install(conninfo, superuser_conninfo)` does both. A plain PostgreSQL never runs either. Later, as a
+superuser: `add_worker()` makes a new node part of the log, `move_company()` and `rebalance()` move
+shards, each through a loan of the tables' ownership (below).
 """
 
 from __future__ import annotations
@@ -219,7 +221,8 @@ def _check_memberships(conn: psycopg.Connection[tuple[object, ...]], host: str, 
 
 
 class AddWorkerError(CitusError):
-    """The worker cannot be added (the log is not distributed, or the login is no superuser)."""
+    """The worker cannot be made part of the log (the log is not distributed, the login is no superuser,
+    or the node's own memberships of the log's roles are not the coordinator's)."""
 
 
 def add_worker(superuser_conninfo: str, host: str, port: int) -> bool:
@@ -227,7 +230,8 @@ def add_worker(superuser_conninfo: str, host: str, port: int) -> bool:
     it was a node already (then what follows is done again, which changes nothing on the others).
 
     The worker needs `CREATE EXTENSION citus` in the database first, as for citus_add_node(). Citus
-    then creates there the roles, schema audit, its functions and the tables' shells; this copies the
+    then creates there the roles, schema audit, its functions and the tables' shells; this checks that
+    no login belongs there to one of the log's roles as it does not on the coordinator, copies the
     configuration's reference tables to it (as a move does, through connections as their owner: for
     the copy, the superuser), takes back PUBLIC's EXECUTE on the functions (Citus gives it to each
     function it creates), and installs the DDL guard there (every worker's is installed again, in
