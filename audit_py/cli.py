@@ -18,7 +18,7 @@ import psycopg
 from . import demo, digest, ledger, offline, reading
 from .citus import CitusError
 from .errors import AuditError
-from .schema import migrate, rollback
+from .schema import MigrationRefused, migrate, rollback
 from .server import ServerError
 from .service import AuditService
 from .sharded_tail import Position
@@ -195,7 +195,8 @@ def _one_line(command: str, error: Exception) -> str | None:
     if isinstance(error, AuditError) and isinstance(error.__cause__, psycopg.Error):
         hint = error.__cause__.diag.message_hint
         return f"{error}. {hint}" if hint else str(error)
-    if isinstance(error, (digest.DigestError, AuditError, ServerError, reading.Unsupported, CitusError)):
+    if isinstance(error, (digest.DigestError, AuditError, ServerError, reading.Unsupported, CitusError,
+                          MigrationRefused)):
         return str(error)
     if isinstance(error, psycopg.errors.InsufficientPrivilege):
         return f"{first}: this login needs {NEEDS.get(command, 'a role of the log')}"

@@ -54,6 +54,10 @@ def _backend(conninfo: str) -> Iterator[Any]:
         backend.connection.close()
 
 
+class MigrationRefused(Exception):
+    """Migrations this log cannot take as they are: a log sharded on Citus (README: Scaling out)."""
+
+
 def migrate(conninfo: str, on_notice: Callable[[str], None] | None = None) -> list[str]:
     """Apply the migrations not yet applied; return their ids, in order.
 
@@ -64,8 +68,25 @@ def migrate(conninfo: str, on_notice: Callable[[str], None] | None = None) -> li
         if on_notice is not None:
             _listen(backend, on_notice)
         pending = backend.to_apply(read_migrations(str(migrations_dir())))
+        if pending and _distributed(backend):
+            # Run on the coordinator, they would change its log and not the workers' (each has the
+            # functions and the shards), and the distributing steps of sql/citus/ would not run again.
+            raise MigrationRefused(
+                f"this log is sharded on Citus, and {', '.join(m.id for m in pending)} cannot be applied to it:"
+                " upgrading a distributed log is not supported yet (README: Scaling out); nothing was changed")
         backend.apply_migrations(pending)
     return [migration.id for migration in pending]
+
+
+def _distributed(backend: Any) -> bool:
+    """Whether audit.audit_logs is a Citus distributed table in the backend's database."""
+    with backend.transaction(), backend.cursor() as cursor:
+        cursor.execute("SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition"
+                       " WHERE logicalrelid = pg_catalog.to_regclass('audit.audit_logs'))")
+        return bool(cursor.fetchone()[0])
 
 
 def _listen(backend: Any, on_notice: Callable[[str], None]) -> None:
