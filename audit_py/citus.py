@@ -20,6 +20,7 @@ shards, each through a loan of the tables' ownership (below).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -204,7 +205,7 @@ _MEMBERSHIPS_ON_WORKERS = ("SELECT w.nodename, w.nodeport, w.success, w.result"
 def _check_memberships(conn: psycopg.Connection[tuple[object, ...]], host: str, port: int) -> None:
     """Refuse a node whose own memberships in the log's roles are not the coordinator's: Citus grants
     the coordinator's there, and leaves the node's own (a node used before, or made ready by hand)."""
-    command = ("SELECT COALESCE(pg_catalog.string_agg(m.membership, E'\\n'), '')"
+    command = ("SELECT COALESCE(pg_catalog.json_agg(m.membership), '[]')"
                f" FROM ({surface.MEMBERSHIPS_SQL}) m(membership)")
     coordinator = surface.memberships(conn)
     for node, node_port, success, result in conn.execute(_MEMBERSHIPS_ON_WORKERS, (command,)).fetchall():
@@ -212,7 +213,7 @@ def _check_memberships(conn: psycopg.Connection[tuple[object, ...]], host: str, 
             continue
         if not success:
             raise AddWorkerError(f"could not read the memberships of the log's roles on {host}:{port}: {result}")
-        problems = surface.judge_memberships(coordinator, {line for line in str(result).split("\n") if line})
+        problems = surface.judge_memberships(coordinator, set(json.loads(str(result))))
         if problems:
             raise AddWorkerError(
                 f"on {host}:{port}, {'; '.join(problems)}: make that node's memberships of the log's roles the"

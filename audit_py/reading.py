@@ -155,9 +155,9 @@ def follow(conninfo: str, company_id: UUID | None, start: int | Position | None,
                         name_company(conn, company_id)
                         records, start = sharded_tail.poll(conn, company_id, start, last)  # type: ignore[arg-type]
                     for record in records:
-                        yield record, start
-                    if polled is not None:  # once the poll's entries are out: an interrupted one repeats, not skips
-                        polled(start)
+                        yield record, start  # type: ignore[misc]
+                    if polled is not None and start is not None:  # once the poll's entries are out: an
+                        polled(start)                              # interrupted poll repeats, never skips
                     if stop is not None and next(stop):
                         return
                     time.sleep(poll)

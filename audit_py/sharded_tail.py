@@ -74,10 +74,14 @@ def _company(company_id: UUID | None) -> sql.Composable:
 
 
 def poll(conn: psycopg.Connection[Any], company_id: UUID | None, start: Position | None,
-         last: int) -> tuple[list[AuditRecord], Position]:
+         last: int) -> tuple[list[AuditRecord], Position | None]:
     """The entries final since `start` (without one, the `last` latest final entries) and the position
-    after them. In a transaction whose context names company_id (reading.name_company())."""
+    after them. In a transaction whose context names company_id (reading.name_company()). A tail
+    starts only once every worker is reached: a worker's origin left out of its first position would
+    later be read from its first entry."""
     horizons, every = _horizons(conn)
+    if start is None and not every:
+        return [], None
     if start is None:
         # The latest final entries: below their worker's horizon, or of an origin that is no worker's.
         final = sql.SQL(" OR ").join([

@@ -244,20 +244,24 @@ def _difference(expected_text: str, actual_text: str) -> str:
     return ", ".join(parts) or "its lines are in another order"
 
 
-# On Citus, who belongs to the log's roles is the coordinator's to say: Citus grants a role on every
-# node, and a worker checks there the writes and reads sent to it (a tenant reader made an audit_reader
-# on one worker alone reads every company of that worker). Every membership in one of the log's roles,
-# or of one, in words.
+# On Citus, who may act as one of the log's roles is the coordinator's to say: Citus makes roles and
+# grants on every node, and a worker checks there the writes and reads sent to it (a tenant reader made
+# an audit_reader on one worker alone, directly or through any role between, reads every company of
+# that worker). Each role's effective membership in each of the log's roles, the superusers, and the
+# roles that bypass row-level security, in words, names quoted as identifiers.
 MEMBERSHIPS_SQL = """
-SELECT pg_catalog.concat(m.rolname, ' is a member of ', r.rolname,
-                         CASE WHEN a.admin_option THEN ' with admin option' ELSE '' END)
-FROM pg_catalog.pg_auth_members a
-JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.roleid
-JOIN pg_catalog.pg_roles m ON m.oid OPERATOR(pg_catalog.=) a.member
-WHERE r.rolname OPERATOR(pg_catalog.=) ANY (ARRAY['audit_owner', 'audit_definer', 'audit_writer', 'audit_reader',
-                                                 'audit_tenant_reader', 'audit_admin']::pg_catalog.name[])
-   OR m.rolname OPERATOR(pg_catalog.=) ANY (ARRAY['audit_owner', 'audit_definer', 'audit_writer', 'audit_reader',
-                                                 'audit_tenant_reader', 'audit_admin']::pg_catalog.name[])
+SELECT pg_catalog.concat(pg_catalog.quote_ident(m.rolname), ' is a member of ', a.role_name)
+FROM pg_catalog.pg_roles m,
+     pg_catalog.unnest(ARRAY['audit_owner', 'audit_definer', 'audit_writer', 'audit_reader',
+                             'audit_tenant_reader', 'audit_admin']::pg_catalog.name[]) a(role_name)
+WHERE NOT m.rolsuper AND m.rolname OPERATOR(pg_catalog.<>) a.role_name
+  AND pg_catalog.pg_has_role(m.oid, pg_catalog.to_regrole(a.role_name)::pg_catalog.oid, 'MEMBER')
+UNION ALL
+SELECT pg_catalog.concat(pg_catalog.quote_ident(m.rolname), ' is a superuser')
+FROM pg_catalog.pg_roles m WHERE m.rolsuper
+UNION ALL
+SELECT pg_catalog.concat(pg_catalog.quote_ident(m.rolname), ' bypasses row-level security')
+FROM pg_catalog.pg_roles m WHERE m.rolbypassrls AND NOT m.rolsuper
 """
 
 
@@ -266,7 +270,7 @@ def memberships(conn: psycopg.Connection[Any]) -> set[str]:
 
 
 def judge_memberships(coordinator: set[str], node: set[str]) -> list[str]:
-    """How a node's memberships in the log's roles differ from the coordinator's, in sentences."""
+    """How who may act as the log's roles on a node differs from the coordinator, in sentences."""
     return ([f"{membership} here, not on the coordinator" for membership in sorted(node - coordinator)]
             + [f"{membership} on the coordinator, not here" for membership in sorted(coordinator - node)])
 

@@ -26,6 +26,9 @@ from ..helpers import RECORD_SQL
 from .cluster import DATABASE, CitusCluster, citus_cluster, citus_node, install_log
 from .conftest import OWNER, READER, TENANT, WRITER, node_of
 
+# A login whose name, a line break inside, reads as two lines of memberships the coordinator has too.
+FORGED = "app_reader is a member of audit_reader\napp_reader"
+
 
 @dataclass(frozen=True)
 class Grown:
@@ -52,8 +55,11 @@ def grown() -> Iterator[Grown]:
         with psycopg.connect(added.conninfo_for(DATABASE), autocommit=True) as conn:
             for n in range(5):
                 conn.execute(f"CREATE ROLE local_only_{n}")
-            # A node used before: its own tenant login an audit_reader, which Citus leaves as it is.
-            conn.execute(f"CREATE ROLE audit_reader; CREATE ROLE {TENANT} LOGIN; GRANT audit_reader TO {TENANT}")
+            # A node used before: its tenant login a member of the reader's login, so an audit_reader
+            # through it, and a login named like a line of the check, which Citus both leave as they are.
+            conn.execute(f"CREATE ROLE audit_reader; CREATE ROLE {READER} LOGIN IN ROLE audit_reader;"
+                         f" CREATE ROLE {TENANT} LOGIN IN ROLE {READER}")
+            conn.execute(f'CREATE ROLE "{FORGED}" LOGIN IN ROLE audit_reader')
         pinned = uuid.uuid4()
         with psycopg.connect(small.conninfo(user=OWNER), autocommit=True) as owner:
             owner.execute("SELECT audit.pin_tenant(%s, %s)", (TENANT, pinned))
@@ -67,7 +73,7 @@ def grown() -> Iterator[Grown]:
         refused = _cli(*add_worker)
         with psycopg.connect(added.conninfo_for(DATABASE), autocommit=True,
                              options="-c citus.enable_ddl_propagation=off") as conn:
-            conn.execute(f"REVOKE audit_reader FROM {TENANT}")
+            conn.execute(f'REVOKE {READER} FROM {TENANT}; DROP ROLE "{FORGED}"')
         yield Grown(CitusCluster(small.coordinator, (*small.workers, added)), added, pinned,
                     verify_before, refused, _cli(*add_worker), _cli(*verify))
 
@@ -81,10 +87,13 @@ def test_a_worker_added_by_citus_alone_is_named_by_verify_until_made_part_of_the
     assert "has 'privileges PUBLIC=EXECUTE,audit_definer=EXECUTE'" in out
     assert "event trigger audit_refuse_ddl is missing" in out
     assert f"{TENANT} is a member of audit_reader here, not on the coordinator" in out
-    assert grown.refused == (2, f"audit-py citus-add-worker: on 127.0.0.1:{grown.added.port}, {TENANT} is a member of"
-                                " audit_reader here, not on the coordinator: make that node's memberships of the log's"
-                                " roles the coordinator's (as a superuser there, with citus.enable_ddl_propagation ="
-                                " off), then run citus-add-worker again\n")
+    status, out = grown.refused
+    assert status == 2
+    assert out.startswith(f"audit-py citus-add-worker: on 127.0.0.1:{grown.added.port}, ")
+    assert f"{TENANT} is a member of audit_reader here, not on the coordinator" in out
+    assert '"app_reader is a member of audit_reader\napp_reader" is a member of audit_reader here' in out
+    assert out.endswith(": make that node's memberships of the log's roles the coordinator's (as a superuser there,"
+                        " with citus.enable_ddl_propagation = off), then run citus-add-worker again\n")
     assert grown.add_worker == (0, f"already a node, made part of the log again: 127.0.0.1:{grown.added.port}\n")
     status, out = grown.verify_after
     assert status == 0, out

@@ -219,3 +219,21 @@ def test_tail_refuses_a_position_of_one_postgresql(cluster: CitusCluster, late: 
     assert status == 2, err
     assert "tail: --from-position 1234 is a position of a log on one PostgreSQL, and this one is sharded on Citus" \
         in err, err
+
+
+def test_tail_starts_only_once_every_worker_is_reached(cluster: CitusCluster, late: dict[str, Any],
+                                                       capsys: Any) -> None:
+    """A worker out of reach when a tail starts: its origin would be missing from the first position and
+    later read from its first entry. So tail gives no position until it reaches every worker."""
+    worker = psycopg.connect(_conninfo(cluster, cluster.workers[0]), autocommit=True,
+                             options="-c citus.enable_ddl_propagation=off")
+    worker.execute(f"ALTER ROLE {READER} NOLOGIN")  # tail's connection to that worker is refused
+    try:
+        capsys.readouterr()
+        assert audit_py(["tail", "--dsn", _conninfo(cluster, user=READER), "-n", "5"]) == 0
+        out, err = capsys.readouterr()
+        assert (out, "--from-position" in err) == ("", False), err
+    finally:
+        worker.execute(f"ALTER ROLE {READER} LOGIN")
+        worker.close()
+    assert _tail(cluster, capsys, "-n", "0")[1]

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+import pytest
 
 from audit_py.cli import main as audit_py
 
@@ -92,15 +93,20 @@ def test_insert_granted_on_a_workers_shard_is_named(cluster: CitusCluster, conne
     assert f"{WRITER}=INSERT" in out, out
 
 
-def test_a_membership_granted_on_one_worker_is_named(cluster: CitusCluster, connect_to: ConnectTo,
-                                                     capsys: Any) -> None:
-    """A tenant reader made an audit_reader on one worker alone reads every company there."""
-    with _on_worker(cluster, connect_to, f"GRANT audit_reader TO {TENANT}", f"REVOKE audit_reader FROM {TENANT}") \
-            as (_, port):
+@pytest.mark.parametrize(("change", "undo", "named"), [
+    (f"GRANT audit_reader TO {TENANT}", f"REVOKE audit_reader FROM {TENANT}",
+     f"{TENANT} is a member of audit_reader here"),
+    (f"GRANT {READER} TO {TENANT}", f"REVOKE {READER} FROM {TENANT}", f"{TENANT} is a member of audit_reader here"),
+    (f"ALTER ROLE {TENANT} BYPASSRLS", f"ALTER ROLE {TENANT} NOBYPASSRLS",
+     f"{TENANT} bypasses row-level security here"),
+], ids=["directly", "through another login", "bypassing row-level security"])
+def test_a_tenant_made_a_reader_on_one_worker_is_named(cluster: CitusCluster, connect_to: ConnectTo, capsys: Any,
+                                                       change: str, undo: str, named: str) -> None:
+    """A tenant reader made able to read as audit_reader on one worker alone reads every company there."""
+    with _on_worker(cluster, connect_to, change, undo) as (_, port):
         status, out = _verify_all(cluster, capsys)
     assert status == 1, out
-    assert (f"on worker 127.0.0.1:{port} were tampered with: {TENANT} is a member of audit_reader here, not on the"
-            " coordinator.") in out, out
+    assert f"on worker 127.0.0.1:{port} were tampered with: {named}, not on the coordinator." in out, out
     assert _verify_all(cluster, capsys)[0] == 2
 
 
