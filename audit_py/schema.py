@@ -55,7 +55,8 @@ def _backend(conninfo: str) -> Iterator[Any]:
 
 
 class MigrationRefused(Exception):
-    """Migrations this log cannot take as they are: a log sharded on Citus (README: Scaling out)."""
+    """Migrations this log cannot take, or give back, as they are: a log sharded on Citus (README:
+    Scaling out)."""
 
 
 def migrate(conninfo: str, on_notice: Callable[[str], None] | None = None) -> list[str]:
@@ -115,6 +116,10 @@ def rollback(conninfo: str, *, destroy_entries: bool = False) -> list[str]:
     """
     with translate_errors(), _backend(conninfo) as backend:
         applied = backend.to_rollback(read_migrations(str(migrations_dir())))
+        if applied and _distributed(backend):
+            raise MigrationRefused("this log is sharded on Citus: uninstalling a distributed log is not supported"
+                                   " (its shards and functions are on every worker, each behind the DDL guard);"
+                                   " nothing was changed")
         with backend.transaction(), backend.cursor() as cursor:
             cursor.execute(f"SELECT pg_catalog.set_config('audit.destroy_entries', "
                            f"'{'on' if destroy_entries else 'off'}', true)")

@@ -91,3 +91,13 @@ def test_a_later_migration_is_refused_on_a_distributed_log(cluster: CitusCluster
                       latest)
     assert audit_py(["migrate", "--dsn", cluster.conninfo(user=OWNER)]) == 0
     assert "already up to date" in capsys.readouterr().out
+
+
+def test_uninstall_is_refused_on_a_distributed_log(cluster: CitusCluster, connect_to: ConnectTo,
+                                                   capsys: Any) -> None:
+    capsys.readouterr()
+    assert audit_py(["uninstall", "--dsn", cluster.conninfo(user=OWNER), "--destroy-entries"]) == 2
+    assert ("audit-py uninstall: this log is sharded on Citus: uninstalling a distributed log is not supported"
+            in capsys.readouterr().err)
+    assert connect_to().execute("SELECT count(*) FROM pg_catalog.pg_dist_partition"
+                                " WHERE logicalrelid::text LIKE 'audit.%'").fetchone() == (4,)
