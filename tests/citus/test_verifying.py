@@ -11,7 +11,7 @@ import pytest
 from audit_py import ledger
 
 from .cluster import CitusCluster
-from .conftest import OUTSIDER, READER, WRITER, ConnectTo, node_of, rewrite_shard, spread
+from .conftest import LIFT, OUTSIDER, READER, WRITER, ConnectTo, node_of, rewrite_shard, spread
 from .test_immutability import MANUAL
 from .test_sealing import TAMPERING, _record, _seal
 
@@ -103,3 +103,59 @@ def test_sql_digests_equal_the_python_digest(cluster: CitusCluster, connect_to: 
         assert one["chains"][str(company)]["block_no"] == 2
         assert everything["chains"][str(company)] == python[str(company)]
     assert reader.execute("SELECT audit.digest(%s)", (uuid.uuid4(),)).fetchone()[0]["chains"] == {}  # type: ignore[index]
+
+
+def _shard_of(conn: psycopg.Connection[tuple[object, ...]], table: str, company: uuid.UUID) -> int:
+    row = conn.execute("SELECT pg_catalog.get_shard_id_for_distribution_column(%s, %s)", (table, company)).fetchone()
+    assert row is not None
+    return int(row[0])  # type: ignore[call-overload]
+
+
+# (tampering on the company's worker, as a superuser there; its undoing; what audit.verify() then names)
+WORKER_TAMPERING = {
+    "a refusal disabled on the company's shard": (
+        "ALTER TABLE audit.audit_logs_{logs} DISABLE TRIGGER audit_logs_refuse_update_{logs}",
+        "ALTER TABLE audit.audit_logs_{logs} ENABLE ALWAYS TRIGGER audit_logs_refuse_update_{logs}",
+        "table audit.audit_logs_{logs} was changed"),
+    "a policy added to the company's blocks": (
+        "CREATE POLICY everyone ON audit.blocks_{blocks} FOR SELECT TO PUBLIC USING (true)",
+        "DROP POLICY everyone ON audit.blocks_{blocks}",
+        "table audit.blocks_{blocks} was changed"),
+    "EXECUTE granted to PUBLIC on a function": (
+        "GRANT EXECUTE ON FUNCTION audit._pinned_companies() TO PUBLIC",
+        "REVOKE EXECUTE ON FUNCTION audit._pinned_companies() FROM PUBLIC",
+        "function audit._pinned_companies() was changed"),
+    "the worker's DDL guard disabled": (
+        "ALTER EVENT TRIGGER audit_refuse_ddl DISABLE",
+        "ALTER EVENT TRIGGER audit_refuse_ddl ENABLE ALWAYS",
+        "event trigger audit_refuse_ddl was changed"),
+    "a function added": (
+        "CREATE FUNCTION audit.backdoor() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "DROP FUNCTION audit.backdoor()",
+        "function audit.backdoor() was added"),
+}
+
+
+@pytest.mark.parametrize("tampering", WORKER_TAMPERING)
+def test_the_sql_verifier_names_a_workers_changed_protections(cluster: CitusCluster, connect_to: ConnectTo,
+                                                              tampering: str) -> None:
+    """audit.verify(company) compares, on the company's worker, its protections with a fresh install's
+    worker: objects outside the shards, the company's shards, the reference tables' copies."""
+    change, undo, named = WORKER_TAMPERING[tampering]
+    company, _ = _sealed_company(cluster, connect_to)
+    coordinator = connect_to()
+    shards = {"logs": _shard_of(coordinator, "audit.audit_logs", company),
+              "blocks": _shard_of(coordinator, "audit.blocks", company)}
+    worker = connect_to(node_of(coordinator, cluster, company), options=f"{MANUAL} -c citus.enable_ddl_propagation=off",
+                        autocommit=True)
+    for statement in (change, undo):
+        with worker.transaction():
+            worker.execute(LIFT)
+            worker.execute(statement.format(**shards).encode())
+        if statement is change:
+            ok, report = connect_to(role=READER, autocommit=True).execute(VERIFY, (company,)).fetchone()  # type: ignore[misc]
+            assert ok is False, report
+            assert report.startswith("The protections of the log on this worker were tampered with: "), report
+            assert named.format(**shards) in report, report
+    ok, report = connect_to(role=READER, autocommit=True).execute(VERIFY, (company,)).fetchone()  # type: ignore[misc]
+    assert ok is True, report
