@@ -281,12 +281,12 @@ def _coordinator_placements(conn: psycopg.Connection[Any]) -> list[str]:
     return surface.judge_shards(shards, placed)
 
 
-def _coordinator_strict_mode(conn: psycopg.Connection[Any]) -> set[str] | None:
-    """Whom strict mode covers in the coordinator's own copy of audit.strict_mode."""
+def _coordinator_configuration(conn: psycopg.Connection[Any]) -> dict[str, set[str]]:
+    """The rows of the coordinator's own copies of the reference tables, in words."""
     placed = dict(conn.execute(surface.PLACED_SQL, (0,)).fetchall())
     conn.execute(surface.SHOW_SHARDS_SQL)
     try:
-        return surface.strict_mode(conn, placed)
+        return surface.configuration(conn, placed)
     finally:
         conn.execute("SELECT pg_catalog.set_config('citus.override_table_visibility', 'on', true)")
 
@@ -295,7 +295,7 @@ def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) ->
     """On a Citus coordinator: each worker's protection surface, read there (shards, functions,
     triggers, grants), one verdict a worker; the workers reached, for the check of transaction ids."""
     reached = []
-    members, strict = surface.memberships(conn), _coordinator_strict_mode(conn)
+    members, copies = surface.memberships(conn), _coordinator_configuration(conn)
     for host, port, group in conn.execute(_WORKERS_SQL).fetchall():
         name = f"{host}:{port}"
         placed = dict(conn.execute(surface.PLACED_SQL, (group,)).fetchall())
@@ -315,7 +315,7 @@ def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) ->
             worker.execute(surface.SHOW_SHARDS_SQL)
             problems = surface.judge_worker(*surface.read_worker(worker, placed, left_over), placed)
             problems += surface.judge_memberships(members, surface.memberships(worker))
-            problems += surface.judge_strict_mode(strict, surface.strict_mode(worker, placed))
+            problems += surface.judge_configuration(copies, surface.configuration(worker, placed))
             origin = int(worker.execute(_IDENTIFIER_SQL).fetchone()[0])  # type: ignore[index]
         reached.append(_Worker(name, worker, origin))
         if problems:

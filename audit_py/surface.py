@@ -275,24 +275,29 @@ def judge_memberships(coordinator: set[str], node: set[str]) -> list[str]:
             + [f"{membership} on the coordinator, not here" for membership in sorted(coordinator - node)])
 
 
-# Strict mode as a node's own copy of audit.strict_mode (a reference table) has it: a superuser on a
-# worker who changes that copy alone changes whom strict mode covers there. The pins of
-# audit.tenant_logins are hidden from readers (so from verify) and are not compared.
-STRICT_MODE_SQL = "SELECT COALESCE(s.login_role::pg_catalog.text, '(every role)') FROM audit.{} s"
+# The configuration as a node's own copies of the reference tables hold it: a superuser on a worker who
+# changes one copy alone changes there whom strict mode covers, or which companies a pinned tenant
+# reads. Each row in words; auditors read both tables on Citus (sql/citus/0005_role_names.sql).
+CONFIGURATION_SQL = {
+    "audit.strict_mode": "SELECT pg_catalog.concat('strict mode covers ', COALESCE(pg_catalog.quote_ident("
+                         "s.login_role::pg_catalog.text), 'every role')) FROM audit.{} s",
+    "audit.tenant_logins": "SELECT pg_catalog.concat(pg_catalog.quote_ident(p.login_role::pg_catalog.text),"
+                           " ' is pinned to company ', p.company_id) FROM audit.{} p",
+}
 
 
-def strict_mode(conn: psycopg.Connection[Any], placed: dict[int, str]) -> set[str] | None:
-    """Whom strict mode covers in the node's copy (read with shards shown); None without a copy there."""
-    for shard_id, table in placed.items():
-        if table == "audit.strict_mode":
-            return {str(row[0]) for row in conn.execute(STRICT_MODE_SQL.format(f"strict_mode_{shard_id}")).fetchall()}
-    return None
+def configuration(conn: psycopg.Connection[Any], placed: dict[int, str]) -> dict[str, set[str]]:
+    """{table: its rows in words} of the node's copies of the reference tables (read with shards shown)."""
+    return {table: {str(row[0]) for row in conn.execute(CONFIGURATION_SQL[table].format(f"{table[6:]}_{shard_id}"))}
+            for shard_id, table in placed.items() if table in CONFIGURATION_SQL}
 
 
-def judge_strict_mode(coordinator: set[str] | None, node: set[str] | None) -> list[str]:
-    if coordinator is None or node is None:
-        return []  # a copy missing is named by judge_shards()
-    return ([f"strict mode covers {role} in this copy of audit.strict_mode, not in the coordinator's"
-             for role in sorted(node - coordinator)]
-            + [f"strict mode covers {role} in the coordinator's copy of audit.strict_mode, not in this one"
-               for role in sorted(coordinator - node)])
+def judge_configuration(coordinator: dict[str, set[str]], node: dict[str, set[str]]) -> list[str]:
+    """How a node's copies differ from the coordinator's (a copy missing is named by judge_shards())."""
+    problems = []
+    for table in sorted(set(coordinator) & set(node)):
+        problems += [f"{row} in this copy of {table}, not in the coordinator's"
+                     for row in sorted(node[table] - coordinator[table])]
+        problems += [f"{row} in the coordinator's copy of {table}, not in this one"
+                     for row in sorted(coordinator[table] - node[table])]
+    return problems

@@ -44,6 +44,16 @@ ALTER TABLE audit.tenant_logins
 COMMENT ON COLUMN audit.tenant_logins.login_role IS
     'The name of the login, or of a role its members log in as. (Citus: a name, the same role on every node.)';
 
+-- Auditors read the pins on Citus: every node holds a copy, which a
+-- superuser on one worker could change alone, and `audit-py verify` (an
+-- audit_reader) compares each worker's copy with the coordinator's, as it
+-- does strict mode's. An auditor reads every company's entries anyway;
+-- tenant readers still see no pin.
+GRANT SELECT ON audit.tenant_logins TO audit_reader;
+ALTER POLICY tenant_logins_read ON audit.tenant_logins TO audit_definer, audit_admin, audit_reader;
+COMMENT ON POLICY tenant_logins_read ON audit.tenant_logins IS
+    'The function role (tenant reading), admins and auditors (Citus: verify compares the copies) see the pins.';
+
 -- As on one PostgreSQL (sql/0037_strict_mode.sql), the role looked up by
 -- name on the node the entry is written on.
 CREATE OR REPLACE FUNCTION audit._require_user(operation text)

@@ -170,7 +170,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('worker', 'table audit.audit_logs', '63334c14c04ef90f958552226501cd7e17eff4a60279d0475e7802c0f7430a53'),
     ('worker', 'table audit.blocks', 'ad177145f6d4d60f2133a4514fb4447f578131f46941998ed417743210a7afcb'),
     ('worker', 'table audit.strict_mode', '9444306b32bb85fe722d56c9ab665b8cc7d2632fffcac30c1cd7d6e3ec75d8c1'),
-    ('worker', 'table audit.tenant_logins', '3c0b786335d7dd636112497efe9021b752800485cb4d01610a45da4c86eb9670'),
+    ('worker', 'table audit.tenant_logins', '9037919233409ce67ddcbf4bdac71397d5b7c270b813f9ad3a73f24c40a43f2d'),
     ('audit.audit_logs', 'index audit.audit_idx_(shard)', '1c289723598a0be6a957c71d25acf0c17e3e9bb1419497948319bbed6c4d4305'),
     ('audit.audit_logs', 'index audit.audit_logs_company_idx_(shard)', '4760778463116e443c4d88fed1e65d606caa62ca39063d5c51ac9a711ac0fb2a'),
     ('audit.audit_logs', 'index audit.audit_logs_entity_idx_(shard)', 'f209f995b36a99d92f35f58270be5153aa7de678cccd823185471d588c3920ef'),
@@ -186,7 +186,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('audit.strict_mode', 'index audit.strict_mode_login_role_key_(shard)', '04225c183195dcea1da923ecc86e1a3934d9af290c073137eefb89027fd04f39'),
     ('audit.strict_mode', 'table audit.strict_mode_(shard)', 'eae96205f0adea49432724bfd85952f7d1acb36bfa3b678114596403a7e4e218'),
     ('audit.tenant_logins', 'index audit.tenant_logins_pkey_(shard)', '4972b37dce15b85c9065b65030204feb3bace8291b8275ca9b4f60c47fb1f37e'),
-    ('audit.tenant_logins', 'table audit.tenant_logins_(shard)', 'f60a6ce4c132a5802c169bfbf66a050ec8daf6db879e0d843b5f36ce9620dd31')
+    ('audit.tenant_logins', 'table audit.tenant_logins_(shard)', 'cabfed9bcbdc33b50f49da8eb63017c51b3685468366952b937f84744a3cfedd')
 -- END EXPECTED WORKER SURFACE
 ),
 checked (shard_id, part) AS (

@@ -110,24 +110,36 @@ def test_a_tenant_made_a_reader_on_one_worker_is_named(cluster: CitusCluster, co
     assert _verify_all(cluster, capsys)[0] == 2
 
 
-def test_strict_mode_changed_in_one_workers_copy_is_named(cluster: CitusCluster, connect_to: ConnectTo,
-                                                          capsys: Any) -> None:
-    """A superuser deleting strict mode's row from one worker's copy of the reference table alone."""
+PINNED = uuid.uuid4()
+# (the configuration made on the coordinator, and taken back; the table; the row in words)
+CONFIGURATION = {
+    "strict mode": (f"SELECT audit.enable_strict_mode('{TENANT}')", f"SELECT audit.disable_strict_mode('{TENANT}')",
+                    "strict_mode", "login_role", f"strict mode covers {TENANT}"),
+    "a tenant pin": (f"SELECT audit.pin_tenant('{TENANT}', '{PINNED}')", f"SELECT audit.unpin_tenant('{TENANT}')",
+                     "tenant_logins", "login_role", f"{TENANT} is pinned to company {PINNED}"),
+}
+
+
+@pytest.mark.parametrize("configuration", CONFIGURATION)
+def test_configuration_changed_in_one_workers_copy_is_named(cluster: CitusCluster, connect_to: ConnectTo,
+                                                            capsys: Any, configuration: str) -> None:
+    """A superuser deleting a row from one worker's copy of a reference table alone."""
+    make, take_back, table, column, row = CONFIGURATION[configuration]
     owner = connect_to(role=OWNER, autocommit=True)
-    owner.execute("SELECT audit.enable_strict_mode(%s)", (TENANT,))
+    owner.execute(make)
     try:
         worker = cluster.workers[0]
         conn = connect_to(worker, options=BY_HAND, autocommit=True)
         conn.execute("SET citus.override_table_visibility = off")
         shard = conn.execute("SELECT c.oid::regclass::text FROM pg_catalog.pg_class c WHERE c.relnamespace ="
-                             " 'audit'::regnamespace AND c.relname ~ '^strict_mode_[0-9]+$'").fetchone()[0]  # type: ignore[index]
-        conn.execute(f"DELETE FROM {shard} WHERE login_role = %s", (TENANT,))
+                             " 'audit'::regnamespace AND c.relname ~ %s", (f"^{table}_[0-9]+$",)).fetchone()[0]  # type: ignore[index]
+        conn.execute(f"DELETE FROM {shard} WHERE {column} = %s", (TENANT,))
         status, out = _verify_all(cluster, capsys)
         assert status == 1, out
-        assert (f"on worker 127.0.0.1:{worker.port} were tampered with: strict mode covers {TENANT} in the"
-                " coordinator's copy of audit.strict_mode, not in this one.") in out, out
+        assert (f"on worker 127.0.0.1:{worker.port} were tampered with: {row} in the coordinator's copy of"
+                f" audit.{table}, not in this one.") in out, out
     finally:
-        owner.execute("SELECT audit.disable_strict_mode(%s)", (TENANT,))
+        owner.execute(take_back)
     assert _verify_all(cluster, capsys)[0] == 2
 
 
