@@ -552,3 +552,34 @@ def test_an_export_is_synced_to_disk_before_it_is_renamed_into_place(
     assert out.exists() and reading.offline.chain_path(out).exists()
     assert events == [("sync", partial), ("sync", chain), ("rename", chain), ("rename", partial),
                       ("sync", tmp_path.name)], events
+
+
+def test_an_export_starts_its_pages_writing_back_as_they_fill(
+        connect_as: ConnectAs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each filled stretch of the file is handed to the kernel's writeback as the export streams, in
+    order and without gaps, so that the fsync at the end waits for the last stretch only; the bytes
+    are those of an export without it."""
+    company = uuid.uuid4()
+    writer = connect_as(WRITER)
+    AuditService(writer).record_many([AuditEntry(company, "A", "e", uuid.uuid4(), {"n": n}) for n in range(3000)])
+    writer.commit()
+    plain = tmp_path / "plain.jsonl"
+    reading.export(connect_as(READER), company, None, None, "jsonl", plain, None)
+    advised: list[tuple[int, int]] = []
+    real_fadvise = reading.os.posix_fadvise
+
+    def fadvise(descriptor: int, offset: int, length: int, advice: int) -> None:
+        assert advice == reading.os.POSIX_FADV_DONTNEED
+        advised.append((offset, length))
+        real_fadvise(descriptor, offset, length, advice)
+
+    monkeypatch.setattr(reading.os, "posix_fadvise", fadvise)
+    monkeypatch.setattr(reading._WriteBehind, "EVERY", 64 << 10)
+    out = tmp_path / "behind.jsonl"
+    assert reading.export(connect_as(READER), company, None, None, "jsonl", out, None) == 3000
+    assert out.read_bytes() == plain.read_bytes()
+    size = out.stat().st_size
+    assert len(advised) >= 2  # written a thousand rows at a time: a stretch of ~330 kB each
+    assert [offset for offset, _ in advised] == [0] + [sum(length for _, length in advised[:n])
+                                                      for n in range(1, len(advised))]
+    assert all(length >= 64 << 10 for _, length in advised) and sum(length for _, length in advised) <= size
