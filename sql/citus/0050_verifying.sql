@@ -76,13 +76,17 @@ COMMENT ON FUNCTION audit._local_shards(uuid, text) IS
     'Citus: the shards of audit.audit_logs and audit.blocks holding company_id, when they are placed on this node; else AU007, which names caller and says how to call it.';
 
 -- What differs on this worker from a fresh install's worker, as
--- audit._protection_problems() says it on one PostgreSQL: the objects that
--- belong to no shard, and those of the shards given and of this node's
--- copies of the reference tables, each against its table's template (the
--- shard's id written "(shard)", as audit_py/surface-citus-worker.json has
--- them). The objects of other shards placed here are other companies'.
--- The hashes are written by scripts/surface-citus; this function itself is
--- left out (it holds them), as audit._protection_problems() is.
+-- audit._protection_problems() says it on one PostgreSQL. The objects that
+-- belong to no shard are compared whole. An object named after a shard of
+-- the log's tables (the shard's id written "(shard)", as
+-- audit_py/surface-citus-worker.json has them) must be as its table's
+-- template has it, whichever shard placed here (a name alone does not make
+-- an object a shard's: an index named after another company's shard is
+-- still named here), and be one of its template's objects if the shard is
+-- placed elsewhere; and the shards given, and this node's copies of the reference
+-- tables, must have every object of their template. The hashes are written
+-- by scripts/surface-citus; this function itself is left out (it holds
+-- them), as audit._protection_problems() is.
 CREATE FUNCTION audit._worker_protection_problems(logs_shard bigint, blocks_shard bigint)
 RETURNS SETOF text
 LANGUAGE sql
@@ -202,24 +206,35 @@ surface AS (
     SELECT COALESCE(s.object, 'an object without a name') AS object,
            pg_catalog.regexp_replace(COALESCE(s.description, 'no description'), 'truncate_trigger_[0-9]+',
                                      'truncate_trigger_(oid)', 'g') AS description,
-           pg_catalog.substring(s.object, '_([0-9]+)$')::bigint AS shard_id
+           d.shardid AS shard_id, d.logicalrelid::pg_catalog.regclass::pg_catalog.text AS shard_of,
+           EXISTS (SELECT FROM pg_catalog.pg_dist_placement p
+                   WHERE p.shardid OPERATOR(pg_catalog.=) d.shardid
+                     AND p.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g))
+               AS placed_here
     FROM audit._surface() s
+    LEFT JOIN pg_catalog.pg_dist_shard d
+           ON d.shardid OPERATOR(pg_catalog.=) pg_catalog.substring(s.object, '_([0-9]+)$')::bigint
+          AND d.logicalrelid OPERATOR(pg_catalog.=) ANY (ARRAY['audit.audit_logs'::pg_catalog.regclass,
+                                                               'audit.blocks'::pg_catalog.regclass,
+                                                               'audit.strict_mode'::pg_catalog.regclass,
+                                                               'audit.tenant_logins'::pg_catalog.regclass])
 ),
-actual (part, shard_id, object, description) AS (
-    SELECT 'worker', NULL::bigint, f.object, f.description
+actual (part, shard_id, placed_here, object, description) AS (
+    SELECT 'worker', NULL::bigint, true, f.object, f.description
     FROM surface f
-    WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_dist_shard d WHERE d.shardid OPERATOR(pg_catalog.=) f.shard_id)
+    WHERE f.shard_id IS NULL
       AND f.object OPERATOR(pg_catalog.<>) 'function audit._worker_protection_problems(bigint,bigint)'
     UNION ALL
-    SELECT c.part, c.shard_id,
-           pg_catalog.regexp_replace(f.object, '_' OPERATOR(pg_catalog.||) c.shard_id OPERATOR(pg_catalog.||) '\M',
+    SELECT f.shard_of, f.shard_id, f.placed_here,
+           pg_catalog.regexp_replace(f.object, '_' OPERATOR(pg_catalog.||) f.shard_id OPERATOR(pg_catalog.||) '\M',
                                      '_(shard)', 'g'),
-           pg_catalog.regexp_replace(f.description, '_' OPERATOR(pg_catalog.||) c.shard_id OPERATOR(pg_catalog.||) '\M',
+           pg_catalog.regexp_replace(f.description, '_' OPERATOR(pg_catalog.||) f.shard_id OPERATOR(pg_catalog.||) '\M',
                                      '_(shard)', 'g')
-    FROM surface f JOIN checked c ON c.shard_id OPERATOR(pg_catalog.=) f.shard_id
+    FROM surface f
+    WHERE f.shard_id IS NOT NULL
 ),
 hashed AS (
-    SELECT a.part, a.shard_id, a.object,
+    SELECT a.part, a.shard_id, a.placed_here, a.object,
            pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(a.description, 'UTF8')), 'hex') AS fingerprint
     FROM actual a
 ),
@@ -240,7 +255,10 @@ UNION ALL
 SELECT pg_catalog.format('%s was changed (audit-py verify names what differs)',
                          pg_catalog.replace(h.object, '(shard)', COALESCE(h.shard_id::pg_catalog.text, '')))
 FROM hashed h
-WHERE EXISTS (SELECT FROM expected e WHERE e.part OPERATOR(pg_catalog.=) h.part AND e.object OPERATOR(pg_catalog.=) h.object)
+-- A shard no longer placed here (moved away, its objects as the move left them until Citus drops
+-- them) is held to its template's names only.
+WHERE h.placed_here
+  AND EXISTS (SELECT FROM expected e WHERE e.part OPERATOR(pg_catalog.=) h.part AND e.object OPERATOR(pg_catalog.=) h.object)
   AND NOT EXISTS (SELECT FROM expected e
                   WHERE e.part OPERATOR(pg_catalog.=) h.part AND e.object OPERATOR(pg_catalog.=) h.object
                     AND e.fingerprint OPERATOR(pg_catalog.=) h.fingerprint)

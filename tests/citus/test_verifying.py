@@ -129,6 +129,15 @@ WORKER_TAMPERING = {
         "ALTER EVENT TRIGGER audit_refuse_ddl DISABLE",
         "ALTER EVENT TRIGGER audit_refuse_ddl ENABLE ALWAYS",
         "event trigger audit_refuse_ddl was changed"),
+    # An object named after a shard is still held to that shard's table's template.
+    "an index on the company's shard, named after a shard on the other worker": (
+        "CREATE UNIQUE INDEX censor_{remote} ON audit.audit_logs_{logs} ((true)) WHERE action = 'DELETE_INVOICE'",
+        "DROP INDEX audit.censor_{remote}",
+        "index audit.censor_{remote} was added"),
+    "a view of the company's shard, named after another company's shard on the same worker": (
+        "CREATE VIEW audit.entries_{neighbour} AS SELECT * FROM audit.audit_logs_{logs}",
+        "DROP VIEW audit.entries_{neighbour}",
+        "view audit.entries_{neighbour} was added"),
     "a function added": (
         "CREATE FUNCTION audit.backdoor() RETURNS int LANGUAGE sql AS 'SELECT 1'",
         "DROP FUNCTION audit.backdoor()",
@@ -146,7 +155,14 @@ def test_the_sql_verifier_names_a_workers_changed_protections(cluster: CitusClus
     coordinator = connect_to()
     shards = {"logs": _shard_of(coordinator, "audit.audit_logs", company),
               "blocks": _shard_of(coordinator, "audit.blocks", company)}
-    worker = connect_to(node_of(coordinator, cluster, company), options=f"{MANUAL} -c citus.enable_ddl_propagation=off",
+    node = node_of(coordinator, cluster, company)
+    placed = coordinator.execute(
+        "SELECT p.shardid, n.nodeport FROM pg_catalog.pg_dist_shard s"
+        " JOIN pg_catalog.pg_dist_placement p USING (shardid) JOIN pg_catalog.pg_dist_node n USING (groupid)"
+        " WHERE s.logicalrelid = 'audit.audit_logs'::regclass").fetchall()
+    shards["remote"] = next(shard for shard, port in placed if port != node.port)
+    shards["neighbour"] = next(shard for shard, port in placed if port == node.port and shard != shards["logs"])
+    worker = connect_to(node, options=f"{MANUAL} -c citus.enable_ddl_propagation=off",
                         autocommit=True)
     for statement in (change, undo):
         with worker.transaction():
