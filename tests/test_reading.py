@@ -583,3 +583,8 @@ def test_an_export_starts_its_pages_writing_back_as_they_fill(
     assert [offset for offset, _ in advised] == [0] + [sum(length for _, length in advised[:n])
                                                       for n in range(1, len(advised))]
     assert all(length >= 64 << 10 for _, length in advised) and sum(length for _, length in advised) <= size
+
+
+def test_a_chain_writes_each_entry_id_as_uuid_text_does() -> None:
+    for raw in [bytes(16), b"\xff" * 16, *(uuid.uuid4().bytes for _ in range(100))]:
+        assert reading.offline._uuid_text(raw) == str(uuid.UUID(bytes=raw))
