@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from yoyo.migrations import read_sql_migration
 
-from . import surface
+from . import copied_code, surface
 from .schema import migrate, sql_dir
 
 NO_DDL_PROPAGATION = "-c citus.enable_ddl_propagation=off"
@@ -172,9 +173,23 @@ def _lent_tables(superuser_conninfo: str, conn: psycopg.Connection[tuple[object,
     try:
         yield
     finally:
-        # On a connection of its own: the operation's may be the one that failed.
-        with psycopg.connect(superuser_conninfo, autocommit=True) as restoring:
-            _lend_tables(restoring, tables, to_mover=False)
+        _give_back(superuser_conninfo, tables)
+
+
+def _give_back(superuser_conninfo: str, tables: tuple[str, ...], attempts: int = 20) -> None:
+    """The tables back to audit_owner, on a connection of its own (the operation's may be the one that
+    failed). A reader's transaction can hold one table and wait for the other, and so end the change
+    as a deadlock, or hold it past the lock timeout: tried again, rather than left lent."""
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(superuser_conninfo, autocommit=True) as restoring:
+                restoring.execute("SET lock_timeout = '5s'")
+                _lend_tables(restoring, tables, to_mover=False)
+            return
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def move_company(superuser_conninfo: str, company_id: object, target_host: str, target_port: int,
@@ -191,6 +206,9 @@ def move_company(superuser_conninfo: str, company_id: object, target_host: str, 
         row = conn.execute(_PLACEMENT, (str(company_id),)).fetchone()
         if row is None:
             raise MoveError("the log is not distributed: run audit-py citus-install first")
+        why = copied_code.refusal(conn, copied_code.CO_LOCATED_SQL, "moving a company's shard")
+        if why:
+            raise MoveError(why)
         source_host, source_port = str(row[0]), int(row[1])
         with _lent_tables(superuser_conninfo, conn, _LOG_TABLES):
             conn.execute(_MOVE, (str(company_id), source_host, source_port, target_host, target_port, mode))
@@ -241,6 +259,9 @@ def add_worker(superuser_conninfo: str, host: str, port: int) -> bool:
         _require_superuser(conn, AddWorkerError("adding a worker needs a superuser login"))
         if not is_distributed(conn):
             raise AddWorkerError("the log is not distributed: run audit-py citus-install first")
+        why = copied_code.refusal(conn, copied_code.REFERENCE_SQL, "adding a worker")
+        if why:
+            raise AddWorkerError(why)
         row = conn.execute("SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_dist_node"
                            " WHERE nodename = %s AND nodeport = %s)", (host, port)).fetchone()
         added = bool(row and row[0])
@@ -270,6 +291,9 @@ def rebalance(superuser_conninfo: str, mode: str = "block_writes") -> int:
         _require_superuser(conn, MoveError("rebalancing the log's shards needs a superuser login"))
         if not is_distributed(conn):
             raise MoveError("the log is not distributed: run audit-py citus-install first")
+        why = copied_code.refusal(conn, copied_code.CO_LOCATED_SQL, "rebalancing the log's shards")
+        if why:
+            raise MoveError(why)
         before: dict[object, object] = dict(conn.execute(_SHARD_PLACES).fetchall())
         with _lent_tables(superuser_conninfo, conn, _LOG_TABLES):
             conn.execute("SELECT pg_catalog.rebalance_table_shards('audit.audit_logs',"

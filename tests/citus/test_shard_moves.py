@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -13,7 +14,7 @@ from audit_py import citus
 
 from ..helpers import RECORD_SQL
 from .cluster import CitusCluster
-from .conftest import READER, WRITER, ConnectTo, node_of, spread, system_identifier
+from .conftest import OWNER, READER, WRITER, ConnectTo, node_of, spread, system_identifier
 from .test_sealing import _record, _seal, _verify
 
 STAMP = "SELECT id, created_at, txid, origin FROM audit.audit_logs WHERE company_id = %s ORDER BY id"
@@ -111,3 +112,78 @@ def test_a_moved_company_keeps_its_stamps_and_seals_on_its_new_worker(
     ok, report = reader.execute("SELECT ok, report FROM audit.verify(%s)", (company,)).fetchone()  # type: ignore[misc]
     assert ok is True, report
     assert f"{len(blocks)} blocks and {len(after) + 1} sealed entries verified; 0 entries" in report, report
+
+
+def test_a_copy_that_would_run_a_table_owners_code_as_a_superuser_is_refused(
+        cluster: CitusCluster, connect_to: ConnectTo) -> None:
+    """Citus copies a moved range's rows, and a new worker's reference tables, through connections as the
+    superuser moving them, which a worker's guard takes for Citus's own: a CHECK constraint of a login's
+    table co-located with the log, calling that login's function, would run it as that superuser and
+    could rewrite the log there. So a move, a rebalance or an added worker that would copy such a table
+    is refused, naming the code, and nothing is moved."""
+    owner = connect_to(role=OWNER, autocommit=True)
+    owner.execute("CREATE FUNCTION public.plausible(v integer) RETURNS boolean LANGUAGE sql AS 'SELECT v >= 0'")
+    owner.execute("CREATE TABLE public.orders (company_id uuid NOT NULL, id uuid NOT NULL,"
+                  " v integer CHECK (public.plausible(v)), PRIMARY KEY (company_id, id))")
+    owner.execute("SELECT create_distributed_table('public.orders', 'company_id', colocate_with => 'audit.audit_logs')")
+    owner.execute("CREATE TABLE public.codes (code text PRIMARY KEY CHECK (public.plausible(length(code))))")
+    owner.execute("SELECT create_reference_table('public.codes')")
+    coordinator = connect_to(autocommit=True)
+    company = spread(coordinator, cluster, 1)[0]
+    source = node_of(coordinator, cluster, company)
+    target = next(worker for worker in cluster.workers if worker != source)
+    named = "function plausible(integer), owned by erp_owner"
+    try:
+        with pytest.raises(citus.MoveError) as moving:
+            citus.move_company(cluster.conninfo(), company, "127.0.0.1", target.port)
+        assert named in str(moving.value) and str(moving.value).startswith("moving a company's shard would copy")
+        with pytest.raises(citus.MoveError) as rebalancing:
+            citus.rebalance(cluster.conninfo())
+        assert named in str(rebalancing.value)
+        with pytest.raises(citus.AddWorkerError) as adding:
+            citus.add_worker(cluster.conninfo(), "127.0.0.1", target.port)
+        assert named in str(adding.value)
+        assert node_of(coordinator, cluster, company) == source
+    finally:
+        owner.execute("DROP TABLE public.orders, public.codes")
+        owner.execute("DROP FUNCTION public.plausible(integer)")
+    # Code a superuser owns is trusted: the same table then moves.
+    coordinator.execute("CREATE FUNCTION public.plausible(v integer) RETURNS boolean LANGUAGE sql AS 'SELECT v >= 0'")
+    owner.execute("CREATE TABLE public.orders (company_id uuid NOT NULL, id uuid NOT NULL,"
+                  " v integer CHECK (public.plausible(v)), PRIMARY KEY (company_id, id))")
+    owner.execute("SELECT create_distributed_table('public.orders', 'company_id', colocate_with => 'audit.audit_logs')")
+    try:
+        _move(coordinator, cluster, company, "block_writes")
+    finally:
+        owner.execute("DROP TABLE public.orders")
+        coordinator.execute("CALL pg_catalog.citus_cleanup_orphaned_resources()")  # the shards the move left
+        coordinator.execute("DROP FUNCTION public.plausible(integer)")
+
+
+def test_the_tables_are_given_back_past_a_reader_that_deadlocks_with_it(cluster: CitusCluster,
+                                                                          connect_to: ConnectTo) -> None:
+    """A reader holding audit.blocks asks for audit.audit_logs while the loan ends, which holds the one
+    and waits for the other: PostgreSQL ends the giving back as a deadlock. It is tried again, and the
+    log's tables go back to audit_owner, rather than stay the superuser's (found by attacking it)."""
+    conn = connect_to(autocommit=True)
+    citus._lend_tables(conn, citus._LOG_TABLES, to_mover=True)
+    reader, watcher = connect_to(role=READER), connect_to(autocommit=True)
+    reader.execute("SELECT count(*) FROM audit.blocks")  # held until its transaction ends
+
+    def deadlock() -> None:
+        while not watcher.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_locks WHERE NOT granted"
+                                  " AND relation = 'audit.blocks'::regclass)").fetchone()[0]:  # type: ignore[index]
+            time.sleep(0.05)
+        reader.execute("SELECT count(*) FROM audit.audit_logs")  # waits for the giving back: a deadlock
+        time.sleep(1)
+        reader.rollback()
+
+    thread = threading.Thread(target=deadlock)
+    thread.start()
+    try:
+        citus._give_back(cluster.conninfo(), citus._LOG_TABLES)
+    finally:
+        thread.join()
+    owners = conn.execute("SELECT relname::text, relowner::regrole::text FROM pg_catalog.pg_class"
+                          " WHERE oid IN ('audit.audit_logs'::regclass, 'audit.blocks'::regclass)").fetchall()
+    assert {owner for _, owner in owners} == {"audit_owner"}

@@ -1,0 +1,110 @@
+"""The code that would run as a superuser when Citus copies tables' rows to a new shard.
+
+A shard move (move_company(), rebalance()) copies every table co-located with the log, the ERP's own
+tracked tables among them, and adding a worker copies every reference table. Citus copies the rows
+through its own connections as the superuser that asked, so each row runs, as that superuser, the
+code its table holds: CHECK constraints, index expressions and operator classes, triggers, defaults,
+the constraints of its columns' domains. Code that a login other than a superuser owns would then
+run with a superuser's rights, on a connection a worker's DDL guard takes for Citus's own: a table's
+owner could rewrite the log there, unseen by either verifier (found by attacking it). So, before
+such a copy, each function, operator, operator class and domain those tables reach must belong to a
+superuser or to the log's own roles, whose code only a superuser can change; else the copy is
+refused, naming what.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+# The objects the tables' rows run, one dependency (pg_depend) away from the table, its constraints,
+# indexes, triggers and defaults, and from the constraints of its domains, however nested.
+_UNTRUSTED_SQL = """
+WITH RECURSIVE sources (classid, objid) AS (
+    SELECT * FROM (
+        SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, t.oid
+        FROM pg_catalog.pg_class t WHERE t.oid OPERATOR(pg_catalog.=) ANY (%(tables)s::pg_catalog.oid[])
+        UNION
+        SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, c.oid
+        FROM pg_catalog.pg_constraint c WHERE c.conrelid OPERATOR(pg_catalog.=) ANY (%(tables)s::pg_catalog.oid[])
+        UNION
+        SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, i.indexrelid
+        FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) ANY (%(tables)s::pg_catalog.oid[])
+        UNION
+        SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass, g.oid
+        FROM pg_catalog.pg_trigger g WHERE g.tgrelid OPERATOR(pg_catalog.=) ANY (%(tables)s::pg_catalog.oid[])
+        UNION
+        SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, d.oid
+        FROM pg_catalog.pg_attrdef d WHERE d.adrelid OPERATOR(pg_catalog.=) ANY (%(tables)s::pg_catalog.oid[])
+    ) AS own
+    UNION
+    SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, c.oid
+    FROM sources s
+    JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) s.classid AND d.objid OPERATOR(pg_catalog.=) s.objid
+                               AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+    JOIN pg_catalog.pg_constraint c ON c.contypid OPERATOR(pg_catalog.=) d.refobjid
+),
+reached (refclassid, refobjid) AS (
+    SELECT DISTINCT d.refclassid, d.refobjid
+    FROM sources s
+    JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) s.classid AND d.objid OPERATOR(pg_catalog.=) s.objid
+),
+code (what, owner) AS (
+    SELECT pg_catalog.format('function %%s', p.oid::pg_catalog.regprocedure), p.proowner
+    FROM reached r JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) r.refobjid
+    WHERE r.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+    UNION ALL
+    SELECT pg_catalog.format('operator %%s', o.oid::pg_catalog.regoperator), o.oprowner
+    FROM reached r JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) r.refobjid
+    WHERE r.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass
+    UNION ALL
+    SELECT pg_catalog.format('function %%s', p.oid::pg_catalog.regprocedure), p.proowner
+    FROM reached r JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) r.refobjid
+    JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) o.oprcode
+    WHERE r.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass
+    UNION ALL
+    SELECT pg_catalog.format('operator class %%I.%%I', n.nspname, c.opcname), c.opcowner
+    FROM reached r JOIN pg_catalog.pg_opclass c ON c.oid OPERATOR(pg_catalog.=) r.refobjid
+    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.opcnamespace
+    WHERE r.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_opclass'::pg_catalog.regclass
+    UNION ALL
+    SELECT pg_catalog.format('domain %%s', t.oid::pg_catalog.regtype), t.typowner
+    FROM reached r JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) r.refobjid
+    WHERE r.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+      AND t.typtype OPERATOR(pg_catalog.=) 'd'
+)
+SELECT DISTINCT pg_catalog.concat(c.what, ', owned by ', pg_catalog.quote_ident(o.rolname))
+FROM code c JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) c.owner
+WHERE NOT o.rolsuper
+  AND o.rolname OPERATOR(pg_catalog.<>) ALL (ARRAY['audit_owner', 'audit_definer']::pg_catalog.name[])
+ORDER BY 1
+"""
+
+
+def untrusted(conn: psycopg.Connection[Any], tables: list[int]) -> list[str]:
+    """What the rows of `tables` (oids) would run that neither a superuser nor the log owns, in words."""
+    return [str(row[0]) for row in conn.execute(_UNTRUSTED_SQL, {"tables": tables}).fetchall()]
+
+
+# The tables a move of the log's shards copies: its co-location group.
+CO_LOCATED_SQL = """
+SELECT pg_catalog.array_agg(p.logicalrelid::pg_catalog.oid) FROM pg_catalog.pg_dist_partition p
+WHERE p.colocationid OPERATOR(pg_catalog.=) (
+    SELECT l.colocationid FROM pg_catalog.pg_dist_partition l
+    WHERE l.logicalrelid OPERATOR(pg_catalog.=) 'audit.audit_logs'::pg_catalog.regclass)
+"""
+# The tables adding a worker copies: every reference table.
+REFERENCE_SQL = ("SELECT pg_catalog.array_agg(p.logicalrelid::pg_catalog.oid) FROM pg_catalog.pg_dist_partition p"
+                 " WHERE p.partmethod OPERATOR(pg_catalog.=) 'n' AND p.repmodel OPERATOR(pg_catalog.=) 't'")
+
+
+def refusal(conn: psycopg.Connection[Any], tables_sql: str, operation: str) -> str | None:
+    """Why `operation` must not copy the tables `tables_sql` names, or None when it may."""
+    row = conn.execute(tables_sql).fetchone()
+    found = untrusted(conn, list(row[0] or []) if row else [])
+    if not found:
+        return None
+    return (f"{operation} would copy tables whose rows run, as the superuser copying them, code that a login"
+            f" other than a superuser owns: {'; '.join(found)}. Have a superuser own that code (or drop it),"
+            " then run it again")
