@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -193,20 +193,21 @@ def _give_back(superuser_conninfo: str, tables: tuple[str, ...], attempts: int =
 
 
 def move_company(superuser_conninfo: str, company_id: object, target_host: str, target_port: int,
-                 mode: str = "block_writes") -> tuple[str, int]:
+                 mode: str = "block_writes", trust: Iterable[str] = ()) -> tuple[str, int]:
     """Move the shard holding company_id (and its co-located shards, every company of that range) to
     another worker, with Citus's citus_move_shard_placement(); return where it was. Entries keep their
     stamps (id, time, txid and origin); the next audit.seal() on the new worker takes the entries left
     unsealed on the old one. mode: Citus's shard_transfer_mode. block_writes (the default) makes writes
     to the range wait while it copies; force_logical (or auto) lets them go on, through a subscription
     whose role Citus makes, able to log in without a password, and a member of the tables' owner: for
-    the move, the superuser (README: Shard moves)."""
+    the move, the superuser (README: Shard moves). Refused when the tables it copies would run, as the
+    superuser, code of a role neither a superuser, nor the log's, nor named in `trust` (copied_code)."""
     with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
         _require_superuser(conn, MoveError("moving a company's shard needs a superuser login"))
         row = conn.execute(_PLACEMENT, (str(company_id),)).fetchone()
         if row is None:
             raise MoveError("the log is not distributed: run audit-py citus-install first")
-        why = copied_code.refusal(conn, copied_code.CO_LOCATED_SQL, "moving a company's shard")
+        why = copied_code.refusal(conn, copied_code.CO_LOCATED_SQL, "moving a company's shard", trust)
         if why:
             raise MoveError(why)
         source_host, source_port = str(row[0]), int(row[1])
@@ -244,7 +245,7 @@ class AddWorkerError(CitusError):
     or the node's own memberships of the log's roles are not the coordinator's)."""
 
 
-def add_worker(superuser_conninfo: str, host: str, port: int) -> bool:
+def add_worker(superuser_conninfo: str, host: str, port: int, trust: Iterable[str] = ()) -> bool:
     """Make a worker part of the sharded log; True when this call added it to the cluster, False when
     it was a node already (then what follows is done again, which changes nothing on the others).
 
@@ -259,7 +260,7 @@ def add_worker(superuser_conninfo: str, host: str, port: int) -> bool:
         _require_superuser(conn, AddWorkerError("adding a worker needs a superuser login"))
         if not is_distributed(conn):
             raise AddWorkerError("the log is not distributed: run audit-py citus-install first")
-        why = copied_code.refusal(conn, copied_code.REFERENCE_SQL, "adding a worker")
+        why = copied_code.refusal(conn, copied_code.REFERENCE_SQL, "adding a worker", trust)
         if why:
             raise AddWorkerError(why)
         row = conn.execute("SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_dist_node"
@@ -282,7 +283,7 @@ _SHARD_PLACES = ("SELECT s.shardid, p.groupid FROM pg_catalog.pg_dist_shard s"
                  " WHERE s.logicalrelid = 'audit.audit_logs'::pg_catalog.regclass")
 
 
-def rebalance(superuser_conninfo: str, mode: str = "block_writes") -> int:
+def rebalance(superuser_conninfo: str, mode: str = "block_writes", trust: Iterable[str] = ()) -> int:
     """Spread the log's shards evenly over the workers (after add_worker(), say), with Citus's
     rebalance_table_shards() for the log's co-location group: every table co-located with the log (a
     tracked business table) moves with it. Return how many of the log's shards moved. As a move
@@ -291,7 +292,7 @@ def rebalance(superuser_conninfo: str, mode: str = "block_writes") -> int:
         _require_superuser(conn, MoveError("rebalancing the log's shards needs a superuser login"))
         if not is_distributed(conn):
             raise MoveError("the log is not distributed: run audit-py citus-install first")
-        why = copied_code.refusal(conn, copied_code.CO_LOCATED_SQL, "rebalancing the log's shards")
+        why = copied_code.refusal(conn, copied_code.CO_LOCATED_SQL, "rebalancing the log's shards", trust)
         if why:
             raise MoveError(why)
         before: dict[object, object] = dict(conn.execute(_SHARD_PLACES).fetchall())

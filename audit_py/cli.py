@@ -44,6 +44,11 @@ def _count(text: str) -> int:
     return value
 
 
+def _trust_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--trust-owner", action="append", default=[], metavar="ROLE",
+                         help="a role whose code the copied tables run, trusted as a superuser (README: Shard moves)")
+
+
 def _position(text: str) -> int | Position:
     """tail's position: a transaction id, or on a log sharded on Citus origin:txid for each worker."""
     return Position.parse(text) if ":" in text else _count(text)
@@ -81,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     _dsn_option(add_worker_cmd, "libpq connection string or URI of the coordinator's database, as a superuser")
     add_worker_cmd.add_argument("--host", required=True, help="the worker's host, as the coordinator reaches it")
     add_worker_cmd.add_argument("--port", type=int, default=5432, help="the worker's port (default: 5432)")
+    _trust_option(add_worker_cmd)
 
     rebalance_cmd = commands.add_parser(
         "citus-rebalance", help="on a Citus coordinator: spread the log's shards evenly over the workers"
@@ -88,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     _dsn_option(rebalance_cmd, "libpq connection string or URI of the coordinator's database, as a superuser")
     rebalance_cmd.add_argument("--mode", choices=("block_writes", "force_logical", "auto"), default="block_writes",
                                help="Citus's shard_transfer_mode (default: block_writes; README: Shard moves)")
+    _trust_option(rebalance_cmd)
 
     uninstall_cmd = commands.add_parser(
         "uninstall", help="roll back every migration: the log, its functions and (unless still used) its roles")
@@ -258,13 +265,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "citus-add-worker":
         from . import citus
 
-        added = citus.add_worker(args.dsn, args.host, args.port)
+        added = citus.add_worker(args.dsn, args.host, args.port, args.trust_owner)
         print(f"{'added' if added else 'already a node, made part of the log again'}: {args.host}:{args.port}")
         return 0
     if args.command == "citus-rebalance":
         from . import citus
 
-        print(f"shards moved: {citus.rebalance(args.dsn, args.mode)}")
+        print(f"shards moved: {citus.rebalance(args.dsn, args.mode, args.trust_owner)}")
         return 0
     if args.command == "uninstall":
         removed = rollback(args.dsn, destroy_entries=args.destroy_entries)

@@ -14,14 +14,34 @@ refused, naming what.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
 
-# The objects the tables' rows run, one dependency (pg_depend) away from the table, its constraints,
-# indexes, triggers and defaults, and from the constraints of its domains, however nested.
+# Whose code the tables' rows may run: the tables' owners; the owners of every type their columns hold,
+# through array elements, domains' base types, composites' fields and ranges' subtypes; and the owners of
+# what their constraints, indexes, triggers and defaults name, one dependency (pg_depend) away, and the
+# constraints of their domains, however nested.
 _UNTRUSTED_SQL = """
-WITH RECURSIVE sources (classid, objid) AS (
+WITH RECURSIVE types (oid) AS (
+    SELECT a.atttypid FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid OPERATOR(pg_catalog.=) ANY (%(tables)s::pg_catalog.oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+    UNION
+    SELECT n.next
+    FROM types y
+    JOIN pg_catalog.pg_type z ON z.oid OPERATOR(pg_catalog.=) y.oid
+    CROSS JOIN LATERAL (
+        SELECT NULLIF(z.typelem, 0::pg_catalog.oid)
+        UNION ALL SELECT NULLIF(z.typbasetype, 0::pg_catalog.oid)
+        UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a
+                  WHERE z.typtype OPERATOR(pg_catalog.=) 'c' AND a.attrelid OPERATOR(pg_catalog.=) z.typrelid
+                    AND a.attnum > 0 AND NOT a.attisdropped
+        UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid OPERATOR(pg_catalog.=) z.oid
+    ) AS n (next)
+    WHERE n.next IS NOT NULL
+),
+sources (classid, objid) AS (
     SELECT * FROM (
         SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, t.oid
         FROM pg_catalog.pg_class t WHERE t.oid OPERATOR(pg_catalog.=) ANY (%(tables)s::pg_catalog.oid[])
@@ -51,6 +71,12 @@ reached (refclassid, refobjid) AS (
     JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) s.classid AND d.objid OPERATOR(pg_catalog.=) s.objid
 ),
 code (what, owner) AS (
+    SELECT pg_catalog.format('table %%s', c.oid::pg_catalog.regclass), c.relowner
+    FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) ANY (%(tables)s::pg_catalog.oid[])
+    UNION ALL
+    SELECT pg_catalog.format('type %%s', z.oid::pg_catalog.regtype), z.typowner
+    FROM types y JOIN pg_catalog.pg_type z ON z.oid OPERATOR(pg_catalog.=) y.oid
+    UNION ALL
     SELECT pg_catalog.format('function %%s', p.oid::pg_catalog.regprocedure), p.proowner
     FROM reached r JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) r.refobjid
     WHERE r.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
@@ -74,20 +100,25 @@ code (what, owner) AS (
     WHERE r.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
       AND t.typtype OPERATOR(pg_catalog.=) 'd'
 )
-SELECT DISTINCT pg_catalog.concat(c.what, ', owned by ', pg_catalog.quote_ident(o.rolname))
+SELECT pg_catalog.quote_ident(o.rolname), pg_catalog.string_agg(DISTINCT c.what, '; ')
 FROM code c JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) c.owner
 WHERE NOT o.rolsuper
   AND o.rolname OPERATOR(pg_catalog.<>) ALL (ARRAY['audit_owner', 'audit_definer']::pg_catalog.name[])
+  AND o.rolname OPERATOR(pg_catalog.<>) ALL (%(trusted)s::pg_catalog.name[])
+GROUP BY o.rolname
 ORDER BY 1
 """
 
 
-def untrusted(conn: psycopg.Connection[Any], tables: list[int]) -> list[str]:
-    """What the rows of `tables` (oids) would run that neither a superuser nor the log owns, in words."""
-    return [str(row[0]) for row in conn.execute(_UNTRUSTED_SQL, {"tables": tables}).fetchall()]
+def untrusted(conn: psycopg.Connection[Any], tables: list[int], trusted: list[str]) -> dict[str, str]:
+    """{role: what of its code the rows of `tables` (oids) may run} for each role neither a superuser, nor
+    the log's, nor `trusted`."""
+    rows = conn.execute(_UNTRUSTED_SQL, {"tables": tables, "trusted": trusted}).fetchall()
+    return {str(role): str(what) for role, what in rows}
 
 
-# The tables a move of the log's shards copies: its co-location group.
+# The tables a move of the log's shards copies: its co-location group (the log's own tables among them,
+# whose owner is trusted).
 CO_LOCATED_SQL = """
 SELECT pg_catalog.array_agg(p.logicalrelid::pg_catalog.oid) FROM pg_catalog.pg_dist_partition p
 WHERE p.colocationid OPERATOR(pg_catalog.=) (
@@ -99,12 +130,14 @@ REFERENCE_SQL = ("SELECT pg_catalog.array_agg(p.logicalrelid::pg_catalog.oid) FR
                  " WHERE p.partmethod OPERATOR(pg_catalog.=) 'n' AND p.repmodel OPERATOR(pg_catalog.=) 't'")
 
 
-def refusal(conn: psycopg.Connection[Any], tables_sql: str, operation: str) -> str | None:
+def refusal(conn: psycopg.Connection[Any], tables_sql: str, operation: str, trusted: Iterable[str] = ()) -> str | None:
     """Why `operation` must not copy the tables `tables_sql` names, or None when it may."""
     row = conn.execute(tables_sql).fetchone()
-    found = untrusted(conn, list(row[0] or []) if row else [])
+    found = untrusted(conn, list(row[0] or []) if row else [], list(trusted))
     if not found:
         return None
-    return (f"{operation} would copy tables whose rows run, as the superuser copying them, code that a login"
-            f" other than a superuser owns: {'; '.join(found)}. Have a superuser own that code (or drop it),"
-            " then run it again")
+    owners = "; ".join(f"{role} ({what})" for role, what in found.items())
+    trust = " ".join(f"--trust-owner {role}" for role in found)
+    return (f"{operation} would copy tables whose rows run, as the superuser copying them, code that these roles"
+            f" own or can change: {owners}. Each could then act as a superuser on a worker. Have a superuser own"
+            f" that code, or, if you trust them as superusers, name them: {trust}")

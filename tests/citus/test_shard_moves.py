@@ -117,47 +117,53 @@ def test_a_moved_company_keeps_its_stamps_and_seals_on_its_new_worker(
 def test_a_copy_that_would_run_a_table_owners_code_as_a_superuser_is_refused(
         cluster: CitusCluster, connect_to: ConnectTo) -> None:
     """Citus copies a moved range's rows, and a new worker's reference tables, through connections as the
-    superuser moving them, which a worker's guard takes for Citus's own: a CHECK constraint of a login's
-    table co-located with the log, calling that login's function, would run it as that superuser and
-    could rewrite the log there. So a move, a rebalance or an added worker that would copy such a table
-    is refused, naming the code, and nothing is moved."""
+    superuser moving them, which a worker's guard takes for Citus's own: code a login owns or can change,
+    run by a copied row (a CHECK constraint of its table, a domain its column holds even inside an array
+    or a composite type), would run as that superuser and could rewrite the log there. So a move, a
+    rebalance or an added worker that would copy such a table is refused, naming the login and its code,
+    and nothing is moved; naming the login as trusted lets it go on."""
     owner = connect_to(role=OWNER, autocommit=True)
-    owner.execute("CREATE FUNCTION public.plausible(v integer) RETURNS boolean LANGUAGE sql AS 'SELECT v >= 0'")
-    owner.execute("CREATE TABLE public.orders (company_id uuid NOT NULL, id uuid NOT NULL,"
-                  " v integer CHECK (public.plausible(v)), PRIMARY KEY (company_id, id))")
-    owner.execute("SELECT create_distributed_table('public.orders', 'company_id', colocate_with => 'audit.audit_logs')")
-    owner.execute("CREATE TABLE public.codes (code text PRIMARY KEY CHECK (public.plausible(length(code))))")
-    owner.execute("SELECT create_reference_table('public.codes')")
     coordinator = connect_to(autocommit=True)
+    owner.execute("CREATE FUNCTION public.plausible(v integer) RETURNS boolean LANGUAGE sql AS 'SELECT v >= 0'")
+    # Its CHECK runs a query by name, which no dependency records.
+    owner.execute("CREATE TABLE public.orders (company_id uuid NOT NULL, id uuid NOT NULL, v integer"
+                  " CHECK (pg_catalog.query_to_xml('SELECT public.plausible(1)', false, false, '') IS NOT NULL),"
+                  " PRIMARY KEY (company_id, id))")
+    owner.execute("SELECT create_distributed_table('public.orders', 'company_id', colocate_with => 'audit.audit_logs')")
+    # A superuser's reference table, a column of it an array of the login's domain.
+    owner.execute("CREATE DOMAIN public.quantity AS integer CHECK (public.plausible(VALUE))")
+    coordinator.execute("CREATE TABLE public.codes (code text PRIMARY KEY, sizes public.quantity[])")
+    coordinator.execute("SELECT create_reference_table('public.codes')")
     company = spread(coordinator, cluster, 1)[0]
     source = node_of(coordinator, cluster, company)
     target = next(worker for worker in cluster.workers if worker != source)
-    named = "function plausible(integer), owned by erp_owner"
     try:
         with pytest.raises(citus.MoveError) as moving:
             citus.move_company(cluster.conninfo(), company, "127.0.0.1", target.port)
-        assert named in str(moving.value) and str(moving.value).startswith("moving a company's shard would copy")
+        assert str(moving.value).startswith("moving a company's shard would copy tables whose rows run")
+        assert f"{OWNER} (table orders)" in str(moving.value), moving.value
+        assert str(moving.value).endswith(f"name them: --trust-owner {OWNER}")
         with pytest.raises(citus.MoveError) as rebalancing:
             citus.rebalance(cluster.conninfo())
-        assert named in str(rebalancing.value)
+        assert f"{OWNER} (table orders)" in str(rebalancing.value)
         with pytest.raises(citus.AddWorkerError) as adding:
             citus.add_worker(cluster.conninfo(), "127.0.0.1", target.port)
-        assert named in str(adding.value)
+        assert f"{OWNER} (type quantity; type quantity[])" in str(adding.value), adding.value
         assert node_of(coordinator, cluster, company) == source
+        # Trusted as a superuser, by name: the same tables then move.
+        _move_trusting(coordinator, cluster, company, target)
     finally:
-        owner.execute("DROP TABLE public.orders, public.codes")
-        owner.execute("DROP FUNCTION public.plausible(integer)")
-    # Code a superuser owns is trusted: the same table then moves.
-    coordinator.execute("CREATE FUNCTION public.plausible(v integer) RETURNS boolean LANGUAGE sql AS 'SELECT v >= 0'")
-    owner.execute("CREATE TABLE public.orders (company_id uuid NOT NULL, id uuid NOT NULL,"
-                  " v integer CHECK (public.plausible(v)), PRIMARY KEY (company_id, id))")
-    owner.execute("SELECT create_distributed_table('public.orders', 'company_id', colocate_with => 'audit.audit_logs')")
-    try:
-        _move(coordinator, cluster, company, "block_writes")
-    finally:
+        coordinator.execute("DROP TABLE public.codes")
         owner.execute("DROP TABLE public.orders")
         coordinator.execute("CALL pg_catalog.citus_cleanup_orphaned_resources()")  # the shards the move left
-        coordinator.execute("DROP FUNCTION public.plausible(integer)")
+        owner.execute("DROP DOMAIN public.quantity")
+        owner.execute("DROP FUNCTION public.plausible(integer)")
+
+
+def _move_trusting(coordinator: psycopg.Connection[Any], cluster: CitusCluster, company: uuid.UUID,
+                   target: Any) -> None:
+    citus.move_company(cluster.conninfo(), company, "127.0.0.1", target.port, trust=[OWNER])
+    assert node_of(coordinator, cluster, company) == target
 
 
 def test_the_tables_are_given_back_past_a_reader_that_deadlocks_with_it(cluster: CitusCluster,
