@@ -151,9 +151,12 @@ class MoveError(CitusError):
     """The company's shard cannot be moved (the log is not distributed, or the login is no superuser)."""
 
 
-def _lend_tables(conn: psycopg.Connection[tuple[object, ...]], tables: tuple[str, ...], *, to_mover: bool) -> None:
+def _lend_tables(conn: psycopg.Connection[tuple[object, ...]], tables: tuple[str, ...], *, to_mover: bool,
+                 refusal: Callable[[psycopg.Connection[tuple[object, ...]]], str | None] | None = None) -> None:
     """Tables of schema audit to the superuser of conn for a move or a copy (to_mover), or back to
-    audit_owner."""
+    audit_owner. `refusal`, asked once the tables are locked (their owner changed, not committed yet),
+    says why not to lend them after all: a table co-located meanwhile, by a transaction that held the
+    log's table until then, is seen."""
     owner = sql.SQL("CURRENT_USER") if to_mover else sql.Identifier("audit_owner")
     usage = "GRANT USAGE ON SCHEMA audit TO CURRENT_USER" if to_mover else \
         "REVOKE USAGE ON SCHEMA audit FROM CURRENT_USER"
@@ -162,14 +165,18 @@ def _lend_tables(conn: psycopg.Connection[tuple[object, ...]], tables: tuple[str
         conn.execute("SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)")
         for table in tables:
             conn.execute(sql.SQL("ALTER TABLE audit.{} OWNER TO {}").format(sql.Identifier(table), owner))
+        why = refusal(conn) if refusal is not None else None
+        if why:
+            raise MoveError(why)
         conn.execute(usage)
 
 
 @contextlib.contextmanager
-def _lent_tables(superuser_conninfo: str, conn: psycopg.Connection[tuple[object, ...]],
-                 tables: tuple[str, ...]) -> Iterator[None]:
+def _lent_tables(superuser_conninfo: str, conn: psycopg.Connection[tuple[object, ...]], tables: tuple[str, ...],
+                 refusal: Callable[[psycopg.Connection[tuple[object, ...]]], str | None] | None = None
+                 ) -> Iterator[None]:
     """The tables lent to conn's superuser for the block's Citus operation, then given back."""
-    _lend_tables(conn, tables, to_mover=True)
+    _lend_tables(conn, tables, to_mover=True, refusal=refusal)
     try:
         yield
     finally:
@@ -207,11 +214,10 @@ def move_company(superuser_conninfo: str, company_id: object, target_host: str, 
         row = conn.execute(_PLACEMENT, (str(company_id),)).fetchone()
         if row is None:
             raise MoveError("the log is not distributed: run audit-py citus-install first")
-        why = copied_code.refusal(conn, copied_code.CO_LOCATED_SQL, "moving a company's shard", trust)
-        if why:
-            raise MoveError(why)
         source_host, source_port = str(row[0]), int(row[1])
-        with _lent_tables(superuser_conninfo, conn, _LOG_TABLES):
+        trusted = list(trust)
+        with _lent_tables(superuser_conninfo, conn, _LOG_TABLES, lambda locked: copied_code.refusal(
+                locked, copied_code.CO_LOCATED_SQL, "moving a company's shard", trusted)):
             conn.execute(_MOVE, (str(company_id), source_host, source_port, target_host, target_port, mode))
     return source_host, source_port
 
@@ -260,7 +266,7 @@ def add_worker(superuser_conninfo: str, host: str, port: int, trust: Iterable[st
         _require_superuser(conn, AddWorkerError("adding a worker needs a superuser login"))
         if not is_distributed(conn):
             raise AddWorkerError("the log is not distributed: run audit-py citus-install first")
-        why = copied_code.refusal(conn, copied_code.REFERENCE_SQL, "adding a worker", trust)
+        why = copied_code.refusal(conn, copied_code.REFERENCE_SQL, "adding a worker", trust, (host, port))
         if why:
             raise AddWorkerError(why)
         row = conn.execute("SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_dist_node"
@@ -292,11 +298,10 @@ def rebalance(superuser_conninfo: str, mode: str = "block_writes", trust: Iterab
         _require_superuser(conn, MoveError("rebalancing the log's shards needs a superuser login"))
         if not is_distributed(conn):
             raise MoveError("the log is not distributed: run audit-py citus-install first")
-        why = copied_code.refusal(conn, copied_code.CO_LOCATED_SQL, "rebalancing the log's shards", trust)
-        if why:
-            raise MoveError(why)
         before: dict[object, object] = dict(conn.execute(_SHARD_PLACES).fetchall())
-        with _lent_tables(superuser_conninfo, conn, _LOG_TABLES):
+        trusted = list(trust)
+        with _lent_tables(superuser_conninfo, conn, _LOG_TABLES, lambda locked: copied_code.refusal(
+                locked, copied_code.CO_LOCATED_SQL, "rebalancing the log's shards", trusted)):
             conn.execute("SELECT pg_catalog.rebalance_table_shards('audit.audit_logs',"
                          " shard_transfer_mode => %s::citus.shard_transfer_mode)", (mode,))
         after: dict[object, object] = dict(conn.execute(_SHARD_PLACES).fetchall())

@@ -37,7 +37,8 @@ WITH RECURSIVE types (oid) AS (
         UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a
                   WHERE z.typtype OPERATOR(pg_catalog.=) 'c' AND a.attrelid OPERATOR(pg_catalog.=) z.typrelid
                     AND a.attnum > 0 AND NOT a.attisdropped
-        UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid OPERATOR(pg_catalog.=) z.oid
+        UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r
+                  WHERE r.rngtypid OPERATOR(pg_catalog.=) z.oid OR r.rngmultitypid OPERATOR(pg_catalog.=) z.oid
     ) AS n (next)
     WHERE n.next IS NOT NULL
 ),
@@ -57,6 +58,11 @@ sources (classid, objid) AS (
         UNION
         SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, d.oid
         FROM pg_catalog.pg_attrdef d WHERE d.adrelid OPERATOR(pg_catalog.=) ANY (%(tables)s::pg_catalog.oid[])
+        UNION
+        -- The constraints of every domain the columns hold, however nested (a trusted owner's domain
+        -- may call a function its owner can replace).
+        SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, c.oid
+        FROM types y JOIN pg_catalog.pg_constraint c ON c.contypid OPERATOR(pg_catalog.=) y.oid
     ) AS own
     UNION
     SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, c.oid
@@ -125,19 +131,30 @@ WHERE p.colocationid OPERATOR(pg_catalog.=) (
     SELECT l.colocationid FROM pg_catalog.pg_dist_partition l
     WHERE l.logicalrelid OPERATOR(pg_catalog.=) 'audit.audit_logs'::pg_catalog.regclass)
 """
-# The tables adding a worker copies: every reference table.
-REFERENCE_SQL = ("SELECT pg_catalog.array_agg(p.logicalrelid::pg_catalog.oid) FROM pg_catalog.pg_dist_partition p"
-                 " WHERE p.partmethod OPERATOR(pg_catalog.=) 'n' AND p.repmodel OPERATOR(pg_catalog.=) 't'")
+# The tables adding a worker copies: every reference table the node has no copy of yet (all of them,
+# when it is no node yet).
+REFERENCE_SQL = """
+SELECT pg_catalog.array_agg(p.logicalrelid::pg_catalog.oid) FROM pg_catalog.pg_dist_partition p
+WHERE p.partmethod OPERATOR(pg_catalog.=) 'n' AND p.repmodel OPERATOR(pg_catalog.=) 't'
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_shard s
+                  JOIN pg_catalog.pg_dist_placement l ON l.shardid OPERATOR(pg_catalog.=) s.shardid
+                  JOIN pg_catalog.pg_dist_node n ON n.groupid OPERATOR(pg_catalog.=) l.groupid
+                  WHERE s.logicalrelid OPERATOR(pg_catalog.=) p.logicalrelid
+                    AND n.nodename OPERATOR(pg_catalog.=) %(host)s AND n.nodeport OPERATOR(pg_catalog.=) %(port)s)
+"""
 
 
-def refusal(conn: psycopg.Connection[Any], tables_sql: str, operation: str, trusted: Iterable[str] = ()) -> str | None:
-    """Why `operation` must not copy the tables `tables_sql` names, or None when it may."""
-    row = conn.execute(tables_sql).fetchone()
+def refusal(conn: psycopg.Connection[Any], tables_sql: str, operation: str, trusted: Iterable[str] = (),
+            node: tuple[str, int] | None = None) -> str | None:
+    """Why `operation` must not copy the tables `tables_sql` names (for REFERENCE_SQL, to `node`), or None
+    when it may."""
+    row = conn.execute(tables_sql, {"host": node[0], "port": node[1]} if node else None).fetchone()
     found = untrusted(conn, list(row[0] or []) if row else [], list(trusted))
     if not found:
         return None
     owners = "; ".join(f"{role} ({what})" for role, what in found.items())
     trust = " ".join(f"--trust-owner {role}" for role in found)
     return (f"{operation} would copy tables whose rows run, as the superuser copying them, code that these roles"
-            f" own or can change: {owners}. Each could then act as a superuser on a worker. Have a superuser own"
-            f" that code, or, if you trust them as superusers, name them: {trust}")
+            f" own, or can add or change at any time (a table's owner its constraints, a type's owner its"
+            f" checks): {owners}. Each could then act as a superuser on a worker. Have a superuser own those"
+            f" objects, or, if you trust these roles as superusers, name them: {trust}")

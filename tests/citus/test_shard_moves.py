@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from audit_py import citus
+from audit_py import citus, copied_code
 
 from ..helpers import RECORD_SQL
 from .cluster import CitusCluster
@@ -146,9 +146,11 @@ def test_a_copy_that_would_run_a_table_owners_code_as_a_superuser_is_refused(
         with pytest.raises(citus.MoveError) as rebalancing:
             citus.rebalance(cluster.conninfo())
         assert f"{OWNER} (table orders)" in str(rebalancing.value)
-        with pytest.raises(citus.AddWorkerError) as adding:
-            citus.add_worker(cluster.conninfo(), "127.0.0.1", target.port)
-        assert f"{OWNER} (type quantity; type quantity[])" in str(adding.value), adding.value
+        # A node to add would get a copy of the reference table; a worker that has one already, none.
+        adding = copied_code.refusal(coordinator, copied_code.REFERENCE_SQL, "adding a worker", (), ("127.0.0.1", 1))
+        assert adding is not None
+        assert f"{OWNER} (domain quantity; function plausible(integer); type quantity; type quantity[])" in adding
+        assert citus.add_worker(cluster.conninfo(), "127.0.0.1", target.port) is False
         assert node_of(coordinator, cluster, company) == source
         # Trusted as a superuser, by name: the same tables then move.
         _move_trusting(coordinator, cluster, company, target)
@@ -193,3 +195,65 @@ def test_the_tables_are_given_back_past_a_reader_that_deadlocks_with_it(cluster:
     owners = conn.execute("SELECT relname::text, relowner::regrole::text FROM pg_catalog.pg_class"
                           " WHERE oid IN ('audit.audit_logs'::regclass, 'audit.blocks'::regclass)").fetchall()
     assert {owner for _, owner in owners} == {"audit_owner"}
+
+
+def test_a_table_co_located_while_the_move_waits_is_seen(cluster: CitusCluster, connect_to: ConnectTo) -> None:
+    """A login's transaction co-locating its table with the log, still open when a move begins, holds the
+    log's table: the move waits for it, and once it commits the move sees the table and is refused, rather
+    than checking before and copying it after (found by attacking it)."""
+    owner = connect_to(role=OWNER, autocommit=True)
+    owner.execute("CREATE TABLE public.late (company_id uuid NOT NULL, v integer CHECK (v >= 0))")
+    coordinator, watcher = connect_to(autocommit=True), connect_to(autocommit=True)
+    company = spread(coordinator, cluster, 1)[0]
+    source = node_of(coordinator, cluster, company)
+    target = next(worker for worker in cluster.workers if worker != source)
+    pending = connect_to(role=OWNER)
+    pending.execute("SELECT create_distributed_table('public.late', 'company_id', colocate_with => 'audit.audit_logs')")
+    failures: list[BaseException] = []
+
+    def move() -> None:
+        try:
+            citus.move_company(cluster.conninfo(), company, "127.0.0.1", target.port)
+        except BaseException as error:  # noqa: BLE001 - handed to the test below
+            failures.append(error)
+
+    thread = threading.Thread(target=move)
+    thread.start()
+    try:
+        while not watcher.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_locks WHERE NOT granted"
+                                  " AND relation = 'audit.audit_logs'::regclass)").fetchone()[0]:  # type: ignore[index]
+            time.sleep(0.05)
+        pending.commit()
+    finally:
+        thread.join()
+        owner.execute("DROP TABLE public.late")
+    assert len(failures) == 1 and isinstance(failures[0], citus.MoveError), failures
+    assert f"{OWNER} (table late)" in str(failures[0])
+    assert node_of(coordinator, cluster, company) == source
+    owners = coordinator.execute("SELECT relowner::regrole::text FROM pg_catalog.pg_class"
+                                 " WHERE oid IN ('audit.audit_logs'::regclass, 'audit.blocks'::regclass)").fetchall()
+    assert owners == [("audit_owner",), ("audit_owner",)]
+
+
+def test_a_trusted_domains_check_calling_a_logins_function_is_seen_however_nested(
+        cluster: CitusCluster, connect_to: ConnectTo) -> None:
+    """A superuser's domain whose CHECK calls a function a login owns (and can replace), held by a column
+    only inside an array or a composite type: its function is named, and the move refused."""
+    owner, coordinator = connect_to(role=OWNER, autocommit=True), connect_to(autocommit=True)
+    owner.execute("CREATE FUNCTION public.positive(v integer) RETURNS boolean LANGUAGE sql AS 'SELECT v > 0'")
+    coordinator.execute("CREATE DOMAIN public.size AS integer CHECK (public.positive(VALUE))")
+    coordinator.execute("CREATE TYPE public.line AS (size public.size, note text)")
+    coordinator.execute("CREATE TABLE public.parcels (company_id uuid NOT NULL, sizes public.size[], line public.line)")
+    coordinator.execute("SELECT create_distributed_table('public.parcels', 'company_id',"
+                        " colocate_with => 'audit.audit_logs')")
+    company = spread(coordinator, cluster, 1)[0]
+    target = next(worker for worker in cluster.workers if worker != node_of(coordinator, cluster, company))
+    try:
+        with pytest.raises(citus.MoveError) as moving:
+            citus.move_company(cluster.conninfo(), company, "127.0.0.1", target.port)
+        assert f"{OWNER} (function positive(integer))" in str(moving.value), moving.value
+    finally:
+        coordinator.execute("DROP TABLE public.parcels")
+        coordinator.execute("DROP TYPE public.line")
+        coordinator.execute("DROP DOMAIN public.size")
+        owner.execute("DROP FUNCTION public.positive(integer)")
