@@ -5,8 +5,8 @@ recomputes every hash in Python (audit_py.canonical), calling no function of the
 audit: each could have been replaced. It compares the whole protection surface with a fresh
 install's (audit_py.surface), and counts every row once. On a Citus coordinator it also connects
 to every worker, to read each worker's own surface and to check the transaction ids of the entries
-that worker stamped against its counter. audit.verify() in SQL makes the same checks on its own (not
-yet the workers' on Citus).
+that worker stamped against its counter. audit.verify() in SQL makes the same checks on its own (on
+Citus, on the company's worker only).
 """
 
 from __future__ import annotations
@@ -203,11 +203,13 @@ def _verify_all(conn: psycopg.Connection[Any], only: list[UUID] | None, run: Run
     # citus-install runs as a superuser and installs the DDL guard on every node: on Citus its absence
     # is tampering, not a non-superuser's install.
     judgement = surface.judge(surface.read(conn, citus), citus, require_guard=citus)
+    copies: dict[str, set[str]] = {}
     if citus:
-        judgement.problems.extend(_coordinator_placements(conn))
+        problems, copies = _coordinator_copies(conn)
+        judgement.problems.extend(problems)
     run.guard_installed = judgement.guard_installed
     run.verdicts.append(_protections_verdict(judgement, surface.takers(conn)))
-    workers = _check_workers(conn, run, stack) if citus else []
+    workers = _check_workers(conn, run, stack, copies) if citus else []
     company_ids = only or [row[0] for row in conn.execute(_COMPANIES_SQL).fetchall()]
     here, own = conn.execute(_HERE_SQL).fetchone()  # type: ignore[misc]
     # Read before any chain: a seal committing meanwhile (at READ COMMITTED) only adds blocks above these.
@@ -268,34 +270,28 @@ def _worker_conninfo(conn: psycopg.Connection[Any], host: str, port: int) -> str
     return make_conninfo("", **params)
 
 
-def _coordinator_placements(conn: psycopg.Connection[Any]) -> list[str]:
-    """The shards of schema audit placed on the coordinator itself (group 0): its copies of the reference
+def _coordinator_copies(conn: psycopg.Connection[Any]) -> tuple[list[str], dict[str, set[str]]]:
+    """The shards of schema audit placed on the coordinator itself (group 0), its copies of the reference
     tables, which its own queries read (a tenant reader's policy reads audit.tenant_logins), hidden from
-    the catalog queries above as every shard is."""
+    the catalog queries above as every shard is: what differs in them from a fresh install, and their
+    rows in words (which each worker's copies must have too)."""
     placed = dict(conn.execute(surface.PLACED_SQL, (0,)).fetchall())
     conn.execute(surface.SHOW_SHARDS_SQL)
     try:
         _, shards = surface.read_worker(conn, placed, set())
-    finally:
-        conn.execute("SELECT pg_catalog.set_config('citus.override_table_visibility', 'on', true)")
-    return surface.judge_shards(shards, placed)
-
-
-def _coordinator_configuration(conn: psycopg.Connection[Any]) -> dict[str, set[str]]:
-    """The rows of the coordinator's own copies of the reference tables, in words."""
-    placed = dict(conn.execute(surface.PLACED_SQL, (0,)).fetchall())
-    conn.execute(surface.SHOW_SHARDS_SQL)
-    try:
-        return surface.configuration(conn, placed)
+        return surface.judge_shards(shards, placed), surface.configuration(conn, placed)
     finally:
         conn.execute("SELECT pg_catalog.set_config('citus.override_table_visibility', 'on', true)")
 
 
-def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack) -> list[_Worker]:
+def _check_workers(conn: psycopg.Connection[Any], run: Run, stack: ExitStack,
+                   copies: dict[str, set[str]]) -> list[_Worker]:
     """On a Citus coordinator: each worker's protection surface, read there (shards, functions,
-    triggers, grants), one verdict a worker; the workers reached, for the check of transaction ids."""
+    triggers, grants), who may act as the log's roles and its copies of the reference tables (against
+    the coordinator's `copies`), one verdict a worker; the workers reached, for the check of transaction
+    ids."""
     reached = []
-    members, copies = surface.memberships(conn), _coordinator_configuration(conn)
+    members = surface.memberships(conn)
     for host, port, group in conn.execute(_WORKERS_SQL).fetchall():
         name = f"{host}:{port}"
         placed = dict(conn.execute(surface.PLACED_SQL, (group,)).fetchall())
