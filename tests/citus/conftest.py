@@ -70,6 +70,18 @@ def spread(conn: psycopg.Connection[Any], cluster: CitusCluster, count: int) -> 
     return [columns[n % len(columns)][n // len(columns)] for n in range(count)]
 
 
+def visible(conn: psycopg.Connection[Any], context_company: uuid.UUID | None, asked: uuid.UUID) -> int:
+    """How many of `asked`'s entries the login of conn sees, its context naming `context_company` (SET
+    LOCAL, which reaches the workers: sql/citus/0020_recording.sql, AuditService.context)."""
+    with conn.transaction(force_rollback=True):
+        if context_company is not None:
+            conn.execute("SET LOCAL citus.propagate_set_commands = local")
+            conn.execute(f"SET LOCAL audit.company_id = '{context_company}'")
+        row = conn.execute("SELECT count(*) FROM audit.audit_logs WHERE company_id = %s", (asked,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 # What a superuser's tampering on a worker does first: lift the DDL guard for its transaction.
 LIFT = "SELECT pg_catalog.set_config('audit.allow_ddl', pg_catalog.pg_current_xact_id()::text, true)"
 

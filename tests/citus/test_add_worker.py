@@ -13,7 +13,6 @@ import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg
 import pytest
@@ -24,7 +23,7 @@ from audit_py.server import ThrowawayServer
 
 from ..helpers import RECORD_SQL
 from .cluster import DATABASE, CitusCluster, citus_cluster, citus_node, install_log
-from .conftest import OWNER, READER, TENANT, WRITER, node_of
+from .conftest import OWNER, READER, TENANT, WRITER, node_of, visible
 
 # A login whose name, a line break inside, reads as two lines of memberships the coordinator has too.
 FORGED = "app_reader is a member of audit_reader\napp_reader"
@@ -109,15 +108,6 @@ def _on_the_added_worker(grown: Grown) -> uuid.UUID:
     return company
 
 
-def _visible(tenant: psycopg.Connection[Any], company: uuid.UUID) -> int:
-    with tenant.transaction(force_rollback=True):
-        tenant.execute("SET LOCAL citus.propagate_set_commands = local")
-        tenant.execute(f"SET LOCAL audit.company_id = '{company}'")
-        row = tenant.execute("SELECT count(*) FROM audit.audit_logs WHERE company_id = %s", (company,)).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def test_pins_and_strict_mode_name_the_same_roles_on_the_added_worker(grown: Grown) -> None:
     company = _on_the_added_worker(grown)
     with psycopg.connect(grown.cluster.conninfo(user=WRITER), autocommit=True) as writer:
@@ -128,9 +118,9 @@ def test_pins_and_strict_mode_name_the_same_roles_on_the_added_worker(grown: Gro
         writer.execute(RECORD_SQL, (company, "CREATE_INVOICE", "invoice", uuid.uuid4(), "{}", uuid.uuid4(), None))
     # The pinned tenant, naming that company in its context, reads nothing of it there.
     with psycopg.connect(grown.cluster.conninfo(user=TENANT)) as tenant:
-        assert _visible(tenant, company) == 0
+        assert visible(tenant, company, company) == 0
     with psycopg.connect(grown.cluster.conninfo(user=READER)) as reader:
-        assert _visible(reader, company) == 1
+        assert visible(reader, company, company) == 1
     # What the added worker's copies hold: the names given, not oids of its own roles.
     with psycopg.connect(grown.cluster.conninfo(grown.added)) as conn:
         conn.execute("SET citus.override_table_visibility = off")

@@ -13,7 +13,7 @@ import pytest
 
 from ..helpers import RECORD_SQL
 from .cluster import CitusCluster
-from .conftest import OWNER, WRITER, ConnectTo, spread
+from .conftest import OWNER, WRITER, ConnectTo, spread, visible
 
 
 @pytest.fixture
@@ -42,12 +42,8 @@ def _rename(connect_to: ConnectTo) -> None:
 
 
 def _reads(cluster: CitusCluster, login: str, company: uuid.UUID) -> int:
-    with psycopg.connect(cluster.conninfo(user=login)) as tenant, tenant.transaction():
-        tenant.execute("SET LOCAL citus.propagate_set_commands = local")
-        tenant.execute(f"SET LOCAL audit.company_id = '{company}'")
-        row = tenant.execute("SELECT count(*) FROM audit.audit_logs WHERE company_id = %s", (company,)).fetchone()
-    assert row is not None
-    return int(row[0])
+    with psycopg.connect(cluster.conninfo(user=login)) as tenant:
+        return visible(tenant, company, company)
 
 
 def test_a_pin_of_a_role_renamed_since_fails_closed_on_the_workers(

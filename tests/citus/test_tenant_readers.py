@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
@@ -13,7 +12,7 @@ from audit_py import AuditService
 
 from ..helpers import RECORD_SQL
 from .cluster import CitusCluster
-from .conftest import OWNER, TENANT, WRITER, ConnectTo, spread
+from .conftest import OWNER, TENANT, WRITER, ConnectTo, spread, visible
 
 
 @pytest.fixture(scope="module")
@@ -30,25 +29,13 @@ def two_companies(cluster: CitusCluster) -> Iterator[tuple[uuid.UUID, uuid.UUID]
         owner.execute("SELECT audit.unpin_tenant(%s)", (TENANT,))
 
 
-def _visible(conn: psycopg.Connection[Any], context_company: uuid.UUID | None, asked: uuid.UUID) -> int:
-    """How many of `asked`'s entries the tenant sees, its context naming `context_company` (SET LOCAL,
-    which reaches the workers: sql/citus/0020_recording.sql, AuditService.context)."""
-    with conn.transaction(force_rollback=True):
-        if context_company is not None:
-            conn.execute("SET LOCAL citus.propagate_set_commands = local")
-            conn.execute(f"SET LOCAL audit.company_id = '{context_company}'")
-        row = conn.execute("SELECT count(*) FROM audit.audit_logs WHERE company_id = %s", (asked,)).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def test_a_tenant_reads_its_company_only(connect_to: ConnectTo, two_companies: tuple[uuid.UUID, uuid.UUID]) -> None:
     a, b = two_companies
     tenant = connect_to(role=TENANT)
-    assert _visible(tenant, a, a) == 3
-    assert _visible(tenant, a, b) == 0
-    assert _visible(tenant, b, b) == 3
-    assert _visible(tenant, None, a) == 0  # no context, nothing
+    assert visible(tenant, a, a) == 3
+    assert visible(tenant, a, b) == 0
+    assert visible(tenant, b, b) == 3
+    assert visible(tenant, None, a) == 0  # no context, nothing
     # set_config() alone sets the context on the coordinator only: on the workers there is none.
     with tenant.transaction(force_rollback=True):
         tenant.execute("SELECT set_config('audit.company_id', %s, true)", (str(a),))
@@ -67,8 +54,8 @@ def test_a_pinned_tenant_reads_its_pinned_company_only(connect_to: ConnectTo,
     owner.execute("SELECT audit.pin_tenant(%s, %s)", (TENANT, a))
     try:
         tenant = connect_to(role=TENANT)
-        assert _visible(tenant, a, a) == 3
-        assert _visible(tenant, b, b) == 0  # naming another company in the context shows nothing
+        assert visible(tenant, a, a) == 3
+        assert visible(tenant, b, b) == 0  # naming another company in the context shows nothing
     finally:
         owner.execute("SELECT audit.unpin_tenant(%s)", (TENANT,))
 
