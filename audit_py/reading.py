@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -137,7 +137,7 @@ def follow(conninfo: str, company_id: UUID | None, start: int | Position | None,
     A connection the server refuses (a password, a database) ends it, as does any failure to
     connect unless `retry_connect`; a connection lost is retried, backing off up to 30 s.
     """
-    moved, told = time.monotonic(), None
+    stall = _Stall(notice_after)
     failures, connected = 0, False
     while True:
         try:
@@ -150,35 +150,17 @@ def follow(conninfo: str, company_id: UUID | None, start: int | Position | None,
                                       f"{'one PostgreSQL' if sharded else 'Citus'}, and this one is "
                                       f"{'sharded on Citus' if sharded else 'on one PostgreSQL'}")
                 queries.exact_json(conn)
-                while sharded:
+                while True:
                     with conn.transaction():
                         name_company(conn, company_id)
-                        records, start = sharded_tail.poll(conn, company_id, start, last)  # type: ignore[arg-type]
+                        if sharded:
+                            records, start = sharded_tail.poll(conn, company_id, start, last)  # type: ignore[arg-type]
+                        else:
+                            records, start = _poll(conn, company_id, start, last, stall)  # type: ignore[arg-type]
                     for record in records:
                         yield record, start  # type: ignore[misc]
                     if polled is not None and start is not None:  # once the poll's entries are out: an
                         polled(start)                              # interrupted poll repeats, never skips
-                    if stop is not None and next(stop):
-                        return
-                    time.sleep(poll)
-                while True:
-                    with conn.transaction():
-                        name_company(conn, company_id)
-                        horizon = int(conn.execute(HORIZON_SQL).fetchone()[0])  # type: ignore[index]
-                        if start is None or horizon != start:
-                            moved = time.monotonic()
-                        elif time.monotonic() - moved >= notice_after and told != horizon:
-                            told = horizon
-                            _say_what_holds_back(conn, horizon, company_id)
-                        params = {"start": start, "horizon": horizon, "company_id": company_id, "last": last}
-                        with conn.cursor() as cur:
-                            found = cur.execute(LAST_SQL if start is None else FOLLOW_SQL, params).fetchall()
-                        records = [AuditRecord(*row[:10]) for row in found]
-                    start = horizon
-                    for record in records:
-                        yield record, horizon
-                    if polled is not None:
-                        polled(start)
                     if stop is not None and next(stop):
                         return
                     time.sleep(poll)
@@ -192,6 +174,31 @@ def follow(conninfo: str, company_id: UUID | None, start: int | Position | None,
             print(f"audit-py tail: connection lost ({str(error).strip().splitlines()[0]}); retrying in {delay:g} s",
                   file=sys.stderr, flush=True)
             time.sleep(delay)
+
+
+@dataclass
+class _Stall:
+    """How long the horizon has stood still, so that tail says once which transactions hold it."""
+
+    after: float
+    moved: float = field(default_factory=time.monotonic)
+    told: int | None = None
+
+
+def _poll(conn: psycopg.Connection[Any], company_id: UUID | None, start: int | None, last: int,
+          stall: _Stall) -> tuple[list[AuditRecord], int]:
+    """One poll of a log on one PostgreSQL: the entries final since `start` (without one, the `last`
+    latest), and the horizon they reach."""
+    horizon = int(conn.execute(HORIZON_SQL).fetchone()[0])  # type: ignore[index]
+    if start is None or horizon != start:
+        stall.moved = time.monotonic()
+    elif time.monotonic() - stall.moved >= stall.after and stall.told != horizon:
+        stall.told = horizon
+        _say_what_holds_back(conn, horizon, company_id)
+    params = {"start": start, "horizon": horizon, "company_id": company_id, "last": last}
+    with conn.cursor() as cur:
+        found = cur.execute(LAST_SQL if start is None else FOLLOW_SQL, params).fetchall()
+    return [AuditRecord(*row[:10]) for row in found], horizon
 
 
 def _say_what_holds_back(conn: psycopg.Connection[Any], horizon: int, company_id: UUID | None) -> None:
