@@ -15,8 +15,7 @@ from uuid import UUID
 
 import psycopg
 
-from . import demo, digest, ledger, offline, reading
-from .citus import CitusError
+from . import citus, demo, digest, ledger, offline, reading
 from .errors import AuditError
 from .schema import MigrationRefused, migrate, rollback
 from .server import ServerError
@@ -202,7 +201,7 @@ def _one_line(command: str, error: Exception) -> str | None:
     if isinstance(error, AuditError) and isinstance(error.__cause__, psycopg.Error):
         hint = error.__cause__.diag.message_hint
         return f"{error}. {hint}" if hint else str(error)
-    if isinstance(error, (digest.DigestError, AuditError, ServerError, reading.Unsupported, CitusError,
+    if isinstance(error, (digest.DigestError, AuditError, ServerError, reading.Unsupported, citus.CitusError,
                           MigrationRefused)):
         return str(error)
     if isinstance(error, psycopg.errors.InsufficientPrivilege):
@@ -254,8 +253,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"applied: {', '.join(applied)}" if applied else "already up to date")
         return 0
     if args.command == "citus-install":
-        from . import citus
-
         applied, distributed = citus.install(
             args.dsn, args.superuser_dsn and _libpq(args.superuser_dsn),
             on_notice=lambda message: print(message, file=sys.stderr))
@@ -263,14 +260,10 @@ def _run(args: argparse.Namespace) -> int:
         print("distributed by company_id" if distributed else "already distributed")
         return 0
     if args.command == "citus-add-worker":
-        from . import citus
-
         added = citus.add_worker(args.dsn, args.host, args.port, args.trust_owner)
         print(f"{'added' if added else 'already a node, made part of the log again'}: {args.host}:{args.port}")
         return 0
     if args.command == "citus-rebalance":
-        from . import citus
-
         print(f"shards moved: {citus.rebalance(args.dsn, args.mode, args.trust_owner)}")
         return 0
     if args.command == "uninstall":
