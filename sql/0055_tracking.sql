@@ -298,7 +298,7 @@ BEGIN
                 ELSE pg_catalog.format(
                     'SELECT n.j AS new_row, n.j AS key_row, d.changes AS details'
                     ' FROM (SELECT pg_catalog.row_number() OVER () AS position, %1$s AS j FROM audit_old t) AS o'
-                    ' JOIN (SELECT pg_catalog.row_number() OVER () AS position, %1$s AS j FROM audit_new t) AS n'
+                    ' FULL JOIN (SELECT pg_catalog.row_number() OVER () AS position, %1$s AS j FROM audit_new t) AS n'
                     ' USING (position)'
                     ' CROSS JOIN LATERAL (SELECT pg_catalog.jsonb_object_agg(k.name, pg_catalog.jsonb_build_object('
                     '''old'', o.j -> k.name, ''new'', n.j -> k.name)) AS changes'
@@ -339,7 +339,14 @@ BEGIN
     ELSE
         -- PostgreSQL fills the old and new transition tables together, row by
         -- row, so the n-th old row and the n-th new row are the same row: this
-        -- pairs them even when the statement changed the primary key.
+        -- pairs them even when the statement changed the primary key. Both hold
+        -- as many rows, so the FULL JOIN pairs as a JOIN would; it is there
+        -- because a full join cannot be a nested loop. The plan of this INSERT
+        -- is made once per session and table, with the transition tables' sizes
+        -- of the statement that first ran it: a single-row statement's plan
+        -- was a nested loop, and a later bulk UPDATE in the same session then
+        -- took time in the square of its rows (0015.tracking-plans: 4,000 rows,
+        -- 50 s rather than 0.2). A hash or merge join is linear at any size.
         -- details holds the changed columns only; a row whose visible columns
         -- did not change writes nothing.
         INSERT INTO audit.audit_logs (company_id, franchise_id, user_id, action, entity, entity_id, details, context)
@@ -353,8 +360,8 @@ BEGIN
             SELECT n.j AS new_row, d.changes
             FROM (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t.*) AS j
                   FROM audit_old t) AS o
-            JOIN (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t.*) AS j
-                  FROM audit_new t) AS n USING (position)
+            FULL JOIN (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t.*) AS j
+                       FROM audit_new t) AS n USING (position)
             CROSS JOIN LATERAL (
                 SELECT pg_catalog.jsonb_object_agg(k.name, pg_catalog.jsonb_build_object('old', o.j -> k.name,
                                                                                          'new', n.j -> k.name)) AS changes

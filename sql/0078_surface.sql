@@ -296,7 +296,7 @@ RETURNS integer
 LANGUAGE sql
 IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-AS $$SELECT 14$$;
+AS $$SELECT 15$$;
 
 COMMENT ON FUNCTION audit.schema_version() IS
     'The version of the log''s schema: the number of the newest migration that changed its protection surface.';

@@ -219,7 +219,7 @@ BEGIN
                 ELSE pg_catalog.format(
                     'SELECT n.j AS new_row, n.j AS key_row, d.changes AS details'
                     ' FROM (SELECT pg_catalog.row_number() OVER () AS position, %1$s AS j FROM audit_old t) AS o'
-                    ' JOIN (SELECT pg_catalog.row_number() OVER () AS position, %1$s AS j FROM audit_new t) AS n'
+                    ' FULL JOIN (SELECT pg_catalog.row_number() OVER () AS position, %1$s AS j FROM audit_new t) AS n'
                     ' USING (position)'
                     ' CROSS JOIN LATERAL (SELECT pg_catalog.jsonb_object_agg(k.name, pg_catalog.jsonb_build_object('
                     '''old'', o.j -> k.name, ''new'', n.j -> k.name)) AS changes'
@@ -256,7 +256,11 @@ BEGIN
     ELSE
         -- PostgreSQL fills the old and new transition tables together, row by
         -- row, so the n-th old row and the n-th new row are the same row: this
-        -- pairs them even when the statement changed the primary key.
+        -- pairs them even when the statement changed the primary key. Both hold
+        -- as many rows, so the FULL JOIN pairs as a JOIN would, and cannot be a
+        -- nested loop: planned here at each statement, with the transition
+        -- tables' own sizes, it is kept as sql/0055_tracking.sql has it, where
+        -- the plan is kept for the session (0015.tracking-plans).
         -- details holds the changed columns only; a row whose visible columns
         -- did not change writes nothing.
         EXECUTE pg_catalog.format($sql$
@@ -271,8 +275,8 @@ BEGIN
             SELECT n.j AS new_row, d.changes
             FROM (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t.*) AS j
                   FROM audit_old t) AS o
-            JOIN (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t.*) AS j
-                  FROM audit_new t) AS n USING (position)
+            FULL JOIN (SELECT pg_catalog.row_number() OVER () AS position, pg_catalog.to_jsonb(t.*) AS j
+                       FROM audit_new t) AS n USING (position)
             CROSS JOIN LATERAL (
                 SELECT pg_catalog.jsonb_object_agg(k.name, pg_catalog.jsonb_build_object('old', o.j -> k.name,
                                                                                          'new', n.j -> k.name)) AS changes

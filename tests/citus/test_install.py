@@ -71,11 +71,11 @@ def test_a_later_migration_is_refused_on_a_distributed_log(cluster: CitusCluster
                                                             capsys: Any) -> None:
     """Applied on the coordinator alone, a migration would change its log and not the workers': both
     `migrate` and `citus-install` refuse, and change nothing. A migration not applied yet is made so by
-    taking 0014's row out of yoyo's bookkeeping for the test."""
+    taking 0015's row out of yoyo's bookkeeping for the test."""
     owner = connect_to(role=OWNER, autocommit=True)
     latest = owner.execute("SELECT migration_hash, migration_id, applied_at_utc FROM _yoyo_migration"
                            " ORDER BY migration_id DESC LIMIT 1").fetchone()
-    assert latest is not None and latest[1] == "0014.cheaper-entries"
+    assert latest is not None and latest[1] == "0015.tracking-plans"
     owner.execute("DELETE FROM _yoyo_migration WHERE migration_id = %s", (latest[1],))
     try:
         for command in (["migrate", "--dsn", cluster.conninfo(user=OWNER)],
@@ -84,7 +84,7 @@ def test_a_later_migration_is_refused_on_a_distributed_log(cluster: CitusCluster
             capsys.readouterr()
             assert audit_py(command) == 2
             err = capsys.readouterr().err
-            assert (f"audit-py {command[0]}: this log is sharded on Citus, and 0014.cheaper-entries cannot be applied"
+            assert (f"audit-py {command[0]}: this log is sharded on Citus, and 0015.tracking-plans cannot be applied"
                     " to it: upgrading a distributed log is not supported yet") in err, err
     finally:
         owner.execute("INSERT INTO _yoyo_migration (migration_hash, migration_id, applied_at_utc) VALUES (%s, %s, %s)",

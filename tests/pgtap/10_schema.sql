@@ -12,8 +12,8 @@ SELECT no_plan();
 SELECT has_schema('audit');
 -- These two need audit_reader's EXECUTE (a superuser has it), hence run from strings, when allowed.
 SELECT CASE WHEN has_function_privilege('audit.schema_version()', 'EXECUTE')
-            THEN results_eq('SELECT audit.schema_version()', 'VALUES (14)',
-                            'this suite describes schema version 12 (migration 0012.portable-horizon)')
+            THEN results_eq('SELECT audit.schema_version()', 'VALUES (15)',
+                            'this suite describes schema version 15 (migration 0015.tracking-plans)')
             ELSE skip('audit.schema_version() needs audit_reader (or a superuser)') END;
 SELECT CASE WHEN has_function_privilege('audit._protection_problems()', 'EXECUTE')
             THEN is_empty('SELECT * FROM audit._protection_problems()',
