@@ -42,7 +42,7 @@ def prepare(server: ThrowawayServer) -> None:
 
 def pgbench_scripts(record_audit: str, plain_insert: str) -> dict[str, str]:
     """record_audit(), the plain INSERT, the ceiling (definer function, stamped), the stamped INSERT: in
-    this order, so that run.ceiling() reads the third against the second."""
+    this order, so that run.ceilings() reads each after the second against it."""
     return {
         "audit.record_audit()": record_audit,
         "plain INSERT": plain_insert,

@@ -11,11 +11,17 @@ from collections.abc import Callable
 
 import psycopg
 
+import stripped  # bench/stripped.py
 from audit_py.server import ThrowawayServer
 
 ROWS = 100_000
 TABLES = {"tracked": "bench_invoices_tracked", "untracked": "bench_invoices_untracked",
           "a fixed entry per row": "bench_invoices_fixed"}
+# Tracking with protections taken away (bench/stripped.py): the ceiling of a trigger function generated
+# per tracked table, which could drop the catalog query, and what the settings and context add.
+STRIPPED = {f"tracked {variant}": f"bench_invoices_{number}" for number, variant in enumerate(
+    ["without its catalog query", "without its catalog query, settings and context"])}
+TABLES.update(STRIPPED)
 
 # The ceiling of a statement trigger that records: the same transition tables, and for each row an entry
 # that costs nothing to make (no catalog lookup, no JSON, no diff, no context), stamped as tracking's are:
@@ -78,6 +84,8 @@ def prepare(server: ThrowawayServer) -> None:
             conn.execute(f"VACUUM ANALYZE {table}")
         conn.execute("SELECT audit.enable_tracking(%s, 'invoice')", (TABLES["tracked"],))
         conn.execute(FIXED_ENTRY_SQL)
+        for side, table in STRIPPED.items():
+            stripped.track_updates_with(conn, table, stripped.create(conn, side.removeprefix("tracked ")))
 
 
 def pgbench_scripts() -> dict[str, str]:
