@@ -168,7 +168,8 @@ def _cpu_seconds(pid: int) -> float:
 def export_sides(server: ThrowawayServer, company: uuid.UUID, out: Path,
                  cpu: dict[str, list[tuple[float, float]]]) -> dict[str, Callable[[], float]]:
     """audit-py export (JSON lines) of one company against a bare COPY of the same rows, in the same order,
-    each to a file `out` (a file of its own for each: neither replaces the other's). Each run also adds
+    against a bare COPY of the JSON lines the export's own statement makes (what the format costs), and
+    against the export as CSV; each to a file `out` of its own (none replaces another's). Each run also adds
     to `cpu` the CPU time per entry, in µs, of this process and of its server backend: on a busy machine
     rates follow what other processes leave, CPU time much less."""
 
@@ -187,15 +188,27 @@ def export_sides(server: ThrowawayServer, company: uuid.UUID, out: Path,
     def ours(conn: psycopg.Connection[tuple[object, ...]]) -> int:
         return reading.export(conn, company, None, None, "jsonl", out.with_suffix(".jsonl"), None)
 
-    def bare(conn: psycopg.Connection[tuple[object, ...]]) -> int:
-        rows = 0
-        with conn.cursor() as cur, out.with_suffix(".copy").open("wb") as file, cur.copy(
-                "COPY (SELECT * FROM audit.audit_logs WHERE company_id = %s ORDER BY created_at, id) TO STDOUT",
-                (company,)) as copy:
-            for data in copy:
-                file.write(data)
-                rows += 1
-        return rows
+    def ours_csv(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+        return reading.export(conn, company, None, None, "csv", out.with_suffix(".csv"), None)
 
-    return {"audit-py export --format jsonl": timed("audit-py export --format jsonl", ours),
-            "bare COPY ... TO of the same rows": timed("bare COPY ... TO of the same rows", bare)}
+    def bare(statement: str, suffix: str) -> Callable[[psycopg.Connection[tuple[object, ...]]], int]:
+        def run(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+            rows = 0
+            with conn.cursor() as cur, out.with_suffix(suffix).open("wb") as file, \
+                    cur.copy(statement, {"company_id": company}) as copy:
+                for data in copy:
+                    file.write(data)
+                    rows += 1
+            return rows
+        return run
+
+    where = "WHERE company_id = %(company_id)s"
+    sides = {
+        "audit-py export --format jsonl": ours,
+        "bare COPY ... TO of the same rows": bare(
+            f"COPY (SELECT * FROM audit.audit_logs {where} ORDER BY created_at, id) TO STDOUT", ".copy"),
+        # What the format costs, apart from the export: the export's own COPY of JSON lines, bare.
+        "bare COPY ... TO of the JSON lines": bare(reading.EXPORT_JSON_SQL.replace("{where}", where), ".json-copy"),
+        "audit-py export --format csv": ours_csv,
+    }
+    return {name: timed(name, run) for name, run in sides.items()}

@@ -345,9 +345,12 @@ def reads(server: ThrowawayServer, args: argparse.Namespace) -> None:
         print("    " + "\n    ".join(line for line in plan.splitlines() if "->" in line or "Scan" in line))
     cpu: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="audit-py-export-") as folder:
-        report("Export of the largest company (4 in 10 entries), streamed to a file",
-               interleave(rounds, big_log.export_sides(server, big_log.LARGEST, Path(folder) / "export", cpu)),
-               0.85, "entries/s")
+        exports = interleave(rounds, big_log.export_sides(server, big_log.LARGEST, Path(folder) / "export", cpu))
+    report("Export of the largest company (4 in 10 entries), streamed to a file", exports, 0.85, "entries/s")
+    bare = "bare COPY ... TO of the same rows"
+    for name in ("bare COPY ... TO of the JSON lines", "audit-py export --format csv"):
+        ratio, spread = ratio_of(exports[name], exports[bare])
+        print(f"  {name} / {bare}: {ratio:.2f} ({spread})")
     for name, runs in cpu.items():
         client, backend = ([run[n] for run in runs] for n in (0, 1))
         print(f"  {name:36} CPU per entry: {statistics.median(client):.2f} µs here"
