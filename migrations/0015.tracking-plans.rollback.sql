@@ -1,4 +1,5 @@
--- Undoes 0015.tracking-plans: tracking's INSERT pairs rows with a JOIN again, as 0014 left it.
+-- Undoes 0015.tracking-plans: tracking's INSERT pairs rows with a JOIN again, and
+-- audit.tracked_tables judges the triggers only, as 0014 left them.
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '60s';
@@ -357,6 +358,48 @@ $$;
 
 SET LOCAL ROLE audit_owner;
 REVOKE CREATE ON SCHEMA audit FROM audit_definer;
+
+-- ---- sql/0055_tracking.sql: audit.tracked_tables ----
+
+CREATE OR REPLACE VIEW audit.tracked_tables AS
+SELECT tracker.tgrelid::pg_catalog.regclass AS table_name,
+       tracker.config ->> 'entity' AS entity,
+       ARRAY(SELECT a.attname::text
+             FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = tracker.tgrelid AND a.attnum > 0
+               AND NOT a.attisdropped
+               AND (a.attname::text = ANY (ARRAY(
+                        SELECT pg_catalog.jsonb_array_elements_text(tracker.config -> 'exclude_columns')))
+                    OR a.attnum = ANY (ARRAY(
+                        SELECT pg_catalog.jsonb_array_elements_text(tracker.config -> 'exclude_attnums')::pg_catalog.int2)))
+             ORDER BY a.attnum) AS exclude_columns,
+       -- Each of the four as enable_tracking() made it: the same event, timing,
+       -- function and transition tables, no WHEN clause or column list, and
+       -- enabled for ordinary sessions (not disabled, not replica only).
+       (SELECT pg_catalog.count(*) = 4
+        FROM pg_catalog.pg_trigger t
+        JOIN (VALUES ('audit_track_insert', 4, 'audit._track_changes()'::pg_catalog.regprocedure, NULL, 'audit_new'),
+                     ('audit_track_update', 16, 'audit._track_changes()'::pg_catalog.regprocedure, 'audit_old', 'audit_new'),
+                     ('audit_track_delete', 8, 'audit._track_changes()'::pg_catalog.regprocedure, 'audit_old', NULL),
+                     ('audit_refuse_truncate', 34, 'audit._refuse_truncate()'::pg_catalog.regprocedure, NULL, NULL))
+             AS e(name, type, function, old_table, new_table)
+          ON t.tgname = e.name AND t.tgtype = e.type AND t.tgfoid = e.function
+         AND t.tgoldtable IS NOT DISTINCT FROM e.old_table AND t.tgnewtable IS NOT DISTINCT FROM e.new_table
+        WHERE t.tgrelid = tracker.tgrelid AND t.tgenabled IN ('O', 'A') AND t.tgqual IS NULL
+          AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0)
+           AS triggers_in_place
+FROM (
+    SELECT DISTINCT ON (t.tgrelid) t.tgrelid,
+           -- The trigger's one argument, NUL-terminated, in the server's encoding.
+           pg_catalog.convert_from(pg_catalog.substring(t.tgargs, 1, pg_catalog.length(t.tgargs) - 1),
+                                   pg_catalog.current_setting('server_encoding'))::pg_catalog.jsonb AS config
+    FROM pg_catalog.pg_trigger t
+    WHERE t.tgfoid = 'audit._track_changes()'::pg_catalog.regprocedure
+    ORDER BY t.tgrelid, t.tgname
+) AS tracker;
+
+COMMENT ON COLUMN audit.tracked_tables.triggers_in_place IS
+    'False when one of the four tracking triggers was dropped, disabled, enabled for replica sessions only, or replaced by another of its name: enable_tracking() again restores them.';
 
 -- ---- sql/0078_surface.sql and sql/0080_verify.sql: what a fresh install of this version has ----
 

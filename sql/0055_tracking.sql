@@ -574,6 +574,18 @@ SELECT tracker.tgrelid::pg_catalog.regclass AS table_name,
          AND t.tgoldtable IS NOT DISTINCT FROM e.old_table AND t.tgnewtable IS NOT DISTINCT FROM e.new_table
         WHERE t.tgrelid = tracker.tgrelid AND t.tgenabled IN ('O', 'A') AND t.tgqual IS NULL
           AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0)
+       -- Nor when the table can no longer be tracked whole, as
+       -- audit._untrackable() judges (written out: readers may not call it;
+       -- from 0015.tracking-plans). A partition or an inheritance child: writes
+       -- made through its parent fire none of its triggers and go unrecorded.
+       -- A parent of children, or a table with virtual columns: its own
+       -- writes are refused.
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c
+                       WHERE c.oid = tracker.tgrelid AND (c.relkind = 'p' OR c.relispartition))
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE tracker.tgrelid IN (i.inhrelid, i.inhparent))
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                       WHERE a.attrelid = tracker.tgrelid AND a.attnum > 0 AND NOT a.attisdropped
+                         AND a.attgenerated = 'v')
            AS triggers_in_place
 FROM (
     SELECT DISTINCT ON (t.tgrelid) t.tgrelid,
@@ -593,4 +605,4 @@ COMMENT ON COLUMN audit.tracked_tables.entity IS
 COMMENT ON COLUMN audit.tracked_tables.exclude_columns IS
     'Columns that never reach the log, by their current names (a renamed column stays excluded).';
 COMMENT ON COLUMN audit.tracked_tables.triggers_in_place IS
-    'False when one of the four tracking triggers was dropped, disabled, enabled for replica sessions only, or replaced by another of its name: enable_tracking() again restores them.';
+    'False when one of the four tracking triggers was dropped, disabled, enabled for replica sessions only, or replaced by another of its name (enable_tracking() again restores them), or when the table became a partition or an inheritance parent or child, through which writes are not recorded.';

@@ -93,8 +93,8 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('core', 'table audit.tenant_logins', 'a161660ee2d334f8068b670c3a21d70be356fec24bc1ce653be19aff3c29f68d'),
     ('core', 'view audit.audit_new', 'e3f8a1c95c6534d74bebb1a20249f1934b6e619b16f9adf9fb7581d6ba2d8059'),
     ('core', 'view audit.audit_old', '55a6c3a2cfd48faef211a1a7e8fe6718bf0706e0f4ff6f47de08c656a396c2be'),
-    ('core', 'view audit.tracked_tables', '1f45d30efb2fa0cde73cbaba65ea649d3144507b050d8b92d06aa3d06341d930'),
-    ('core', 'view audit.tracked_tables', 'c7715defd4fbc049062cbe338ba332137115768aad394cc8ace3b707f31c935d')
+    ('core', 'view audit.tracked_tables', '6055b0bcf5c152f70ff1853629e5de5df5894e547a43e9efeae09834a8a36bc1'),
+    ('core', 'view audit.tracked_tables', '92404f380416fab3f27079d044377a088d272cfab9538ad5ab6c3ed9914c8020')
 -- END EXPECTED SURFACE
 ),
 actual AS (

@@ -121,7 +121,7 @@ WITH expected (part, object, fingerprint) AS (VALUES
     ('worker', 'function audit._opt_uuid_bytes(uuid)', '5358bc5544a3f2a6cd8cd597807774972e1eba87fd37e7400a90c82edaf23394'),
     ('worker', 'function audit._page_problem(integer,timestamp with time zone,uuid)', 'bb1a86924a188906f3238c96bb3a52a0d7525f15985ffdfa9dd65fad9848d0b8'),
     ('worker', 'function audit._pinned_companies()', 'd6233cdb73c69fe92c158bf35bb8c5baee784e7979a535919f52a5fb6adede10'),
-    ('worker', 'function audit._protection_problems()', 'df2ad74fd457d9094a82e369c61637091c4465953080ae0633febadddef9acf2'),
+    ('worker', 'function audit._protection_problems()', '87aaf2baf0fe4fdc73d9f8dfcae597c78f4e1456e03ea03a763ff71bd812363a'),
     ('worker', 'function audit._record_audit_at(uuid,text[],uuid[],jsonb[])', '065d3347ed988a2c7ed669dae1707a02dc10b6710b37b244985d80b7f70b3b32'),
     ('worker', 'function audit._refuse_change()', 'dee8e95aa94cb26729460279701fed3357b7039109d16e2cc54f45f3d752b27d'),
     ('worker', 'function audit._refuse_tracking(text)', '3d0a89e1ecb7397019e161a38e5d8123e610a40bd3696293ca9f307ba4bc9f6d'),
