@@ -29,8 +29,7 @@ BEFORE = "public.bench_track_before_0015"
 def _define_before(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     match = re.search(r"CREATE OR REPLACE FUNCTION audit\._track_changes\(\).*?\n\$\$;\n", ROLLBACK.read_text(), re.S)
     assert match, "0015's rollback no longer restores audit._track_changes()"
-    conn.execute(match.group(0).replace("audit._track_changes()", f"{BEFORE}()", 1).encode())
-    conn.execute(f"ALTER FUNCTION {BEFORE}() OWNER TO audit_definer")
+    stripped.install_copy(conn, match.group(0), BEFORE)
 
 
 def _bulk_seconds(conninfo: str, table: str, single_row_first: bool) -> float:

@@ -85,9 +85,15 @@ def create(conn: psycopg.Connection[tuple[object, ...]], variant: str) -> str:
     for edit in VARIANTS[variant]:
         text = edit(text)
     name = function_name(variant)
-    conn.execute(_replace(text, "FUNCTION audit._track_changes()", f"FUNCTION {name}()").encode())
-    conn.execute(f"ALTER FUNCTION {name}() OWNER TO audit_definer")
+    install_copy(conn, text, name)
     return name
+
+
+def install_copy(conn: psycopg.Connection[tuple[object, ...]], definition: str, name: str) -> None:
+    """A definition of audit._track_changes() created as the function `name`, owned by audit_definer as the
+    real one is."""
+    conn.execute(_replace(definition, "FUNCTION audit._track_changes()", f"FUNCTION {name}()").encode())
+    conn.execute(f"ALTER FUNCTION {name}() OWNER TO audit_definer")
 
 
 def track_updates_with(conn: psycopg.Connection[tuple[object, ...]], table: str, function: str) -> None:

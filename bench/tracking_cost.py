@@ -10,7 +10,6 @@ fsync is off, since waiting for the disk costs no CPU. Run: .venv/bin/python ben
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 
@@ -20,6 +19,7 @@ import stripped  # bench/stripped.py
 import tracking  # bench/tracking.py
 from audit_py import migrate
 from audit_py.server import throwaway_server
+from stamp import cpu_seconds  # bench/stamp.py
 
 # The ceiling of a row-level path for single-row statements: a trigger FOR EACH ROW, which needs no
 # transition tables, writing the same fixed entry.
@@ -37,11 +37,6 @@ CREATE TRIGGER bench_fixed_row_entry AFTER UPDATE ON {table} FOR EACH ROW EXECUT
 """
 ROWS = 20_000  # per table; the bulk UPDATE changes them all
 STATEMENTS = 2_000  # single-row UPDATEs per side and round
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def prepare(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, str]:
